@@ -1,0 +1,208 @@
+"""The service app factory: every service gets the same middleware, errors, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import MetaData
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.db import build_engine, install_database_error_handlers, sessionmaker_for
+from servicekit.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, install_error_handlers, problem_response
+from servicekit.migrations import database_heads, script_heads
+from servicekit.observability import (
+    MetricsMiddleware,
+    RequestIdMiddleware,
+    configure_logging,
+    current_request_id,
+    metrics_endpoint,
+)
+from servicekit.settings import ServiceSettings
+
+logger = logging.getLogger("servicekit.app")
+
+LifespanHook = Callable[[FastAPI], Awaitable[None]]
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """413 problem+json for bodies over the limit, by Content-Length or while streaming in."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._reject(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413,
+            "Content Too Large",
+            f"The request body exceeds the limit of {self.limit} bytes.",
+            instance=scope["path"],
+        )
+        await response(scope, receive, send)
+
+
+class LastResortMiddleware:
+    """Turns any exception that escaped the app into a 500 problem+json carrying the request id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            body = {
+                "type": "about:blank",
+                "title": "Internal Server Error",
+                "status": 500,
+                "detail": "An unexpected error occurred; quote the request_id when reporting it.",
+                "instance": scope["path"],
+                "request_id": current_request_id(),
+            }
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+def add_standard_middleware(app: FastAPI, body_limit: int) -> None:
+    """Outermost first: request id, last-resort 500, metrics and access log, body limit."""
+    app.add_middleware(BodyLimitMiddleware, limit=body_limit)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(LastResortMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+
+
+def create_service_app(
+    *,
+    name: str,
+    settings: ServiceSettings,
+    metadata: MetaData,
+    component_dir: Path,
+    routers: Sequence[APIRouter],
+    description: str = "",
+    version: str = "0.1.0",
+    on_startup: Sequence[LifespanHook] = (),
+    on_shutdown: Sequence[LifespanHook] = (),
+) -> FastAPI:
+    """A FastAPI app with the platform's conventions; the engine is built in lifespan, never at import."""
+    schema = metadata.schema
+    assert schema, "the service's MetaData must name its schema"
+    expected_heads = script_heads(component_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, settings.log_json)
+        engine = build_engine(settings, application_name=name)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker_for(engine)
+        try:
+            for hook in on_startup:
+                await hook(app)
+            yield
+        finally:
+            for hook in on_shutdown:
+                await hook(app)
+            await engine.dispose()
+
+    app = FastAPI(
+        title=name,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
+    )
+    install_error_handlers(app)
+    install_database_error_handlers(app)
+    add_standard_middleware(app, settings.request_body_limit_bytes)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers. Says nothing about the database."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready: the database answers and every migration of this service's schema is applied."""
+        try:
+            async with asyncio.timeout(settings.db_connect_timeout_seconds):
+                async with request.app.state.engine.connect() as connection:
+                    applied = await database_heads(connection, schema)
+        except Exception as exc:  # any failure to reach the database means not ready
+            logger.warning("not ready: database unreachable (%s)", type(exc).__name__)
+            return problem_response(503, "Service Unavailable", "The database is unreachable.", instance="/readyz")
+        if applied != expected_heads:
+            return problem_response(
+                503,
+                "Service Unavailable",
+                f"Schema {schema} is at {sorted(applied) or 'nothing'}, expected {sorted(expected_heads)}; "
+                "run `make migrate`.",
+                instance="/readyz",
+            )
+        return JSONResponse({"status": "ready", "database": "ok", "migrations": sorted(applied)})
+
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    for router in routers:
+        app.include_router(router)
+    return app

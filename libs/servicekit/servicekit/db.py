@@ -1,0 +1,103 @@
+"""The async engine (built in lifespan), one session per request, and database outages as 503s."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import MetaData
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from servicekit.errors import problem_response, unhandled_error_handler
+from servicekit.settings import ServiceSettings
+
+logger = logging.getLogger("servicekit.db")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def schema_metadata(schema: str) -> MetaData:
+    """The MetaData of a service: every table in the service's own schema, named by convention."""
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
+
+
+def build_engine(settings: ServiceSettings, application_name: str) -> AsyncEngine:
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set; `make run` sets it, or export it yourself.")
+    server_settings = {"application_name": application_name}
+    if settings.db_statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+    return create_async_engine(
+        settings.database_url,
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_connect_timeout_seconds,
+        connect_args={"timeout": settings.db_connect_timeout_seconds, "server_settings": server_settings},
+    )
+
+
+def sessionmaker_for(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Commits when the endpoint returns, rolls back when it raises; before the response is sent."""
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+# scope="function": the commit happens before the response goes out, so a 2xx means committed.
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """True for errors that mean 'the database cannot be reached right now', not a bug."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, DBAPIError):
+        name = type(exc.orig).__name__ if exc.orig is not None else ""
+        return name in {
+            "QueryCanceledError",
+            "CannotConnectNowError",
+            "TooManyConnectionsError",
+            "ConnectionDoesNotExistError",
+            "AdminShutdownError",
+        }
+    return isinstance(exc, ConnectionError | TimeoutError | OSError)
+
+
+async def _database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if not is_database_outage(exc):
+        return await unhandled_error_handler(request, exc)
+    logger.warning("database unavailable: %s", type(exc).__name__, exc_info=exc)
+    return problem_response(
+        503,
+        "Service Unavailable",
+        "The database is unavailable or too slow right now; retry shortly.",
+        instance=request.url.path,
+        headers={"Retry-After": "2"},
+    )
+
+
+def install_database_error_handlers(app: FastAPI) -> None:
+    for exc_type in (DBAPIError, ConnectionError, TimeoutError, OSError):
+        app.add_exception_handler(exc_type, _database_error_handler)

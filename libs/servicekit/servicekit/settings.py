@@ -1,0 +1,46 @@
+"""Settings every service shares; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def async_database_url(url: str) -> str:
+    """Normalise a libpq-style URL to the asyncpg driver SQLAlchemy needs."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings. Subclasses set `model_config = SettingsConfigDict(env_prefix="NAME_")`.
+
+    `DATABASE_URL` is shared by all components (one Postgres, one schema each), so it is read
+    without the prefix; `<PREFIX>DATABASE_URL` overrides it for one component.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("database_url", "DATABASE_URL"),
+        description="Postgres URL (postgresql://user:pass@host:port/db or ...?host=/socket/dir).",
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="Connections kept open per process.")
+    db_max_overflow: int = Field(default=10, ge=0, description="Extra connections allowed under load.")
+    db_connect_timeout_seconds: float = Field(default=3.0, gt=0, description="Give up connecting after this.")
+    db_statement_timeout_ms: int = Field(
+        default=30_000, ge=0, description="Postgres statement_timeout for request sessions (0 = none)."
+    )
+    request_body_limit_bytes: int = Field(
+        default=1_048_576, ge=1, description="Largest request body accepted (413 beyond)."
+    )
+    log_level: str = Field(default="INFO", description="Python log level.")
+    log_json: bool = Field(default=True, description="One JSON object per log line (else plain text).")
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str) -> str:
+        return async_database_url(value) if value else value

@@ -1,0 +1,71 @@
+"""Rules of the customers domain: mapping between the API shape and rows, paging."""
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from segmentation.customers import repository
+from segmentation.customers.errors import CustomerNotFound
+from segmentation.customers.models import CustomerRow
+from segmentation.customers.schemas import Customer, CustomerFilters, CustomerUpsert
+from servicekit.pagination import Page, decode_cursor, encode_cursor
+
+
+def _row_values(data: CustomerUpsert) -> dict[str, Any]:
+    potential = data.revenue_potential
+    return {
+        "name": data.name,
+        "kind": data.kind,
+        "first_contact_on": data.first_contact_on,
+        "revenue_potential": potential.amount if potential else None,
+        "revenue_potential_currency": potential.currency if potential else None,
+        "key_account": data.key_account,
+        "consent_email": data.consent.email,
+        "consent_phone": data.consent.phone,
+        "consent_post": data.consent.post,
+        "attributes": data.attributes,
+    }
+
+
+def to_schema(row: CustomerRow) -> Customer:
+    potential = (
+        {"amount": row.revenue_potential, "currency": row.revenue_potential_currency}
+        if row.revenue_potential is not None
+        else None
+    )
+    return Customer.model_validate(
+        {
+            "external_id": row.external_id,
+            "name": row.name,
+            "kind": row.kind,
+            "first_contact_on": row.first_contact_on,
+            "revenue_potential": potential,
+            "key_account": row.key_account,
+            "consent": {"email": row.consent_email, "phone": row.consent_phone, "post": row.consent_post},
+            "attributes": row.attributes,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+        }
+    )
+
+
+async def upsert_customer(session: AsyncSession, external_id: str, data: CustomerUpsert) -> tuple[Customer, bool]:
+    row, created = await repository.upsert(session, external_id, _row_values(data))
+    return to_schema(row), created
+
+
+async def get_customer(session: AsyncSession, external_id: str) -> Customer:
+    row = await repository.get_by_external_id(session, external_id)
+    if row is None:
+        raise CustomerNotFound(external_id)
+    return to_schema(row)
+
+
+async def list_customers(
+    session: AsyncSession, filters: CustomerFilters, cursor: str | None, limit: int
+) -> Page[Customer]:
+    position = decode_cursor(cursor, ("id",))
+    after_id = int(position["id"]) if position else None
+    rows = await repository.list_page(session, filters, after_id, limit)
+    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
+    return Page[Customer](items=[to_schema(r) for r in rows[:limit]], next_cursor=next_cursor)

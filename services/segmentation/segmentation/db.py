@@ -1,0 +1,12 @@
+"""The segmentation schema: every table of this service lives in it, and only this service touches it."""
+
+from sqlalchemy.orm import DeclarativeBase
+
+from servicekit.db import schema_metadata
+
+SCHEMA = "segmentation"
+metadata = schema_metadata(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata

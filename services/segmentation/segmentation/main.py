@@ -1,0 +1,23 @@
+"""Segmentation service: the ERP's facts about customers, and every classification of them."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from segmentation.customers.router import router as customers_router
+from segmentation.db import metadata
+from segmentation.settings import SegmentationSettings
+from servicekit.app import create_service_app
+
+COMPONENT_DIR = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: SegmentationSettings | None = None) -> FastAPI:
+    return create_service_app(
+        name="segmentation",
+        description="Customers, orders, invoices and interactions from the ERP; lifecycle, Z0-Z4, ABC and more.",
+        settings=settings or SegmentationSettings(),
+        metadata=metadata,
+        component_dir=COMPONENT_DIR,
+        routers=[customers_router],
+    )

@@ -1,3 +1,5 @@
+import base64
+
 import httpx
 
 CUSTOMER = {
@@ -69,3 +71,11 @@ async def test_a_forged_cursor_is_a_400_problem(client: httpx.AsyncClient) -> No
     response = await client.get("/v1/segmentation/customers", params={"cursor": "not-a-cursor!"})
     assert response.status_code == 400
     assert response.json()["title"] == "Bad Request"
+
+
+async def test_a_cursor_with_a_wrong_position_is_a_400_problem(client: httpx.AsyncClient) -> None:
+    for position in ('{"id":"x"}', '{"id":null}', '{"id":1000000000000000000000000000000}', '{"id":-1}'):
+        cursor = base64.urlsafe_b64encode(position.encode()).decode()
+        response = await client.get("/v1/segmentation/customers", params={"cursor": cursor})
+        assert response.status_code == 400, position
+        assert response.headers["content-type"] == "application/problem+json"

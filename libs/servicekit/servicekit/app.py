@@ -51,14 +51,15 @@ class BodyLimitMiddleware:
                 await self._reject(scope, receive, send)
                 return
         received = 0
-        started = False
+        started = exceeded = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not exceeded:
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    exceeded = True  # raise once: later reads (disconnect listeners) pass through
                     raise _BodyTooLarge
             return message
 
@@ -144,6 +145,7 @@ def create_service_app(
     version: str = "0.1.0",
     on_startup: Sequence[LifespanHook] = (),
     on_shutdown: Sequence[LifespanHook] = (),
+    serve_openapi: bool = True,
 ) -> FastAPI:
     """A FastAPI app with the platform's conventions; the engine is built in lifespan, never at import."""
     schema = metadata.schema
@@ -172,6 +174,7 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        openapi_url="/openapi.json" if serve_openapi else None,
     )
     install_error_handlers(app)
     install_database_error_handlers(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -42,3 +43,24 @@ def decode_cursor(cursor: str | None, required_keys: tuple[str, ...]) -> dict[st
     if not isinstance(position, dict) or any(key not in position for key in required_keys):
         raise BadRequest("The cursor is malformed; use the next_cursor of a previous page.")
     return position
+
+
+_MAX_BIGINT = 2**63 - 1
+_Row = TypeVar("_Row")
+
+
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """The last id of the previous page, for keyset pagination by a bigint id."""
+    position = decode_cursor(cursor, ("id",))
+    if position is None:
+        return None
+    last_id = position["id"]
+    if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 <= last_id <= _MAX_BIGINT:
+        raise BadRequest("The cursor is malformed; use the next_cursor of a previous page.")
+    return last_id
+
+
+def id_page(rows: Sequence[_Row], limit: int, convert: Callable[[_Row], T]) -> Page[T]:
+    """A page from up to limit + 1 rows in id order (the extra row only says that more follow)."""
+    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None  # type: ignore[attr-defined]
+    return Page[T](items=[convert(row) for row in rows[:limit]], next_cursor=next_cursor)

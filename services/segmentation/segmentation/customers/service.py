@@ -8,7 +8,7 @@ from segmentation.customers import repository
 from segmentation.customers.errors import CustomerNotFound
 from segmentation.customers.models import CustomerRow
 from segmentation.customers.schemas import Customer, CustomerFilters, CustomerUpsert
-from servicekit.pagination import Page, decode_cursor, encode_cursor
+from servicekit.pagination import Page, decode_id_cursor, id_page
 
 
 def _row_values(data: CustomerUpsert) -> dict[str, Any]:
@@ -64,8 +64,6 @@ async def get_customer(session: AsyncSession, external_id: str) -> Customer:
 async def list_customers(
     session: AsyncSession, filters: CustomerFilters, cursor: str | None, limit: int
 ) -> Page[Customer]:
-    position = decode_cursor(cursor, ("id",))
-    after_id = int(position["id"]) if position else None
+    after_id = decode_id_cursor(cursor)
     rows = await repository.list_page(session, filters, after_id, limit)
-    next_cursor = encode_cursor({"id": rows[limit - 1].id}) if len(rows) > limit else None
-    return Page[Customer](items=[to_schema(r) for r in rows[:limit]], next_cursor=next_cursor)
+    return id_page(rows, limit, to_schema)

@@ -1,0 +1,5 @@
+import sys
+
+from gateway.keys.cli import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""The gateway: one front door for ERP systems, the frontend and ops.
+
+API keys and scopes, request ids, CORS, one OpenAPI document, and routing to the services.
+"""
+
+import logging
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from gateway.db import metadata
+from gateway.openapi import MergedOpenApi
+from gateway.proxy import close_upstreams, open_upstreams
+from gateway.proxy import router as proxy_router
+from gateway.settings import DEVELOPMENT_KEY_SECRET, GatewaySettings
+from servicekit.app import create_service_app
+
+COMPONENT_DIR = Path(__file__).resolve().parent.parent
+
+
+async def _warn_development_secret(app: FastAPI) -> None:
+    if app.state.settings.api_key_secret.get_secret_value() == DEVELOPMENT_KEY_SECRET:
+        logging.getLogger("gateway").warning("GATEWAY_API_KEY_SECRET is not set: using the development secret")
+
+
+def create_app(
+    settings: GatewaySettings | None = None, upstream_transports: dict[str, httpx.AsyncBaseTransport] | None = None
+) -> FastAPI:
+    """`upstream_transports` routes services in-process (tests); by default they are called over HTTP."""
+    settings = settings or GatewaySettings()
+    app = create_service_app(
+        name="gateway",
+        description="The platform's API gateway.",
+        settings=settings,
+        metadata=metadata,
+        component_dir=COMPONENT_DIR,
+        routers=[proxy_router],
+        on_startup=[open_upstreams, _warn_development_secret],
+        on_shutdown=[close_upstreams],
+        serve_openapi=False,  # it serves the merged document of all services instead of its own
+    )
+    app.state.upstream_transports = upstream_transports or {}
+    merged = MergedOpenApi(settings.openapi_cache_seconds)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        document, missing = await merged.document(request.app.state.upstreams)
+        headers = {"Warning": f'199 - "incomplete: {", ".join(missing)} unavailable"'} if missing else None
+        return JSONResponse(document, headers=headers)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Retention platform API")
+
+    # Outermost, so that preflights and every error response carry the CORS headers too.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Location", "Retry-After"],
+        max_age=600,
+    )
+    return app

@@ -1,0 +1,99 @@
+"""One OpenAPI document for the whole API: every service's paths, with the gateway's security."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from typing import Any
+
+import httpx
+
+logger = logging.getLogger("gateway.openapi")
+
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <API key>"},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+
+
+def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                name = value.rsplit("/", 1)[-1]
+                value = f"#/components/schemas/{renames.get(name, name)}" if name in renames else value
+            out[key] = _rename_refs(value, renames)
+        return out
+    if isinstance(node, list):
+        return [_rename_refs(item, renames) for item in node]
+    return node
+
+
+def merge_documents(documents: dict[str, dict[str, Any]], *, title: str, version: str) -> dict[str, Any]:
+    """Merge service documents; a schema name two services use for different shapes gets a service prefix."""
+    merged: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Every endpoint of the platform, served through the gateway. Authenticate with an API "
+            "key; GET needs scope read, other methods write (admin includes write, write includes read). Errors "
+            "are RFC 9457 problem+json.",
+        },
+        "paths": {},
+        "components": {"schemas": {}, "securitySchemes": SECURITY_SCHEMES},
+        "security": [{"bearerAuth": []}, {"apiKeyHeader": []}],
+        "tags": [],
+    }
+    schemas: dict[str, Any] = merged["components"]["schemas"]
+    for service, document in documents.items():
+        own = document.get("components", {}).get("schemas", {})
+        renames = {
+            name: f"{service.capitalize()}{name}"
+            for name, schema in own.items()
+            if name in schemas and json.dumps(schemas[name], sort_keys=True) != json.dumps(schema, sort_keys=True)
+        }
+        document = _rename_refs(copy.deepcopy(document), renames) if renames else document
+        for name, schema in document.get("components", {}).get("schemas", {}).items():
+            schemas[renames.get(name, name)] = schema
+        for path, operations in document.get("paths", {}).items():
+            merged["paths"][path] = operations
+        for tag in document.get("tags", []):
+            merged["tags"].append(tag)
+    if not merged["tags"]:
+        del merged["tags"]
+    return merged
+
+
+class MergedOpenApi:
+    """Fetches each service's document, merges them, and keeps the result for a while."""
+
+    def __init__(self, cache_seconds: float, title: str = "Retention platform API", version: str = "0.1.0") -> None:
+        self.cache_seconds = cache_seconds
+        self.title = title
+        self.version = version
+        self._document: dict[str, Any] | None = None
+        self._missing: list[str] = []
+        self._fetched_at = 0.0
+
+    async def document(self, upstreams: dict[str, httpx.AsyncClient]) -> tuple[dict[str, Any], list[str]]:
+        """The merged document and the services that could not be asked (their paths are missing)."""
+        fresh = time.monotonic() - self._fetched_at < self.cache_seconds
+        if self._document is not None and fresh and not self._missing:
+            return self._document, []
+        documents, missing = {}, []
+        for name, client in upstreams.items():
+            try:
+                response = await client.get("/openapi.json")
+                response.raise_for_status()
+                documents[name] = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                logger.warning("openapi of %s unavailable: %s", name, type(exc).__name__)
+                missing.append(name)
+        self._document = merge_documents(documents, title=self.title, version=self.version)
+        self._missing = missing
+        self._fetched_at = time.monotonic()
+        return self._document, missing

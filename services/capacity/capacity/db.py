@@ -1,0 +1,12 @@
+"""The capacity schema: every table of this service lives in it, and only this service touches it."""
+
+from sqlalchemy.orm import DeclarativeBase
+
+from servicekit.db import schema_metadata
+
+SCHEMA = "capacity"
+metadata = schema_metadata(SCHEMA)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata

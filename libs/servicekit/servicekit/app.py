@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.db import build_engine, install_database_error_handlers, sessionmaker_for
@@ -31,8 +32,20 @@ logger = logging.getLogger("servicekit.app")
 LifespanHook = Callable[[FastAPI], Awaitable[None]]
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """An HTTPException, because FastAPI's body parsing re-raises those but turns any other error into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body exceeds the limit of {limit} bytes.")
+
+
+def _body_too_large_response(detail: str, path: str) -> JSONResponse:
+    return problem_response(413, "Content Too Large", detail, instance=path)
+
+
+async def _body_too_large_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, _BodyTooLarge)
+    return _body_too_large_response(str(exc.detail), request.url.path)
 
 
 class BodyLimitMiddleware:
@@ -60,7 +73,7 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.limit:
                     exceeded = True  # raise once: later reads (disconnect listeners) pass through
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -76,12 +89,7 @@ class BodyLimitMiddleware:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413,
-            "Content Too Large",
-            f"The request body exceeds the limit of {self.limit} bytes.",
-            instance=scope["path"],
-        )
+        response = _body_too_large_response(_BodyTooLarge(self.limit).detail, scope["path"])
         await response(scope, receive, send)
 
 
@@ -178,6 +186,7 @@ def create_service_app(
     )
     install_error_handlers(app)
     install_database_error_handlers(app)
+    app.add_exception_handler(_BodyTooLarge, _body_too_large_handler)
     add_standard_middleware(app, settings.request_body_limit_bytes)
 
     @app.get("/healthz", include_in_schema=False)

@@ -17,8 +17,7 @@ def async_database_url(url: str) -> str:
 class ServiceSettings(BaseSettings):
     """Base settings. Subclasses set `model_config = SettingsConfigDict(env_prefix="NAME_")`.
 
-    `DATABASE_URL` is shared by all components (one Postgres, one schema each), so it is read
-    without the prefix; `<PREFIX>DATABASE_URL` overrides it for one component.
+    `DATABASE_URL` is shared by all components (one Postgres, one schema each), so it has no prefix.
     """
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)

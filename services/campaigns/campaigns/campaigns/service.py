@@ -10,19 +10,7 @@ from servicekit.pagination import Page, decode_id_cursor, id_page
 
 
 def to_schema(row: CampaignRow) -> Campaign:
-    return Campaign.model_validate(
-        {
-            "id": row.id,
-            "name": row.name,
-            "kind": row.kind,
-            "channel": row.channel,
-            "state": row.state,
-            "starts_on": row.starts_on,
-            "ends_on": row.ends_on,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-        }
-    )
+    return Campaign.model_validate(row, from_attributes=True)
 
 
 async def get_campaign(session: AsyncSession, campaign_id: int) -> Campaign:

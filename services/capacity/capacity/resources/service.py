@@ -10,16 +10,7 @@ from servicekit.pagination import Page, decode_id_cursor, id_page
 
 
 def to_schema(row: ResourceRow) -> Resource:
-    return Resource.model_validate(
-        {
-            "key": row.key,
-            "name": row.name,
-            "unit": row.unit,
-            "weekly_capacity": row.weekly_capacity,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-        }
-    )
+    return Resource.model_validate(row, from_attributes=True)
 
 
 async def get_resource(session: AsyncSession, key: str) -> Resource:

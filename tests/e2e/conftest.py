@@ -1,0 +1,58 @@
+"""The whole stack as real processes: gateway and the three services over real HTTP, on the test database."""
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from gateway.keys import service as keys
+from gateway.keys.schemas import Scope
+from gateway.settings import GatewaySettings
+from servicekit.db import build_engine, sessionmaker_for
+from servicekit.testing import ServerProcess, truncate_all
+
+SERVICES = ("segmentation", "campaigns", "capacity")
+
+
+@dataclass
+class Stack:
+    gateway: ServerProcess
+    services: dict[str, ServerProcess]
+    database_url: str
+
+    def new_key(self, *scopes: Scope) -> str:
+        async def create() -> str:
+            settings = GatewaySettings(database_url=self.database_url)
+            engine = build_engine(settings, application_name="e2e")
+            try:
+                async with sessionmaker_for(engine)() as session, session.begin():
+                    created = await keys.create_key(
+                        session, settings.api_key_secret.get_secret_value(), "e2e", list(scopes)
+                    )
+                    return created.key
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(create())
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str) -> Iterator[Stack]:
+    asyncio.run(truncate_all(database_url))
+    env = {"DATABASE_URL": database_url}
+    services = {name: ServerProcess(f"{name}.main:create_app", env, name=name) for name in SERVICES}
+    gateway_env = {
+        **env,
+        **{f"GATEWAY_{name.upper()}_URL": process.url for name, process in services.items()},
+        "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "3",
+    }
+    gateway = ServerProcess("gateway.main:create_app", gateway_env, name="gateway")
+    started: list[ServerProcess] = []
+    try:
+        for process in [*services.values(), gateway]:
+            started.append(process.start())
+        yield Stack(gateway, services, database_url)
+    finally:
+        for process in started:
+            process.stop()

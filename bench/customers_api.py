@@ -1,10 +1,11 @@
-"""Customer upserts and reads through the gateway, and reads straight from the service for comparison.
+"""Customer reads and upserts through the gateway, and reads straight from the service for comparison.
 
-Starts the four processes (one uvicorn worker each) on a fresh `<db>_bench` database next to the
-development database (DATABASE_URL or the embedded server), then prints requests/s and latency
-percentiles. The load comes from this same machine (httpx, asyncio), so it competes for the cores.
+Starts segmentation and the gateway (one uvicorn worker each) on a fresh `retention_bench` database next
+to the development database (DATABASE_URL or the embedded server), seeds customers with one INSERT, and
+drives each scenario with wrk (Debian package `wrk`), which needs far less CPU than a Python client.
+The load generator still shares the machine's cores with the servers and Postgres.
 
-    .venv/bin/python bench/customers_api.py [--customers 5000] [--seconds 10] [--concurrency 32]
+    .venv/bin/python bench/customers_api.py [--customers 100000] [--seconds 10] [--connections 32]
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import argparse
 import asyncio
 import os
 import platform
-import random
-import statistics
-import time
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
-import httpx
+import asyncpg
 
 from gateway.keys import service as keys
 from gateway.keys.schemas import Scope
@@ -28,6 +31,28 @@ from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import create_database, ensure_database_url, with_database
 from servicekit.testing import ServerProcess
 
+READ_SCRIPT = """
+request = function()
+  return wrk.format("GET", string.format("/v1/segmentation/customers/C%07d", math.random(1, {customers})))
+end
+"""
+PAGE_SCRIPT = """
+request = function()
+  return wrk.format("GET", "/v1/segmentation/customers?limit=100")
+end
+"""
+# A headers table given to wrk.format replaces wrk's -H headers, so the key goes in here.
+UPSERT_SCRIPT = """
+local counter = 0
+request = function()
+  counter = counter + 1
+  local id = string.format("W%d-%d", math.random(1, 1000000000), counter)
+  local body = string.format('{{"name": "Customer %s", "kind": "b2b", "consent": {{"email": true}}}}', id)
+  local headers = {{["Content-Type"] = "application/json", ["Authorization"] = "{authorization}"}}
+  return wrk.format("PUT", "/v1/segmentation/customers/" .. id, headers, body)
+end
+"""
+
 
 def machine() -> str:
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
@@ -36,65 +61,22 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB, Python {platform.python_version()}"
 
 
-def report(name: str, latencies: list[float], elapsed: float, errors: int) -> None:
-    q = statistics.quantiles(latencies, n=100)
-    print(
-        f"{name:<34} {len(latencies) / elapsed:8.0f} req/s   p50 {q[49] * 1000:6.1f} ms   "
-        f"p95 {q[94] * 1000:6.1f} ms   p99 {q[98] * 1000:6.1f} ms   errors {errors}"
-    )
-
-
-async def run_for(make_request, concurrency: int, *, count: int | None = None, seconds: float | None = None):
-    latencies: list[float] = []
-    errors = 0
-    issued = 0
-    deadline = time.monotonic() + (seconds or 1e9)
-
-    async def worker() -> None:
-        nonlocal errors, issued
-        while time.monotonic() < deadline and (count is None or issued < count):
-            issued += 1
-            started = time.perf_counter()
-            response = await make_request(issued)
-            latencies.append(time.perf_counter() - started)
-            errors += response.status_code >= 400
-
-    started = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, time.monotonic() - started, errors
-
-
-async def bench(args: argparse.Namespace, gateway: ServerProcess, segmentation: ServerProcess, key: str) -> None:
-    limits = httpx.Limits(max_connections=args.concurrency)
-    auth = {"Authorization": f"Bearer {key}"}
-    async with (
-        httpx.AsyncClient(base_url=gateway.url, headers=auth, limits=limits, timeout=30) as via_gateway,
-        httpx.AsyncClient(base_url=segmentation.url, limits=limits, timeout=30) as direct,
-    ):
-
-        async def upsert(i: int) -> httpx.Response:
-            body = {"name": f"Customer {i}", "kind": "b2b" if i % 3 else "b2c", "consent": {"email": i % 2 == 0}}
-            return await via_gateway.put(f"/v1/segmentation/customers/C{i:07d}", json=body)
-
-        report("PUT customer via gateway", *await run_for(upsert, args.concurrency, count=args.customers))
-
-        def read(client: httpx.AsyncClient):
-            async def one(_: int) -> httpx.Response:
-                return await client.get(f"/v1/segmentation/customers/C{random.randint(1, args.customers):07d}")
-
-            return one
-
-        report("GET customer direct", *await run_for(read(direct), args.concurrency, seconds=args.seconds))
-        report("GET customer via gateway", *await run_for(read(via_gateway), args.concurrency, seconds=args.seconds))
-
-        async def page(_: int) -> httpx.Response:
-            return await via_gateway.get("/v1/segmentation/customers", params={"limit": 100})
-
-        report("GET 100-customer page via gateway", *await run_for(page, args.concurrency, seconds=args.seconds))
-
-
-async def create_key(database_url: str) -> str:
-    settings = GatewaySettings(database_url=database_url)
+async def seed(url: str, customers: int) -> str:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            """
+            INSERT INTO segmentation.customers (external_id, name, kind, consent_email)
+            SELECT format('C%s', lpad(n::text, 7, '0')), format('Customer %s', n),
+                   CASE WHEN n % 3 = 0 THEN 'b2c' ELSE 'b2b' END, n % 2 = 0
+            FROM generate_series(1, $1) AS n
+            """,
+            customers,
+        )
+        await connection.execute("ANALYZE segmentation.customers")
+    finally:
+        await connection.close()
+    settings = GatewaySettings(database_url=url)
     engine = build_engine(settings, application_name="bench")
     try:
         async with sessionmaker_for(engine)() as session, session.begin():
@@ -104,31 +86,65 @@ async def create_key(database_url: str) -> str:
         await engine.dispose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=5000)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
+def wrk(name: str, url: str, script: str, args: argparse.Namespace, headers: list[str]) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", "-s", lua.name]
+        for header in headers:
+            command += ["-H", header]
+        output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.MULTILINE))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    print(
+        f"{name:<36} {rps:8.0f} req/s   p50 {percentiles.get('50', '?'):>8}   p90 {percentiles.get('90', '?'):>8}"
+        f"   p99 {percentiles.get('99', '?'):>8}   non-2xx {non_2xx.group(1) if non_2xx else 0}"
+        + (f"   socket errors: {errors.group(1)}" if errors else "")
+    )
 
-    base = ensure_database_url()
-    url = with_database(base, "retention_bench")
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        return 1
+
+    url = with_database(ensure_database_url(), "retention_bench")
     create_database(url, drop_first=True)
     for component in discover_components(Path(__file__).resolve().parents[1]):
         upgrade(component, url)
+    key = asyncio.run(seed(url, args.customers))
     env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
     segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
-    gateway = ServerProcess(
-        "gateway.main:create_app", {**env, "GATEWAY_SEGMENTATION_URL": segmentation.url}, name="gateway"
-    ).start()
+    gateway_env = {**env, "GATEWAY_SEGMENTATION_URL": segmentation.url}
+    gateway = ServerProcess("gateway.main:create_app", gateway_env, name="gateway").start()
+    auth = [f"Authorization: Bearer {key}"]
     try:
         print(f"machine: {machine()}")
-        print(f"load: {args.concurrency} concurrent clients, {args.customers} customers, {args.seconds:.0f} s a run")
-        asyncio.run(bench(args, gateway, segmentation, asyncio.run(create_key(url))))
+        print(
+            f"load: wrk, 2 threads, {args.connections} connections, {args.seconds} s a run, {args.customers} customers"
+        )
+        wrk("GET customer, direct", segmentation.url, READ_SCRIPT.format(customers=args.customers), args, [])
+        wrk("GET customer, via gateway", gateway.url, READ_SCRIPT.format(customers=args.customers), args, auth)
+        wrk("GET page of 100, via gateway", gateway.url, PAGE_SCRIPT, args, auth)
+        wrk(
+            "PUT customer (upsert), via gateway",
+            gateway.url,
+            UPSERT_SCRIPT.format(authorization=f"Bearer {key}"),
+            args,
+            auth,
+        )
     finally:
         gateway.stop()
         segmentation.stop()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

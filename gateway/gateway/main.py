@@ -6,12 +6,12 @@ API keys and scopes, request ids, CORS, one OpenAPI document, and routing to the
 import logging
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from gateway.auth import KeyCache
 from gateway.db import metadata
 from gateway.openapi import MergedOpenApi
 from gateway.proxy import close_upstreams, open_upstreams
@@ -27,10 +27,7 @@ async def _warn_development_secret(app: FastAPI) -> None:
         logging.getLogger("gateway").warning("GATEWAY_API_KEY_SECRET is not set: using the development secret")
 
 
-def create_app(
-    settings: GatewaySettings | None = None, upstream_transports: dict[str, httpx.AsyncBaseTransport] | None = None
-) -> FastAPI:
-    """`upstream_transports` routes services in-process (tests); by default they are called over HTTP."""
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     app = create_service_app(
         name="gateway",
@@ -43,7 +40,7 @@ def create_app(
         on_shutdown=[close_upstreams],
         serve_openapi=False,  # it serves the merged document of all services instead of its own
     )
-    app.state.upstream_transports = upstream_transports or {}
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     merged = MergedOpenApi(settings.openapi_cache_seconds)
 
     @app.get("/openapi.json", include_in_schema=False)

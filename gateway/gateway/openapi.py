@@ -8,7 +8,9 @@ import logging
 import time
 from typing import Any
 
-import httpx
+import aiohttp
+
+from gateway.proxy import Upstream
 
 logger = logging.getLogger("gateway.openapi")
 
@@ -79,18 +81,18 @@ class MergedOpenApi:
         self._missing: list[str] = []
         self._fetched_at = 0.0
 
-    async def document(self, upstreams: dict[str, httpx.AsyncClient]) -> tuple[dict[str, Any], list[str]]:
+    async def document(self, upstreams: dict[str, Upstream]) -> tuple[dict[str, Any], list[str]]:
         """The merged document and the services that could not be asked (their paths are missing)."""
         fresh = time.monotonic() - self._fetched_at < self.cache_seconds
         if self._document is not None and fresh and not self._missing:
             return self._document, []
         documents, missing = {}, []
-        for name, client in upstreams.items():
+        for name, upstream in upstreams.items():
             try:
-                response = await client.get("/openapi.json")
-                response.raise_for_status()
-                documents[name] = response.json()
-            except (httpx.HTTPError, ValueError) as exc:
+                async with upstream.session.get(upstream.url("/openapi.json")) as response:
+                    response.raise_for_status()
+                    documents[name] = await response.json()
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 logger.warning("openapi of %s unavailable: %s", name, type(exc).__name__)
                 missing.append(name)
         self._document = merge_documents(documents, title=self.title, version=self.version)

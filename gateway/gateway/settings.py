@@ -25,6 +25,9 @@ class GatewaySettings(ServiceSettings):
         default=SecretStr(DEVELOPMENT_KEY_SECRET),
         description="HMAC-SHA256 key for hashing API keys. Set it in production; changing it voids every key.",
     )
+    api_key_cache_seconds: float = Field(
+        default=5.0, ge=0, description="Known keys are cached this long; a revoked key works at most this long."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS, comma-separated ('*' for any)."
     )

@@ -10,7 +10,7 @@ from gateway.main import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from segmentation.main import create_app as create_segmentation
 from segmentation.settings import SegmentationSettings
-from servicekit.testing import app_client
+from servicekit.testing import app_client, serve_in_loop
 
 BODY_LIMIT = 16_384
 ORIGIN = "https://app.example.com"
@@ -27,17 +27,19 @@ class Gateway:
 
 @pytest.fixture
 async def gateway(db_url: str) -> AsyncIterator[Gateway]:
-    """The gateway in-process, with segmentation behind it in-process too; the other services are absent."""
+    """The gateway in-process, calling segmentation over real HTTP; the other services are absent."""
     segmentation = create_segmentation(SegmentationSettings(database_url=db_url, log_json=False))
-    async with segmentation.router.lifespan_context(segmentation):
+    async with serve_in_loop(segmentation) as segmentation_url:
         settings = GatewaySettings(
+            segmentation_url=segmentation_url,
             database_url=db_url,
             log_json=False,
             request_body_limit_bytes=BODY_LIMIT,
             cors_origins=[ORIGIN],
             campaigns_url="http://127.0.0.1:9",  # discard port: nothing listens
+            api_key_cache_seconds=0,  # revocations show at once; test_key_cache covers the cache
         )
-        app = create_gateway(settings, {"segmentation": httpx.ASGITransport(app=segmentation)})
+        app = create_gateway(settings)
         async with app_client(app) as client:
 
             async def new_key(*scopes: Scope, name: str = "test") -> str:

@@ -34,11 +34,13 @@ async def create_key(session: AsyncSession, secret: str, name: str, scopes: list
     return CreatedApiKey(**to_schema(row).model_dump(), key=key)
 
 
-async def authenticate(session: AsyncSession, secret: str, key: str) -> ApiKey | None:
-    """The active key matching `key`, or None. The lookup is by hash: the key itself is never stored."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 100:
-        return None
-    row = await repository.find_active_by_hash(session, hash_key(secret, key))
+def is_well_formed(key: str) -> bool:
+    return key.startswith(KEY_PREFIX) and len(key) <= 100
+
+
+async def authenticate(session: AsyncSession, key_hash: str) -> ApiKey | None:
+    """The active key with this hash (see `hash_key`), or None: the key itself is never stored."""
+    row = await repository.find_active_by_hash(session, key_hash)
     return to_schema(row) if row else None
 
 

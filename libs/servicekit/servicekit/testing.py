@@ -22,7 +22,9 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import LocalPostgresSettings, create_database, database_name, start_embedded, with_database
@@ -89,6 +91,25 @@ async def app_client(app: FastAPI, base_url: str = "http://testserver") -> Async
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
+
+
+@asynccontextmanager
+async def serve_in_loop(app: ASGIApp) -> AsyncIterator[str]:
+    """Serve an ASGI app over real HTTP from this event loop (lifespan included); yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped the server
+            raise RuntimeError("the server stopped during start")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def free_port() -> int:
@@ -244,4 +265,4 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"servicekit: tests run on {where}"
 
 
-__all__ = ["ServerProcess", "TcpProxy", "app_client", "free_port", "postgres_address", "truncate_all"]
+__all__ = ["ServerProcess", "TcpProxy", "app_client", "free_port", "postgres_address", "serve_in_loop", "truncate_all"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -16,13 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.db import build_engine, install_database_error_handlers, sessionmaker_for
-from servicekit.errors import PROBLEM_MEDIA_TYPE, PROBLEM_RESPONSES, install_error_handlers, problem_response
+from servicekit.errors import PROBLEM_RESPONSES, install_error_handlers, problem_response
 from servicekit.migrations import database_heads, script_heads
 from servicekit.observability import (
     MetricsMiddleware,
     RequestIdMiddleware,
     configure_logging,
-    current_request_id,
     metrics_endpoint,
 )
 from servicekit.settings import ServiceSettings
@@ -116,22 +114,13 @@ class LastResortMiddleware:
             logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            body = {
-                "type": "about:blank",
-                "title": "Internal Server Error",
-                "status": 500,
-                "detail": "An unexpected error occurred; quote the request_id when reporting it.",
-                "instance": scope["path"],
-                "request_id": current_request_id(),
-            }
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode())],
-                }
+            response = problem_response(
+                500,
+                "Internal Server Error",
+                "An unexpected error occurred; quote the request_id when reporting it.",
+                instance=scope["path"],
             )
-            await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+            await response(scope, receive, send)
 
 
 def add_standard_middleware(app: FastAPI, body_limit: int) -> None:

@@ -17,6 +17,7 @@ from yarl import URL
 
 from gateway.auth import authorize, required_scope
 from gateway.settings import GatewaySettings
+from servicekit.app import UPLOAD_PATH_SEGMENT
 from servicekit.errors import AppError, BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
 from servicekit.observability import current_request_id
 
@@ -40,6 +41,10 @@ class Upstream:
     def __init__(self, name: str, base_url: str, settings: GatewaySettings) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
+        # A bulk import answers once it is committed, which for a large file takes minutes.
+        self.upload_timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.upstream_connect_timeout_seconds, sock_read=settings.upload_timeout_seconds
+        )
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.upstream_max_connections),
             timeout=aiohttp.ClientTimeout(
@@ -128,6 +133,8 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
     target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
     has_body = request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
     body = _ForwardedBody(request)
+    # aiohttp reads timeout=None as "no timeout": pass one only to override the session's.
+    timeout = {"timeout": upstream.upload_timeout} if UPLOAD_PATH_SEGMENT in request.url.path else {}
     try:
         response = await upstream.session.request(
             request.method,
@@ -135,6 +142,7 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
             headers=headers,
             data=body.stream() if has_body else None,
             allow_redirects=False,
+            **timeout,
         )
     except (TimeoutError, aiohttp.ClientError) as exc:
         if body.failed:

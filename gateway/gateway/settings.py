@@ -17,6 +17,9 @@ class GatewaySettings(ServiceSettings):
     campaigns_url: str = Field(default="http://127.0.0.1:8102", description="Base URL of campaigns.")
     capacity_url: str = Field(default="http://127.0.0.1:8103", description="Base URL of capacity.")
     upstream_timeout_seconds: float = Field(default=10.0, gt=0, description="504 when a service takes longer.")
+    upload_timeout_seconds: float = Field(
+        default=900.0, gt=0, description="504 when a bulk import (/imports/) takes longer than this."
+    )
     upstream_connect_timeout_seconds: float = Field(
         default=1.0, gt=0, description="503 when a service cannot be reached within this."
     )

@@ -46,20 +46,28 @@ async def _body_too_large_handler(request: Request, exc: Exception) -> JSONRespo
     return _body_too_large_response(str(exc.detail), request.url.path)
 
 
-class BodyLimitMiddleware:
-    """413 problem+json for bodies over the limit, by Content-Length or while streaming in."""
+UPLOAD_PATH_SEGMENT = "/imports/"
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+class BodyLimitMiddleware:
+    """413 problem+json for bodies over the limit, by Content-Length or while streaming in.
+
+    Bulk uploads (paths with an /imports/ segment) have a limit of their own; they are streamed, never held.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, upload_limit: int) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.upload_limit if UPLOAD_PATH_SEGMENT in scope["path"] else self.default_limit
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._reject(scope, receive, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(scope, receive, send, limit)
                 return
         received = 0
         started = exceeded = False
@@ -69,9 +77,9 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request" and not exceeded:
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     exceeded = True  # raise once: later reads (disconnect listeners) pass through
-                    raise _BodyTooLarge(self.limit)
+                    raise _BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -84,10 +92,10 @@ class BodyLimitMiddleware:
         except _BodyTooLarge:
             if started:
                 raise
-            await self._reject(scope, receive, send)
+            await self._reject(scope, receive, send, limit)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = _body_too_large_response(_BodyTooLarge(self.limit).detail, scope["path"])
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = _body_too_large_response(_BodyTooLarge(limit).detail, scope["path"])
         await response(scope, receive, send)
 
 
@@ -123,9 +131,11 @@ class LastResortMiddleware:
             await response(scope, receive, send)
 
 
-def add_standard_middleware(app: FastAPI, body_limit: int) -> None:
+def add_standard_middleware(app: FastAPI, settings: ServiceSettings) -> None:
     """Outermost first: request id, last-resort 500, metrics and access log, body limit."""
-    app.add_middleware(BodyLimitMiddleware, limit=body_limit)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=settings.request_body_limit_bytes, upload_limit=settings.upload_body_limit_bytes
+    )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LastResortMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -176,7 +186,7 @@ def create_service_app(
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.add_exception_handler(_BodyTooLarge, _body_too_large_handler)
-    add_standard_middleware(app, settings.request_body_limit_bytes)
+    add_standard_middleware(app, settings)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

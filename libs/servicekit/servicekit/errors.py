@@ -83,6 +83,17 @@ class BadRequest(AppError):
     title = "Bad Request"
 
 
+class Unprocessable(AppError):
+    """422 for input that is well-formed but refers to something that does not hold, e.g. an unknown id."""
+
+    status = 422
+    title = "Unprocessable Content"
+
+    def __init__(self, detail: str, *, field: list[str | int], error_type: str = "value_error") -> None:
+        error = {"location": field, "field": ".".join(map(str, field)), "message": detail, "type": error_type}
+        super().__init__(detail, extra={"errors": [error]})
+
+
 class Unauthorized(AppError):
     status = 401
     title = "Unauthorized"

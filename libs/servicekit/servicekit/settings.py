@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     request_body_limit_bytes: int = Field(
         default=1_048_576, ge=1, description="Largest request body accepted (413 beyond)."
     )
+    upload_body_limit_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest file accepted by an /imports/ endpoint (413 beyond)."
+    )
     log_level: str = Field(default="INFO", description="Python log level.")
     log_json: bool = Field(default=True, description="One JSON object per log line (else plain text).")
 

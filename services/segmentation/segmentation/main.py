@@ -6,6 +6,10 @@ from fastapi import FastAPI
 
 from segmentation.customers.router import router as customers_router
 from segmentation.db import metadata
+from segmentation.imports.router import router as imports_router
+from segmentation.interactions.router import router as interactions_router
+from segmentation.invoices.router import router as invoices_router
+from segmentation.orders.router import router as orders_router
 from segmentation.settings import SegmentationSettings
 from servicekit.app import create_service_app
 
@@ -19,5 +23,5 @@ def create_app(settings: SegmentationSettings | None = None) -> FastAPI:
         settings=settings or SegmentationSettings(),
         metadata=metadata,
         component_dir=COMPONENT_DIR,
-        routers=[customers_router],
+        routers=[customers_router, orders_router, invoices_router, interactions_router, imports_router],
     )

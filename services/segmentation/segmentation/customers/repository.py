@@ -11,7 +11,7 @@ from segmentation.customers.schemas import CustomerFilters
 
 _UPSERT_COLUMNS = (
     "name", "kind", "first_contact_on", "revenue_potential", "revenue_potential_currency", "key_account",
-    "consent_email", "consent_phone", "consent_post", "attributes",
+    "consent_email", "consent_phone", "consent_post", "attributes", "auto_created",
 )  # fmt: skip
 
 
@@ -49,3 +49,17 @@ async def list_page(
     if after_id is not None:
         query = query.where(CustomerRow.id > after_id)
     return list(await session.scalars(query.order_by(CustomerRow.id).limit(limit + 1)))
+
+
+async def id_for_external_id(session: AsyncSession, external_id: str, *, create_missing: bool) -> int | None:
+    """The customer's id; with `create_missing`, an auto-created customer is made for an unknown id."""
+    found = await session.scalar(select(CustomerRow.id).where(CustomerRow.external_id == external_id))
+    if found is not None or not create_missing:
+        return found
+    statement = (
+        insert(CustomerRow)
+        .values(external_id=external_id, name=external_id, auto_created=True)
+        .on_conflict_do_update(index_elements=[CustomerRow.external_id], set_={"external_id": external_id})
+        .returning(CustomerRow.id)
+    )
+    return (await session.execute(statement)).scalar_one()

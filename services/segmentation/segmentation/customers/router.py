@@ -3,19 +3,15 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from segmentation.customers import service
 from segmentation.customers.schemas import Customer, CustomerFilters, CustomerUpsert
+from segmentation.types import ExternalIdPath
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/segmentation/customers", tags=["customers"])
-
-ExternalIdPath = Annotated[
-    str,
-    Path(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f/]+$", description="The ERP's customer id."),
-]
 
 
 @router.put(

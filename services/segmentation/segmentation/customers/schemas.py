@@ -1,14 +1,10 @@
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-ExternalId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f/]+$"),
-]
-CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+from segmentation.types import Amount, CurrencyCode, ExternalId
+
 AttributeValue = str | int | float | bool | None
 
 
@@ -17,8 +13,8 @@ class Money(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    amount: Annotated[Decimal, Field(max_digits=18, decimal_places=2, ge=0, examples=["12500.00"])]
-    currency: CurrencyCode = Field(examples=["EUR"])
+    amount: Amount
+    currency: CurrencyCode
 
 
 class Consent(BaseModel):
@@ -51,6 +47,10 @@ class CustomerUpsert(BaseModel):
 
 class Customer(CustomerUpsert):
     external_id: ExternalId
+    kind: Literal["b2b", "b2c"] | None = Field(description="Null only while auto_created.")  # type: ignore[assignment]
+    auto_created: bool = Field(
+        default=False, description="Made by an order for an unknown customer; the ERP has not sent it yet."
+    )
     created_at: datetime
     updated_at: datetime
 

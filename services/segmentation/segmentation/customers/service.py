@@ -8,6 +8,7 @@ from segmentation.customers import repository
 from segmentation.customers.errors import CustomerNotFound
 from segmentation.customers.models import CustomerRow
 from segmentation.customers.schemas import Customer, CustomerFilters, CustomerUpsert
+from servicekit.errors import Unprocessable
 from servicekit.pagination import Page, decode_id_cursor, id_page
 
 
@@ -24,6 +25,7 @@ def _row_values(data: CustomerUpsert) -> dict[str, Any]:
         "consent_phone": data.consent.phone,
         "consent_post": data.consent.post,
         "attributes": data.attributes,
+        "auto_created": False,  # the ERP has sent the customer now
     }
 
 
@@ -43,6 +45,7 @@ def to_schema(row: CustomerRow) -> Customer:
             "key_account": row.key_account,
             "consent": {"email": row.consent_email, "phone": row.consent_phone, "post": row.consent_post},
             "attributes": row.attributes,
+            "auto_created": row.auto_created,
             "created_at": row.created_at,
             "updated_at": row.updated_at,
         }
@@ -67,3 +70,16 @@ async def list_customers(
     after_id = decode_id_cursor(cursor)
     rows = await repository.list_page(session, filters, after_id, limit)
     return id_page(rows, limit, to_schema)
+
+
+async def resolve_customer_id(session: AsyncSession, external_id: str, *, create_missing: bool = False) -> int:
+    """The id of the customer a fact belongs to; a 422 naming the field when there is none."""
+    customer_id = await repository.id_for_external_id(session, external_id, create_missing=create_missing)
+    if customer_id is None:
+        raise Unprocessable(
+            f"No customer with external_id {external_id!r}; send the customer first, or pass "
+            "create_missing_customer=true to create it from this fact.",
+            field=["body", "customer_external_id"],
+            error_type="unknown_customer",
+        )
+    return customer_id

@@ -1,0 +1,176 @@
+"""What each importable entity's rows may hold, and how a valid row is merged into its table.
+
+The same rules as the PUT endpoints, written once more in a form the database checks for a whole file at
+once: every field is staged as text and validated set-based, so an import never loops over rows in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from segmentation.types import ISO_4217
+
+Kind = Literal[
+    "external_id", "text", "amount", "signed_amount", "date", "timestamp", "bool", "enum", "currency", "small_int"
+]
+EntityName = Literal["customers", "orders", "invoices", "interactions"]
+
+
+@dataclass(frozen=True)
+class Field:
+    path: str  # dotted: the CSV header and the place in an NDJSON object ("consent.email")
+    kind: Kind
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    max_length: int = 0
+    maximum: int = 0
+
+    @property
+    def column(self) -> str:
+        return self.path.replace(".", "__")
+
+    @property
+    def json_path(self) -> str:
+        return "{" + ",".join(self.path.split(".")) + "}"
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """A rule over several valid fields: `condition` (SQL over typed columns) must hold, else `message`."""
+
+    field: str
+    condition: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: EntityName
+    fields: tuple[Field, ...]
+    merge: tuple[tuple[str, str], ...]  # (column of the table, SQL over typed row t and customer c)
+    cross_checks: tuple[CrossCheck, ...] = ()
+    has_attributes: bool = False  # a free JSON object; in CSV as attributes.<key> columns
+
+    @property
+    def belongs_to_customer(self) -> bool:
+        return any(f.path == "customer_external_id" for f in self.fields)
+
+    def field(self, path: str) -> Field | None:
+        return next((f for f in self.fields if f.path == path), None)
+
+    @property
+    def nested_objects(self) -> dict[str, set[str]]:
+        """Objects of an NDJSON line and their allowed keys, e.g. consent -> {email, phone, post}."""
+        nested: dict[str, set[str]] = {}
+        for f in self.fields:
+            if "." in f.path:
+                parent, child = f.path.split(".", 1)
+                nested.setdefault(parent, set()).add(child)
+        return nested
+
+    @property
+    def top_level_keys(self) -> set[str]:
+        keys = {f.path.split(".", 1)[0] for f in self.fields}
+        return keys | ({"attributes"} if self.has_attributes else set())
+
+
+CURRENCIES = tuple(sorted(ISO_4217))
+
+ENTITIES: dict[str, Entity] = {
+    "customers": Entity(
+        "customers",
+        (
+            Field("external_id", "external_id", required=True),
+            Field("name", "text", required=True, max_length=300),
+            Field("kind", "enum", required=True, choices=("b2b", "b2c")),
+            Field("first_contact_on", "date"),
+            Field("revenue_potential.amount", "amount"),
+            Field("revenue_potential.currency", "currency"),
+            Field("key_account", "bool"),
+            Field("consent.email", "bool"),
+            Field("consent.phone", "bool"),
+            Field("consent.post", "bool"),
+        ),
+        (
+            ("name", "t.name"), ("kind", "t.kind"), ("first_contact_on", "t.first_contact_on"),
+            ("revenue_potential", "t.revenue_potential__amount"),
+            ("revenue_potential_currency", "t.revenue_potential__currency"),
+            ("key_account", "coalesce(t.key_account, false)"),
+            ("consent_email", "coalesce(t.consent__email, false)"),
+            ("consent_phone", "coalesce(t.consent__phone, false)"),
+            ("consent_post", "coalesce(t.consent__post, false)"),
+            ("attributes", "coalesce(t.attributes, '{}'::jsonb)"), ("auto_created", "false"),
+        ),
+        (
+            CrossCheck(
+                "revenue_potential",
+                "(revenue_potential__amount IS NULL) = (revenue_potential__currency IS NULL)",
+                "needs both amount and currency, or neither",
+            ),
+        ),
+        has_attributes=True,
+    ),
+    "orders": Entity(
+        "orders",
+        (
+            Field("external_id", "external_id", required=True),
+            Field("customer_external_id", "external_id", required=True),
+            Field("ordered_at", "timestamp", required=True),
+            Field("net_amount", "amount", required=True),
+            Field("currency", "currency", required=True),
+            Field("contribution_margin", "signed_amount"),
+            Field("status", "enum", choices=("booked", "cancelled", "returned")),
+        ),
+        (
+            ("customer_id", "c.id"), ("ordered_at", "t.ordered_at"), ("net_amount", "t.net_amount"),
+            ("currency", "t.currency"), ("contribution_margin", "t.contribution_margin"),
+            ("status", "coalesce(t.status, 'booked')"),
+        ),
+    ),
+    "invoices": Entity(
+        "invoices",
+        (
+            Field("external_id", "external_id", required=True),
+            Field("customer_external_id", "external_id", required=True),
+            Field("order_external_id", "external_id"),
+            Field("issued_on", "date", required=True),
+            Field("due_on", "date", required=True),
+            Field("paid_on", "date"),
+            Field("amount", "amount", required=True),
+            Field("currency", "currency", required=True),
+            Field("dunning_level", "small_int", maximum=9),
+        ),
+        (
+            ("customer_id", "c.id"), ("order_external_id", "t.order_external_id"), ("issued_on", "t.issued_on"),
+            ("due_on", "t.due_on"), ("paid_on", "t.paid_on"), ("amount", "t.amount"), ("currency", "t.currency"),
+            ("dunning_level", "coalesce(t.dunning_level, 0)"),
+        ),
+        (
+            CrossCheck("due_on", "due_on >= issued_on", "must not be before issued_on"),
+            CrossCheck("paid_on", "paid_on IS NULL OR paid_on >= issued_on", "must not be before issued_on"),
+        ),
+    ),
+    "interactions": Entity(
+        "interactions",
+        (
+            Field("external_id", "external_id", required=True),
+            Field("customer_external_id", "external_id", required=True),
+            Field("kind", "enum", required=True,
+                  choices=("inquiry", "lead", "visit", "call", "meeting", "event", "complaint", "survey", "other")),
+            Field("channel", "enum", required=True, choices=("email", "phone", "post", "visit", "event", "web", "other")),
+            Field("occurred_at", "timestamp", required=True),
+            Field("resolved_at", "timestamp"),
+            Field("subject", "text", max_length=500),
+        ),
+        (
+            ("customer_id", "c.id"), ("kind", "t.kind"), ("channel", "t.channel"), ("occurred_at", "t.occurred_at"),
+            ("resolved_at", "t.resolved_at"), ("subject", "t.subject"),
+        ),
+        (
+            CrossCheck(
+                "resolved_at", "resolved_at IS NULL OR resolved_at >= occurred_at", "must not be before occurred_at"
+            ),
+        ),
+    ),
+}  # fmt: skip

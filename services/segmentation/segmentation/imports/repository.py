@@ -1,0 +1,349 @@
+"""All SQL of bulk imports: the job rows, and the set-based staging, checking and merging of a file.
+
+A file is COPYed into a temporary table of text columns (`upload`), normalised into `staged`, checked
+field by field into `row_errors`, cast into `typed`, checked across fields and against the customers,
+and merged into its table with one INSERT ... ON CONFLICT. All of it runs in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable
+from typing import Any
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from segmentation.db import SCHEMA
+from segmentation.imports.fields import CURRENCIES, Entity, Field
+from segmentation.imports.models import ImportErrorRow, ImportRow
+
+# --- job rows -------------------------------------------------------------------------------------
+
+
+async def create_job(session: AsyncSession, values: dict[str, Any]) -> ImportRow | None:
+    """A new job; None when (entity, idempotency_key) is taken."""
+    statement = insert(ImportRow).values(**values).on_conflict_do_nothing().returning(ImportRow)
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def find_by_key(session: AsyncSession, entity: str, key: str) -> ImportRow | None:
+    return await session.scalar(select(ImportRow).where(ImportRow.entity == entity, ImportRow.idempotency_key == key))
+
+
+async def delete_job(session: AsyncSession, job_id: uuid.UUID) -> None:
+    await session.execute(delete(ImportRow).where(ImportRow.id == job_id))
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportRow | None:
+    return await session.get(ImportRow, job_id)
+
+
+async def update_job(session: AsyncSession, job_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(update(ImportRow).where(ImportRow.id == job_id).values(**values))
+
+
+async def list_jobs(session: AsyncSession, after: tuple[Any, Any] | None, limit: int) -> list[ImportRow]:
+    query = select(ImportRow).order_by(ImportRow.created_at.desc(), ImportRow.id.desc())
+    if after is not None:
+        query = query.where(text("(created_at, id) < (:created_at, :id)")).params(created_at=after[0], id=after[1])
+    return list(await session.scalars(query.limit(limit + 1)))
+
+
+async def errors_page(session: AsyncSession, job_id: uuid.UUID, after_line: int, lines: int) -> list[ImportErrorRow]:
+    """Every error of up to `lines` + 1 rejected lines after `after_line` (a line's errors stay together)."""
+    next_lines = (
+        select(ImportErrorRow.line)
+        .where(ImportErrorRow.import_id == job_id, ImportErrorRow.line > after_line)
+        .group_by(ImportErrorRow.line)
+        .order_by(ImportErrorRow.line)
+        .limit(lines + 1)
+    )
+    query = (
+        select(ImportErrorRow)
+        .where(ImportErrorRow.import_id == job_id, ImportErrorRow.line.in_(next_lines))
+        .order_by(ImportErrorRow.line, ImportErrorRow.field)
+    )
+    return list(await session.scalars(query))
+
+
+# --- staging --------------------------------------------------------------------------------------
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_DATE = r"[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = r"[Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])"
+
+
+def _day_exists(v: str) -> str:
+    """The day of a YYYY-MM-DD prefix exists in its month (2026-02-30 does not); no exception on bad input."""
+    return (
+        f"substr({v}, 9, 2)::int <= extract(day from make_date(substr({v}, 1, 4)::int, substr({v}, 6, 2)::int, 1)"
+        " + interval '1 month - 1 day')"
+    )
+
+
+def _error_expression(f: Field) -> str:
+    """SQL giving the problem with field `f` of a staged row, or NULL. Never raises."""
+    v = _ident(f.column)
+    cases = [f"WHEN {v} IS NULL THEN " + ("'is required'" if f.required else "NULL")]
+    if f.kind == "external_id":
+        cases.append(
+            rf"WHEN {v} !~ '^[^\x01-\x1f\x7f/]{{1,128}}$' THEN 'must be 1-128 characters, no / or control characters'"
+        )
+    elif f.kind == "text":
+        cases.append(f"WHEN length({v}) > {f.max_length} THEN 'must be at most {f.max_length} characters'")
+    elif f.kind in ("amount", "signed_amount"):
+        cases.append(
+            rf"WHEN {v} !~ '^-?[0-9]{{1,16}}(\.[0-9]{{1,2}})?$' THEN 'must be a decimal number with at most two decimal places'"
+        )
+        if f.kind == "amount":
+            cases.append(f"WHEN {v} ~ '^-' THEN 'must not be negative'")
+    elif f.kind == "date":
+        cases.append(f"WHEN {v} !~ '^{_DATE}$' THEN 'must be a date YYYY-MM-DD'")
+        cases.append(f"WHEN NOT ({_day_exists(v)}) THEN 'is not a day of the calendar'")
+    elif f.kind == "timestamp":
+        cases.append(f"WHEN {v} !~ '^{_DATE}{_TIME}$' THEN 'must be an RFC 3339 time with a time zone'")
+        cases.append(f"WHEN NOT ({_day_exists(v)}) THEN 'is not a day of the calendar'")
+    elif f.kind == "bool":
+        cases.append(
+            f"WHEN lower({v}) NOT IN ('true', 'false', 't', 'f', '1', '0', 'yes', 'no') THEN 'must be true or false'"
+        )
+    elif f.kind == "enum":
+        choices = ", ".join(_literal(c) for c in f.choices)
+        cases.append(f"WHEN {v} NOT IN ({choices}) THEN {_literal('must be one of ' + ', '.join(f.choices))}")
+    elif f.kind == "currency":
+        cases.append(
+            f"WHEN {v} <> ALL(ARRAY[{', '.join(_literal(c) for c in CURRENCIES)}]) THEN 'is not an ISO 4217 currency code'"
+        )
+    elif f.kind == "small_int":
+        cases.append(
+            f"WHEN {v} !~ '^[0-9]{{1,4}}$' OR {v}::int > {f.maximum} THEN 'must be a whole number from 0 to {f.maximum}'"
+        )
+    return "CASE " + " ".join(cases) + " END"
+
+
+def _typed_expression(f: Field) -> str:
+    v = _ident(f.column)
+    casts = {
+        "amount": f"{v}::numeric(18, 2)",
+        "signed_amount": f"{v}::numeric(18, 2)",
+        "date": f"{v}::date",
+        "timestamp": f"{v}::timestamptz",
+        "bool": f"lower({v}) IN ('true', 't', '1', 'yes')",
+        "small_int": f"{v}::smallint",
+    }
+    return f"{casts.get(f.kind, v)} AS {v}"
+
+
+async def stage_csv(session: AsyncSession, entity: Entity, header: list[str], body: AsyncIterable[bytes]) -> None:
+    """COPY a CSV body (after its header line) into `staged`, one text column per header column."""
+    attribute_keys = [h.split(".", 1)[1] for h in header if h.startswith("attributes.")]
+    upload_columns = [f"c{i}" for i in range(len(header))]
+    await session.execute(text(
+        "CREATE TEMP TABLE upload (line bigint GENERATED ALWAYS AS IDENTITY (START 2), "
+        + ", ".join(f"{c} text" for c in upload_columns) + ") ON COMMIT DROP"
+    ))  # fmt: skip
+    await _copy(session, "upload", upload_columns, body)
+    by_header = dict(zip(header, upload_columns, strict=True))
+    selected = [
+        f"nullif(btrim({by_header[f.path]}), '') AS {_ident(f.column)}" if f.path in by_header
+        else f"NULL::text AS {_ident(f.column)}"
+        for f in entity.fields
+    ]  # fmt: skip
+    if entity.has_attributes:
+        pairs = ", ".join(f"{_literal(k)}, nullif({by_header['attributes.' + k]}, '')" for k in attribute_keys)
+        selected.append(
+            f"jsonb_strip_nulls(jsonb_build_object({pairs})) AS attributes" if pairs else "NULL::jsonb AS attributes"
+        )
+    await session.execute(
+        text(f"CREATE TEMP TABLE staged ON COMMIT DROP AS SELECT line, {', '.join(selected)} FROM upload")
+    )
+    await _create_row_errors(session)
+
+
+async def stage_ndjson(session: AsyncSession, entity: Entity, body: AsyncIterable[bytes]) -> None:
+    """COPY NDJSON lines into `staged`: each line parsed as JSON in the database, fields taken by path."""
+    await session.execute(text(
+        "CREATE TEMP TABLE upload (line bigint GENERATED ALWAYS AS IDENTITY, raw text) ON COMMIT DROP"
+    ))  # fmt: skip
+    # Control characters cannot occur in JSON text, so \x01 and \x02 never split or quote a line.
+    await _copy(session, "upload", ["raw"], body, delimiter="\x01", quote="\x02")
+    await session.execute(text(
+        "CREATE TEMP TABLE parsed ON COMMIT DROP AS "
+        f"SELECT line, {SCHEMA}.parse_jsonb(raw) AS doc FROM upload WHERE raw IS NOT NULL AND btrim(raw) <> ''"
+    ))  # fmt: skip
+    selected = [f"nullif(btrim(doc #>> {_literal(f.json_path)}), '') AS {_ident(f.column)}" for f in entity.fields]
+    if entity.has_attributes:
+        selected.append("doc -> 'attributes' AS attributes")
+    await session.execute(text(
+        f"CREATE TEMP TABLE staged ON COMMIT DROP AS SELECT line, {', '.join(selected)} FROM parsed "
+        "WHERE jsonb_typeof(doc) = 'object'"
+    ))  # fmt: skip
+    await _create_row_errors(session)
+    await _record(
+        session,
+        "SELECT line, 'line', 'is not a JSON object' FROM parsed WHERE jsonb_typeof(doc) IS DISTINCT FROM 'object'",
+    )
+    known = ", ".join(_literal(k) for k in sorted(entity.top_level_keys))
+    await _record(
+        session,
+        f"""
+        SELECT line, key, 'is not a field of {entity.name}' FROM parsed, jsonb_object_keys(doc) AS key
+        WHERE jsonb_typeof(doc) = 'object' AND key NOT IN ({known})""",
+    )
+    for parent, children in entity.nested_objects.items():
+        allowed = ", ".join(_literal(c) for c in sorted(children))
+        await _record(
+            session,
+            f"""
+            SELECT line, {_literal(parent)}, 'must be an object with {", ".join(sorted(children))}' FROM parsed
+            WHERE jsonb_typeof(doc -> {_literal(parent)}) NOT IN ('object', 'null')
+            UNION ALL
+            SELECT line, {_literal(parent)} || '.' || key, 'is not a field of ' || {_literal(parent)} FROM parsed,
+                   jsonb_object_keys(CASE jsonb_typeof(doc -> {_literal(parent)}) WHEN 'object' THEN doc -> {_literal(parent)} END) AS key
+            WHERE key NOT IN ({allowed})""",
+        )
+    scalar_checks = " UNION ALL ".join(
+        f"SELECT line, {_literal(f.path)}, 'must be a single value, not a list or object' FROM parsed "
+        f"WHERE jsonb_typeof(doc #> {_literal(f.json_path)}) IN ('object', 'array')"
+        for f in entity.fields
+    )
+    await _record(session, scalar_checks)
+    if entity.has_attributes:
+        await _record(
+            session,
+            """
+            SELECT line, 'attributes', 'must be an object of at most 100 single values' FROM staged
+            WHERE attributes IS NOT NULL AND attributes <> 'null'::jsonb AND (
+                jsonb_typeof(attributes) <> 'object'
+                OR (SELECT count(*) FROM jsonb_each(attributes)) > 100
+                OR EXISTS (SELECT 1 FROM jsonb_each(attributes) a WHERE jsonb_typeof(a.value) IN ('object', 'array')))""",
+        )
+
+
+async def _copy(
+    session: AsyncSession, table: str, columns: list[str], body: AsyncIterable[bytes], **options: str
+) -> None:
+    """COPY FROM STDIN on the session's own connection (so inside its transaction), streaming the body."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    await driver.copy_to_table(table, source=body, columns=columns, format="csv", **options)
+
+
+async def _create_row_errors(session: AsyncSession) -> None:
+    await session.execute(text(
+        "CREATE TEMP TABLE row_errors (line bigint, field text, message text, PRIMARY KEY (line, field)) ON COMMIT DROP"
+    ))  # fmt: skip
+
+
+async def _record(session: AsyncSession, select_sql: str) -> None:
+    await session.execute(text(f"INSERT INTO row_errors (line, field, message) {select_sql} ON CONFLICT DO NOTHING"))
+
+
+# --- checking and merging -------------------------------------------------------------------------
+
+
+async def check_fields(session: AsyncSession, entity: Entity) -> None:
+    """Every field of every staged row, and external ids that repeat within the file."""
+    values = ", ".join(f"({_literal(f.path)}, {_error_expression(f)})" for f in entity.fields)
+    await _record(
+        session,
+        f"""
+        SELECT s.line, e.field, e.message FROM staged s
+        CROSS JOIN LATERAL (VALUES {values}) AS e(field, message) WHERE e.message IS NOT NULL""",
+    )
+    await _record(
+        session,
+        """
+        SELECT line, 'external_id', 'appears more than once in this file (first on line ' || first_line || ')'
+        FROM (SELECT line, external_id, min(line) OVER (PARTITION BY external_id) AS first_line
+              FROM staged WHERE external_id IS NOT NULL) d
+        WHERE line <> first_line""",
+    )
+
+
+async def type_rows(session: AsyncSession, entity: Entity) -> None:
+    """`typed`: the rows without errors, cast to their types; then the checks across fields."""
+    columns = ", ".join(_typed_expression(f) for f in entity.fields)
+    attributes = ", attributes" if entity.has_attributes else ""
+    await session.execute(
+        text(f"""
+        CREATE TEMP TABLE typed ON COMMIT DROP AS SELECT line, {columns}{attributes} FROM staged s
+        WHERE NOT EXISTS (SELECT 1 FROM row_errors e WHERE e.line = s.line)""")
+    )
+    for check in entity.cross_checks:
+        await _record(
+            session,
+            f"SELECT line, {_literal(check.field)}, {_literal(check.message)} FROM typed WHERE NOT ({check.condition})",
+        )
+    if entity.cross_checks:
+        await session.execute(text("DELETE FROM typed t USING row_errors e WHERE e.line = t.line"))
+
+
+async def create_missing_customers(session: AsyncSession) -> int:
+    result = await session.execute(
+        text(f"""
+        INSERT INTO {SCHEMA}.customers (external_id, name, auto_created)
+        SELECT DISTINCT customer_external_id, customer_external_id, true FROM typed
+        ON CONFLICT (external_id) DO NOTHING""")
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def reject_unknown_customers(session: AsyncSession) -> None:
+    await _record(
+        session,
+        f"""
+        SELECT t.line, 'customer_external_id', 'no customer with this external_id'
+        FROM typed t WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.customers c WHERE c.external_id = t.customer_external_id)""",
+    )
+
+
+async def merge(session: AsyncSession, entity: Entity) -> tuple[int, int]:
+    """Upsert the typed rows by external id; rows equal to what is stored are left alone. (created, updated)"""
+    table = f"{SCHEMA}.{entity.name}"
+    columns = [column for column, _ in entity.merge]
+    sources = [source for _, source in entity.merge]
+    join = f"JOIN {SCHEMA}.customers c ON c.external_id = t.customer_external_id" if entity.belongs_to_customer else ""
+    changed = ", ".join(f"target.{c}" for c in columns)
+    incoming = ", ".join(f"EXCLUDED.{c}" for c in columns)
+    row = (
+        await session.execute(
+            text(f"""
+        WITH merged AS (
+            INSERT INTO {table} AS target (external_id, {", ".join(columns)})
+            SELECT t.external_id, {", ".join(sources)} FROM typed t {join}
+            ON CONFLICT (external_id) DO UPDATE
+            SET {", ".join(f"{c} = EXCLUDED.{c}" for c in columns)}, updated_at = now()
+            WHERE ({changed}) IS DISTINCT FROM ({incoming})
+            RETURNING (xmax = 0) AS created
+        )
+        SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM merged""")
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def save_errors(session: AsyncSession, job_id: uuid.UUID) -> int:
+    """Keep the row errors with the job; returns how many rows were rejected."""
+    await session.execute(
+        text(
+            f"INSERT INTO {SCHEMA}.import_errors (import_id, line, field, message) SELECT :id, line, field, message FROM row_errors"
+        ),
+        {"id": job_id},
+    )
+    return int(await session.scalar(text("SELECT count(DISTINCT line) FROM row_errors")) or 0)
+
+
+async def count_rows(session: AsyncSession, table: str) -> int:
+    return int(await session.scalar(text(f"SELECT count(*) FROM {table}")) or 0)

@@ -1,0 +1,107 @@
+"""HTTP for bulk imports: POST a CSV or NDJSON stream, read the job and its row errors."""
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+
+from segmentation.imports import service
+from segmentation.imports.errors import UnsupportedMediaType
+from segmentation.imports.fields import ENTITIES
+from segmentation.imports.schemas import ImportJob, RowError
+from servicekit.db import SessionDep
+from servicekit.pagination import CursorQuery, LimitQuery, Page
+
+router = APIRouter(prefix="/v1/segmentation/imports", tags=["imports"])
+
+_NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/jsonlines")
+_CSV_TYPES = ("text/csv", "application/csv")
+
+
+def _format_of(content_type: str, requested: str | None) -> str:
+    if requested:
+        return requested
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in _NDJSON_TYPES:
+        return "ndjson"
+    if media_type in _CSV_TYPES:
+        return "csv"
+    raise UnsupportedMediaType(
+        f"Send the file as text/csv or application/x-ndjson (got {media_type or 'no Content-Type'}), "
+        "or name it with ?format=csv|ndjson."
+    )
+
+
+def _request_body_doc() -> dict[str, object]:
+    examples = {
+        "text/csv": {"schema": {"type": "string"}, "example": "external_id,customer_external_id,ordered_at,"
+                     "net_amount,currency\nA-1,K-1,2026-03-14T09:30:00Z,1250.50,EUR\n"},
+        "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"external_id": "K-1", "name": "Müller '
+                                 'GmbH", "kind": "b2b", "consent": {"email": true}}\n'},
+    }  # fmt: skip
+    return {"requestBody": {"required": True, "content": examples}}
+
+
+@router.post(
+    "/{entity}",
+    response_model=ImportJob,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": ImportJob, "description": "Replayed: the import with this Idempotency-Key"}},
+    openapi_extra=_request_body_doc(),
+    summary="Import a CSV or NDJSON file of customers, orders, invoices or interactions",
+    description=(
+        "Streams the file into the database, checks every row and merges the valid ones by external_id in one "
+        "transaction; answers when they are committed. Rows with problems are refused and listed under "
+        "`/imports/{id}/errors`; the others are stored. Replaying a file changes nothing. CSV: a header line "
+        "naming the fields (nested ones dotted: `consent.email`, `revenue_potential.amount`, "
+        "`attributes.<key>`). NDJSON: one JSON object per line, shaped like the PUT body plus `external_id`. "
+        "Fields per entity: "
+        + "; ".join(f"{name}: {', '.join(f.path for f in e.fields)}" for name, e in ENTITIES.items())
+    ),
+)
+async def import_file(
+    request: Request,
+    response: Response,
+    entity: Annotated[Literal["customers", "orders", "invoices", "interactions"], Path()],
+    create_missing_customers: Annotated[
+        bool, Query(description="Create customers for unknown customer_external_id instead of refusing the row.")
+    ] = False,
+    file_format: Annotated[Literal["csv", "ndjson"] | None, Query(alias="format")] = None,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ImportJob:
+    upload = service.Upload(
+        entity=entity,
+        format=_format_of(request.headers.get("content-type", ""), file_format),
+        body=request.stream(),
+        idempotency_key=idempotency_key,
+        create_missing_customers=create_missing_customers,
+    )
+    sessions = request.app.state.sessionmaker
+    job, replayed = await service.start(sessions, upload)
+    response.headers["Location"] = f"/v1/segmentation/imports/{job.id}"
+    if replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+        return job
+    return await service.run(sessions, job, upload)
+
+
+@router.get("", response_model=Page[ImportJob], summary="Imports, newest first")
+async def list_imports(session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None) -> Page[ImportJob]:
+    return await service.list_jobs(session, cursor, limit)
+
+
+@router.get("/{import_id}", response_model=ImportJob, summary="One import, with its progress and counts")
+async def get_import(request: Request, import_id: uuid.UUID) -> ImportJob:
+    return await service.get_job(request.app.state.sessionmaker, import_id)
+
+
+@router.get(
+    "/{import_id}/errors",
+    response_model=Page[RowError],
+    summary="The refused rows of an import, in file order; `limit` counts lines",
+)
+async def list_import_errors(
+    import_id: uuid.UUID, session: SessionDep, limit: LimitQuery = 100, cursor: CursorQuery = None
+) -> Page[RowError]:
+    return await service.list_errors(session, import_id, cursor, limit)

@@ -1,0 +1,263 @@
+"""Bulk imports: a file in, set-based checks and one merge, every refused row listed with its reasons.
+
+The job row is written on its own first (so the import can be watched and its failure recorded); the data
+and the job's final counts are committed together, so a job says `succeeded` exactly when its rows are in.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy import func, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from segmentation.imports import repository
+from segmentation.imports.errors import ImportInProgress, ImportNotFound, UnreadableFile
+from segmentation.imports.fields import ENTITIES, Entity
+from segmentation.imports.schemas import ImportJob, RowError
+from servicekit.db import is_database_outage
+from servicekit.errors import AppError, BadRequest
+from servicekit.pagination import Page, decode_cursor, encode_cursor
+
+logger = logging.getLogger("segmentation.imports")
+PROGRESS_EVERY_SECONDS = 1.0
+MAX_HEADER_BYTES = 65_536
+
+
+@dataclass
+class Upload:
+    entity: str
+    format: str  # "csv" | "ndjson"
+    body: AsyncIterable[bytes]
+    idempotency_key: str | None
+    create_missing_customers: bool
+
+
+async def start(sessions: async_sessionmaker[AsyncSession], upload: Upload) -> tuple[ImportJob, bool]:
+    """Register the job (committed at once). Returns (job, replayed): a finished job for a reused key."""
+    values = {
+        "entity": upload.entity,
+        "format": upload.format,
+        "idempotency_key": upload.idempotency_key,
+        "create_missing_customers": upload.create_missing_customers,
+    }
+    async with sessions() as session, session.begin():
+        row = await repository.create_job(session, values)
+        if row is None:  # the key was used before
+            assert upload.idempotency_key is not None
+            earlier = await repository.find_by_key(session, upload.entity, upload.idempotency_key)
+            if earlier is None:  # deleted meanwhile: take the key
+                row = await repository.create_job(session, values)
+            elif earlier.status == "succeeded":
+                return ImportJob.model_validate(earlier), True
+            elif earlier.status == "failed":  # a failed attempt may be retried under the same key
+                await repository.delete_job(session, earlier.id)
+                row = await repository.create_job(session, values)
+            else:
+                raise ImportInProgress(upload.idempotency_key)
+        assert row is not None
+        return ImportJob.model_validate(row), False
+
+
+async def run(sessions: async_sessionmaker[AsyncSession], job: ImportJob, upload: Upload) -> ImportJob:
+    """Stage, check and merge the file in one transaction; on any failure the job says why."""
+    entity = ENTITIES[upload.entity]
+    progress = _Progress(sessions, job.id)
+    header: list[str] = []
+    try:
+        async with sessions() as session, session.begin():
+            await session.execute(text("SET LOCAL statement_timeout = 0"))  # a large file may take minutes
+            body = progress.count(upload.body)
+            if upload.format == "csv":
+                header, rest = await _read_header(body, entity)
+                await repository.stage_csv(session, entity, header, rest)
+            else:
+                await repository.stage_ndjson(session, entity, body)
+            await progress.flush(status="processing")
+            counts = await _check_and_merge(session, entity, job.id, upload.create_missing_customers)
+            await repository.update_job(
+                session, job.id, status="succeeded", bytes_received=progress.bytes, finished_at=func.now(), **counts
+            )
+    except asyncpg.PostgresError as exc:
+        problem = _unreadable(exc, header)
+        if problem is None:
+            await _fail(sessions, job.id, "the import failed in the database; nothing was imported")
+            raise
+        await _fail(sessions, job.id, problem.detail or "")
+        raise problem from exc
+    except AppError as exc:
+        await _fail(sessions, job.id, exc.detail or exc.title)
+        raise
+    except StarletteHTTPException as exc:  # the body limit, hit while streaming
+        await _fail(sessions, job.id, f"{exc.detail}; nothing was imported")
+        raise
+    except ClientDisconnect:
+        await _fail(sessions, job.id, "the upload broke off; nothing was imported")
+        raise
+    except BaseException as exc:
+        reason = "the database was unavailable" if is_database_outage(exc) else "an internal error occurred"
+        await _fail(sessions, job.id, f"{reason}; nothing was imported")
+        raise
+    return await get_job(sessions, job.id)
+
+
+async def _check_and_merge(
+    session: AsyncSession, entity: Entity, job_id: uuid.UUID, create_missing_customers: bool
+) -> dict[str, int]:
+    await repository.check_fields(session, entity)
+    await repository.type_rows(session, entity)
+    customers_created = 0
+    if entity.belongs_to_customer:
+        if create_missing_customers:
+            customers_created = await repository.create_missing_customers(session)
+        else:
+            await repository.reject_unknown_customers(session)
+    created, updated = await repository.merge(session, entity)
+    rejected = await repository.save_errors(session, job_id)
+    received = await repository.count_rows(session, "staged") + await _unparsed_lines(session, entity)
+    accepted = received - rejected
+    return {
+        "rows_received": received,
+        "rows_rejected": rejected,
+        "rows_accepted": accepted,
+        "rows_created": created,
+        "rows_updated": updated,
+        "rows_unchanged": accepted - created - updated,
+        "customers_created": customers_created,
+    }
+
+
+async def _unparsed_lines(session: AsyncSession, entity: Entity) -> int:
+    """NDJSON lines that are not JSON objects never reach `staged`, but they were received."""
+    exists = await session.scalar(text("SELECT to_regclass('pg_temp.parsed') IS NOT NULL"))
+    if not exists:
+        return 0
+    return await repository.count_rows(session, "parsed") - await repository.count_rows(session, "staged")
+
+
+async def _read_header(body: AsyncIterator[bytes], entity: Entity) -> tuple[list[str], AsyncIterator[bytes]]:
+    """The CSV header (checked against the entity's fields) and the rest of the body."""
+    buffer = b""
+    async for chunk in body:
+        buffer += chunk
+        if b"\n" in buffer or len(buffer) > MAX_HEADER_BYTES:
+            break
+    line, _, rest = buffer.partition(b"\n")
+    try:
+        header = next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]), [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UnreadableFile(f"The CSV header line cannot be read: {exc}.") from exc
+    header = [h.strip() for h in header]
+    unknown = [
+        h
+        for h in header
+        if entity.field(h) is None and not (entity.has_attributes and h.startswith("attributes.") and len(h) > 11)
+    ]
+    missing = [f.path for f in entity.fields if f.required and f.path not in header]
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    if not header or unknown or missing or duplicated:
+        parts = [f"unknown columns {unknown}" if unknown else "", f"missing columns {missing}" if missing else "",
+                 f"repeated columns {duplicated}" if duplicated else ""]  # fmt: skip
+        detail = "; ".join(p for p in parts if p) or "no header line"
+        columns = ", ".join(f.path for f in entity.fields)
+        raise UnreadableFile(f"The CSV header does not fit {entity.name}: {detail}. Columns: {columns}.")
+
+    async def remainder() -> AsyncIterator[bytes]:
+        if rest:
+            yield rest
+        async for chunk in body:
+            yield chunk
+
+    return header, remainder()
+
+
+def _unreadable(exc: asyncpg.PostgresError, header: list[str]) -> UnreadableFile | None:
+    """A COPY that failed on the file's shape (column count, quoting, encoding) is the client's to fix."""
+    if exc.sqlstate not in ("22P04", "22021", "22P02", "54000", "22001"):
+        return None
+    context = getattr(exc, "context", None) or ""
+    match = re.search(r"line (\d+)", context)
+    # COPY counts from the first line it was given: for CSV that is the line after the header.
+    line = str(int(match.group(1)) + (1 if header else 0)) if match else "?"
+    message = re.sub(
+        r'column "c(\d+)"', lambda m: f'column "{header[int(m.group(1))]}"', str(exc.args[0] if exc.args else exc)
+    )
+    return UnreadableFile(f"The file cannot be read at line {line}: {message}. Nothing was imported.")
+
+
+async def _fail(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, reason: str) -> None:
+    try:
+        async with sessions() as session, session.begin():
+            await repository.update_job(session, job_id, status="failed", error=reason, finished_at=func.now())
+    except Exception:  # the database may be the reason; the job then stays 'receiving' and says so by age
+        logger.exception("could not mark import %s as failed", job_id)
+
+
+class _Progress:
+    """Counts what arrives and writes it to the job about once a second, outside the import's transaction."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> None:
+        self.sessions = sessions
+        self.job_id = job_id
+        self.bytes = 0
+        self.lines = 0
+        self._written_at = time.monotonic()
+
+    async def count(self, body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in body:
+            self.bytes += len(chunk)
+            self.lines += chunk.count(b"\n")
+            if time.monotonic() - self._written_at > PROGRESS_EVERY_SECONDS:
+                await self.flush()
+            yield chunk
+
+    async def flush(self, **values: str) -> None:
+        self._written_at = time.monotonic()
+        async with self.sessions() as session, session.begin():
+            await repository.update_job(
+                session, self.job_id, bytes_received=self.bytes, rows_received=self.lines, **values
+            )
+
+
+async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> ImportJob:
+    async with sessions() as session:
+        row = await repository.get_job(session, job_id)
+    if row is None:
+        raise ImportNotFound(job_id)
+    return ImportJob.model_validate(row)
+
+
+async def list_jobs(session: AsyncSession, cursor: str | None, limit: int) -> Page[ImportJob]:
+    position = decode_cursor(cursor, ("created_at", "id"))
+    after = (position["created_at"], uuid.UUID(str(position["id"]))) if position else None
+    rows = await repository.list_jobs(session, after, limit)
+    next_cursor = (
+        encode_cursor({"created_at": rows[limit - 1].created_at.isoformat(), "id": str(rows[limit - 1].id)})
+        if len(rows) > limit
+        else None
+    )
+    return Page[ImportJob](items=[ImportJob.model_validate(r) for r in rows[:limit]], next_cursor=next_cursor)
+
+
+async def list_errors(session: AsyncSession, job_id: uuid.UUID, cursor: str | None, limit: int) -> Page[RowError]:
+    """The rejected rows, `limit` lines a page, each line with all of its errors."""
+    if await repository.get_job(session, job_id) is None:
+        raise ImportNotFound(job_id)
+    position = decode_cursor(cursor, ("line",))
+    after_line = position["line"] if position else 0
+    if not isinstance(after_line, int) or isinstance(after_line, bool) or not 0 <= after_line < 2**63:
+        raise BadRequest("The cursor is malformed; use the next_cursor of a previous page.")
+    rows = await repository.errors_page(session, job_id, after_line, limit)
+    lines = sorted({r.line for r in rows})
+    shown = [r for r in rows if r.line in lines[:limit]]
+    next_cursor = encode_cursor({"line": lines[limit - 1]}) if len(lines) > limit else None
+    return Page[RowError](items=[RowError.model_validate(r) for r in shown], next_cursor=next_cursor)

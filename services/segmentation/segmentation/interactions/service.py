@@ -1,0 +1,39 @@
+"""Interactions: upserted by the ERP's id, always belonging to a known (or auto-created) customer."""
+
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from segmentation.customers.service import resolve_customer_id
+from segmentation.interactions import repository
+from segmentation.interactions.errors import InteractionNotFound
+from segmentation.interactions.schemas import Interaction, InteractionFilters, InteractionUpsert
+from servicekit.pagination import Page, decode_id_cursor, id_page
+
+
+def to_schema(row: Row[Any]) -> Interaction:
+    return Interaction.model_validate(row._mapping)
+
+
+async def upsert_interaction(
+    session: AsyncSession, external_id: str, data: InteractionUpsert, *, create_missing_customer: bool
+) -> tuple[Interaction, bool]:
+    customer_id = await resolve_customer_id(session, data.customer_external_id, create_missing=create_missing_customer)
+    values = data.model_dump(exclude={"customer_external_id"}) | {"customer_id": customer_id}
+    _, created = await repository.upsert(session, external_id, values)
+    return await get_interaction(session, external_id), created
+
+
+async def get_interaction(session: AsyncSession, external_id: str) -> Interaction:
+    found = await repository.get_by_external_id(session, external_id)
+    if found is None:
+        raise InteractionNotFound(external_id)
+    return to_schema(found)
+
+
+async def list_interactions(
+    session: AsyncSession, filters: InteractionFilters, cursor: str | None, limit: int
+) -> Page[Interaction]:
+    rows = await repository.list_page(session, filters, decode_id_cursor(cursor), limit)
+    return id_page(rows, limit, to_schema)

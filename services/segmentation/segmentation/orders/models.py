@@ -1,0 +1,23 @@
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CHAR, BigInteger, DateTime, ForeignKey, Identity, Index, Numeric, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from segmentation.db import SCHEMA, Base
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_customer_id_ordered_at", "customer_id", "ordered_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    external_id: Mapped[str] = mapped_column(Text, unique=True)
+    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(f"{SCHEMA}.customers.id"))
+    ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    net_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    contribution_margin: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    status: Mapped[str] = mapped_column(Text, server_default="booked")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,37 @@
+"""Orders: upserted by the ERP's id, always belonging to a known (or auto-created) customer."""
+
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from segmentation.customers.service import resolve_customer_id
+from segmentation.orders import repository
+from segmentation.orders.errors import OrderNotFound
+from segmentation.orders.schemas import Order, OrderFilters, OrderUpsert
+from servicekit.pagination import Page, decode_id_cursor, id_page
+
+
+def to_schema(row: Row[Any]) -> Order:
+    return Order.model_validate(row._mapping)
+
+
+async def upsert_order(
+    session: AsyncSession, external_id: str, data: OrderUpsert, *, create_missing_customer: bool
+) -> tuple[Order, bool]:
+    customer_id = await resolve_customer_id(session, data.customer_external_id, create_missing=create_missing_customer)
+    values = data.model_dump(exclude={"customer_external_id"}) | {"customer_id": customer_id}
+    _, created = await repository.upsert(session, external_id, values)
+    return await get_order(session, external_id), created
+
+
+async def get_order(session: AsyncSession, external_id: str) -> Order:
+    found = await repository.get_by_external_id(session, external_id)
+    if found is None:
+        raise OrderNotFound(external_id)
+    return to_schema(found)
+
+
+async def list_orders(session: AsyncSession, filters: OrderFilters, cursor: str | None, limit: int) -> Page[Order]:
+    rows = await repository.list_page(session, filters, decode_id_cursor(cursor), limit)
+    return id_page(rows, limit, to_schema)

@@ -1,0 +1,180 @@
+"""Bulk imports as an ERP integrator meets them: what is stored, what is refused and why, replays."""
+
+import json
+
+import httpx
+
+CUSTOMERS_CSV = """\
+external_id,name,kind,consent.email,revenue_potential.amount,revenue_potential.currency,attributes.industry
+K-1,Müller GmbH,b2b,true,120000.00,EUR,machinery
+K-2,"Schmidt, Anna",b2c,false,,,
+K-3,Broken,b2x,maybe,12.345,EUR,
+K-1,Again,b2b,true,,,
+"""
+
+
+def ndjson(*rows: object) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+async def _import(client: httpx.AsyncClient, entity: str, body: bytes, content_type: str, **params: str):
+    return await client.post(
+        f"/v1/segmentation/imports/{entity}", content=body, headers={"Content-Type": content_type}, params=params
+    )
+
+
+async def _errors(client: httpx.AsyncClient, job_id: str) -> list[tuple[int, str]]:
+    page = (await client.get(f"/v1/segmentation/imports/{job_id}/errors")).json()
+    return [(e["line"], e["field"]) for e in page["items"]]
+
+
+async def test_csv_import_stores_valid_rows_and_lists_the_refused_ones(client: httpx.AsyncClient) -> None:
+    response = await _import(client, "customers", CUSTOMERS_CSV.encode(), "text/csv")
+    assert response.status_code == 201, response.text
+    job = response.json()
+    assert response.headers["location"] == f"/v1/segmentation/imports/{job['id']}"
+    assert (job["status"], job["rows_received"], job["rows_accepted"], job["rows_rejected"]) == ("succeeded", 4, 2, 2)
+    assert job["rows_created"] == 2
+    assert await _errors(client, job["id"]) == [
+        (4, "consent.email"), (4, "kind"), (4, "revenue_potential.amount"), (5, "external_id"),
+    ]  # fmt: skip
+    k1 = (await client.get("/v1/segmentation/customers/K-1")).json()
+    assert k1["name"] == "Müller GmbH", "the repeated K-1 on line 5 was refused, not applied"
+    assert k1["revenue_potential"] == {"amount": "120000.00", "currency": "EUR"}
+    assert k1["attributes"] == {"industry": "machinery"}
+    assert k1["consent"]["email"] is True
+    assert (await client.get("/v1/segmentation/customers/K-2")).json()["name"] == "Schmidt, Anna"
+    assert (await client.get("/v1/segmentation/customers/K-3")).status_code == 404
+
+
+async def test_replaying_a_file_changes_nothing(client: httpx.AsyncClient) -> None:
+    first = (await _import(client, "customers", CUSTOMERS_CSV.encode(), "text/csv")).json()
+    before = (await client.get("/v1/segmentation/customers/K-1")).json()
+    again = (await _import(client, "customers", CUSTOMERS_CSV.encode(), "text/csv")).json()
+    assert (again["rows_created"], again["rows_updated"], again["rows_unchanged"]) == (0, 0, 2)
+    assert (await client.get("/v1/segmentation/customers/K-1")).json() == before, "not even updated_at moves"
+    assert again["id"] != first["id"]
+
+
+async def test_an_idempotency_key_returns_the_first_import(client: httpx.AsyncClient) -> None:
+    headers = {"Content-Type": "text/csv", "Idempotency-Key": "erp-batch-7"}
+    first = await client.post("/v1/segmentation/imports/customers", content=CUSTOMERS_CSV.encode(), headers=headers)
+    changed = CUSTOMERS_CSV.replace("Müller GmbH", "Changed")
+    replay = await client.post("/v1/segmentation/imports/customers", content=changed.encode(), headers=headers)
+    assert replay.status_code == 200
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["id"] == first.json()["id"]
+    assert (await client.get("/v1/segmentation/customers/K-1")).json()["name"] == "Müller GmbH"
+
+
+async def test_ndjson_orders_with_unknown_customers_and_bad_values(client: httpx.AsyncClient) -> None:
+    await client.put("/v1/segmentation/customers/K-1", json={"name": "Kunde", "kind": "b2b"})
+    body = ndjson(
+        {"external_id": "O-1", "customer_external_id": "K-1", "ordered_at": "2026-03-14T09:30:00+01:00",
+         "net_amount": "99.90", "currency": "EUR"},
+        {"external_id": "O-2", "customer_external_id": "ghost", "ordered_at": "2026-03-14T10:00:00Z",
+         "net_amount": 10, "currency": "EUR"},
+        {"external_id": "O-3", "customer_external_id": "K-1", "ordered_at": "2026-02-30T10:00:00Z",
+         "net_amount": "-1", "currency": "EUE", "status": "paid", "colour": "red"},
+        {"external_id": "O-4", "customer_external_id": "K-1", "ordered_at": "2026-03-15T10:00:00Z",
+         "net_amount": {"value": 1}, "currency": "EUR"},
+    ) + b"{not json\n\n[1, 2]\n"  # fmt: skip
+    response = await _import(client, "orders", body, "application/x-ndjson")
+    job = response.json()
+    assert (job["rows_received"], job["rows_accepted"], job["rows_rejected"]) == (6, 1, 5), job
+    errors = await _errors(client, job["id"])
+    assert (2, "customer_external_id") in errors
+    assert {field for line, field in errors if line == 3} == {
+        "ordered_at",
+        "net_amount",
+        "currency",
+        "status",
+        "colour",
+    }
+    assert (4, "net_amount") in errors
+    assert (5, "line") in errors
+    assert (7, "line") in errors, "line 6 is blank and skipped"
+    order = (await client.get("/v1/segmentation/orders/O-1")).json()
+    assert (order["net_amount"], order["ordered_at"], order["status"]) == ("99.90", "2026-03-14T08:30:00Z", "booked")
+
+
+async def test_orders_can_create_their_missing_customers(client: httpx.AsyncClient) -> None:
+    body = (
+        b"external_id,customer_external_id,ordered_at,net_amount,currency\nO-1,NEW-1,2026-01-05T08:00:00Z,10.00,EUR\n"
+    )
+    job = (await _import(client, "orders", body, "text/csv", create_missing_customers="true")).json()
+    assert (job["rows_accepted"], job["customers_created"]) == (1, 1)
+    assert (await client.get("/v1/segmentation/customers/NEW-1")).json()["auto_created"] is True
+
+
+async def test_a_file_that_cannot_be_read_imports_nothing(client: httpx.AsyncClient) -> None:
+    wrong_header = await _import(client, "orders", b"external_id,customer,amount\nO-1,K-1,1\n", "text/csv")
+    assert wrong_header.status_code == 422
+    assert wrong_header.headers["content-type"] == "application/problem+json"
+    assert "unknown columns ['customer', 'amount']" in wrong_header.json()["detail"]
+
+    await client.put("/v1/segmentation/customers/K-1", json={"name": "Kunde", "kind": "b2b"})
+    ragged = (
+        b"external_id,customer_external_id,ordered_at,net_amount,currency\n"
+        b"O-1,K-1,2026-01-05T08:00:00Z,10.00,EUR\n"
+        b"O-2,K-1\n"
+    )
+    response = await _import(client, "orders", ragged, "text/csv")
+    assert response.status_code == 422
+    assert "line 3" in response.json()["detail"]
+    assert (await client.get("/v1/segmentation/orders/O-1")).status_code == 404, "nothing half-imported"
+    jobs = (await client.get("/v1/segmentation/imports")).json()["items"]
+    assert [j["status"] for j in jobs] == ["failed", "failed"]
+    assert jobs[0]["error"].startswith("The file cannot be read at line 3")
+
+
+async def test_an_unknown_media_type_is_a_415(client: httpx.AsyncClient) -> None:
+    response = await _import(client, "orders", b"<xml/>", "application/xml")
+    assert response.status_code == 415
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_invoices_and_interactions_are_checked_across_fields(client: httpx.AsyncClient) -> None:
+    await client.put("/v1/segmentation/customers/K-1", json={"name": "Kunde", "kind": "b2b"})
+    invoices = (
+        b"external_id,customer_external_id,issued_on,due_on,paid_on,amount,currency,dunning_level\n"
+        b"I-1,K-1,2026-01-10,2026-02-09,2026-02-20,500.00,EUR,1\n"
+        b"I-2,K-1,2026-01-10,2026-01-01,,500.00,EUR,12\n"
+    )
+    job = (await _import(client, "invoices", invoices, "text/csv")).json()
+    assert (job["rows_accepted"], job["rows_rejected"]) == (1, 1)
+    assert await _errors(client, job["id"]) == [(3, "dunning_level")], "the date check waits for valid fields"
+    interactions = ndjson(
+        {"external_id": "X-1", "customer_external_id": "K-1", "kind": "complaint", "channel": "phone",
+         "occurred_at": "2026-03-01T10:00:00Z", "resolved_at": "2026-02-01T10:00:00Z"},
+    )  # fmt: skip
+    job = (await _import(client, "interactions", interactions, "application/x-ndjson")).json()
+    assert await _errors(client, job["id"]) == [(1, "resolved_at")]
+
+
+async def test_an_upload_over_the_limit_is_a_413_and_imports_nothing(db_url: str) -> None:
+    from segmentation.main import create_app
+    from segmentation.settings import SegmentationSettings
+    from servicekit.testing import app_client
+
+    settings = SegmentationSettings(database_url=db_url, log_json=False, upload_body_limit_bytes=2_000)
+    async with app_client(create_app(settings)) as client:
+        header = b"external_id,name,kind\n"
+
+        async def rows():  # streamed, without Content-Length: the limit holds while the file is copied
+            yield header
+            for i in range(200):
+                yield f"K-{i},Customer {i},b2b\n".encode()
+
+        response = await client.post(
+            "/v1/segmentation/imports/customers", content=rows(), headers={"Content-Type": "text/csv"}
+        )
+        assert response.status_code == 413
+        assert response.headers["content-type"] == "application/problem+json"
+        assert (await client.get("/v1/segmentation/customers")).json()["items"] == []
+        job = (await client.get("/v1/segmentation/imports")).json()["items"][0]
+        assert job["status"] == "failed"
+        assert "exceeds the limit of 2000 bytes" in job["error"]
+        larger_than_the_upload_limit = {"name": "K", "kind": "b2b", "attributes": {"notes": "x" * 3000}}
+        put = await client.put("/v1/segmentation/customers/K-1", json=larger_than_the_upload_limit)
+        assert put.status_code == 201, "other routes keep their own limit"

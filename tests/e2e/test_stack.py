@@ -48,3 +48,31 @@ def test_a_killed_service_is_a_503_within_two_seconds_and_recovers(stack: Stack)
     finally:
         capacity.start()
     assert httpx.get(f"{stack.gateway.url}/v1/capacity/resources", headers=auth, timeout=10).status_code == 200
+
+
+def test_a_bulk_import_streams_through_the_gateway(stack: Stack) -> None:
+    key = stack.new_key(Scope.write)
+    auth = {"Authorization": f"Bearer {key}"}
+    customers = "external_id,name,kind\n" + "".join(f"BULK-{i},Kunde {i},b2b\n" for i in range(500))
+    orders = "external_id,customer_external_id,ordered_at,net_amount,currency\n" + "".join(
+        f"BULK-O-{i},BULK-{i % 500},2026-0{1 + i % 9}-1{i % 10}T10:00:00Z,{i % 700}.{i % 100:02d},EUR\n"
+        for i in range(5000)
+    )
+
+    def chunks(text: str):  # no Content-Length: the gateway must stream it on
+        data = text.encode()
+        for start in range(0, len(data), 8192):
+            yield data[start : start + 8192]
+
+    with httpx.Client(base_url=stack.gateway.url, headers=auth, timeout=60) as client:
+        imported = client.post(
+            "/v1/segmentation/imports/customers", content=chunks(customers), headers={"Content-Type": "text/csv"}
+        )
+        assert imported.status_code == 201, imported.text
+        job = client.post(
+            "/v1/segmentation/imports/orders", content=chunks(orders), headers={"Content-Type": "text/csv"}
+        ).json()
+        assert (job["status"], job["rows_accepted"], job["rows_rejected"]) == ("succeeded", 5000, 0)
+        assert client.get(f"/v1/segmentation/imports/{job['id']}").json()["rows_created"] == 5000
+        order = client.get("/v1/segmentation/orders/BULK-O-4999").json()
+        assert (order["customer_external_id"], order["net_amount"]) == ("BULK-499", "99.99")

@@ -3,13 +3,17 @@
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import AfterValidator, Field, StringConstraints
 
 EXTERNAL_ID_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=EXTERNAL_ID_PATTERN)]
 ExternalIdPath = Annotated[
     str, Path(min_length=1, max_length=128, pattern=EXTERNAL_ID_PATTERN, description="The ERP's id.")
+]
+CreateMissingCustomer = Annotated[
+    bool,
+    Query(description="Create an auto-created customer for an unknown customer_external_id instead of a 422."),
 ]
 
 # ISO 4217 active codes (2026), so that a typo such as "EUE" is rejected rather than stored.

@@ -122,6 +122,7 @@ async def _check_and_merge(
         else:
             await repository.reject_unknown_customers(session)
     created, updated = await repository.merge(session, entity)
+    await repository.finish(session)
     rejected = await repository.save_errors(session, job_id)
     received = await repository.count_rows(session, "staged") + await _unparsed_lines(session, entity)
     accepted = received - rejected

@@ -7,16 +7,11 @@ from fastapi import APIRouter, Query, Response, status
 
 from segmentation.orders import service
 from segmentation.orders.schemas import Order, OrderFilters, OrderStatus, OrderUpsert
-from segmentation.types import ExternalIdPath
+from segmentation.types import CreateMissingCustomer, ExternalIdPath
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/segmentation/orders", tags=["orders"])
-
-CreateMissingCustomer = Annotated[
-    bool,
-    Query(description="Create an auto-created customer for an unknown customer_external_id instead of a 422."),
-]
 
 
 @router.put(

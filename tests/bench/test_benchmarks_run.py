@@ -1,0 +1,22 @@
+"""The benchmarks run end to end at a small size (a smoke test: nothing here is timed)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_segmentation_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "segmentation.py"), "--customers", "300", "--database", "bench_smoke"],
+        env={**os.environ, "DATABASE_URL": postgres_server_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "import orders    via gateway" in result.stdout
+    assert "import / raw COPY" in result.stdout

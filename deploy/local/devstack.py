@@ -31,6 +31,7 @@ class StackSettings(BaseSettings):
 
     gateway_host: str = Field(default="127.0.0.1", validation_alias="GATEWAY_HOST")
     gateway_port: int = Field(default=8100, validation_alias="GATEWAY_PORT")
+    demo_customers: int = Field(default=1000, ge=0, validation_alias="DEMO_CUSTOMERS")
 
 
 def create_development_key(env: dict[str, str]) -> str:
@@ -42,7 +43,28 @@ def create_development_key(env: dict[str, str]) -> str:
     return json.loads(output)["key"]
 
 
-def announce_when_ready(url: str, key: str) -> None:
+def import_demo_data(url: str, key: str, customers: int) -> str:
+    """Synthetic customers and their history, into an empty database only (never over real data)."""
+    from segmentation.synthetic import generate, to_csv
+
+    auth = {"Authorization": f"Bearer {key}"}
+    existing = httpx.get(f"{url}/v1/segmentation/customers", params={"limit": 1}, headers=auth, timeout=10)
+    if customers == 0 or existing.json()["items"]:
+        return ""
+    counts = []
+    for entity, rows in generate(customers, seed=1).entities():
+        response = httpx.post(
+            f"{url}/v1/segmentation/imports/{entity}",
+            content=to_csv(rows),
+            headers={**auth, "Content-Type": "text/csv"},
+            timeout=600,
+        )
+        response.raise_for_status()
+        counts.append(f"{response.json()['rows_accepted']} {entity}")
+    return f"  Demo data    {', '.join(counts)} (synthetic; DEMO_CUSTOMERS=0 skips it)\n"
+
+
+def announce_when_ready(url: str, key: str, demo_customers: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -54,8 +76,13 @@ def announce_when_ready(url: str, key: str) -> None:
     else:
         print(f"\nThe gateway at {url} did not become ready within 60 s; see the log above.", flush=True)
         return
+    try:
+        demo = import_demo_data(url, key, demo_customers)
+    except httpx.HTTPError as exc:
+        demo = f"  Demo data    not imported: {exc}\n"
     print(
         f"\n  Gateway      {url}   (API docs: {url}/docs)\n"
+        f"{demo}"
         f"  API key      {key}   (scope admin, made for this run; `make keys` manages keys)\n"
         f"  Try          curl -H 'Authorization: Bearer {key}' {url}/v1/segmentation/customers\n"
         f"  Stop         Ctrl-C\n",
@@ -80,7 +107,7 @@ def main() -> int:
         manager.add_process(name, command, env=env, cwd=str(ROOT))
     host = "127.0.0.1" if settings.gateway_host in ("0.0.0.0", "::") else settings.gateway_host  # noqa: S104
     url = f"http://{host}:{settings.gateway_port}"
-    threading.Thread(target=announce_when_ready, args=(url, key), daemon=True).start()
+    threading.Thread(target=announce_when_ready, args=(url, key, settings.demo_customers), daemon=True).start()
     manager.loop()  # until Ctrl-C or a process exits; then every process is stopped
     # Ctrl-C (130) is the normal way to stop; the embedded Postgres stops as this process exits.
     return 0 if manager.returncode in (None, 130) else manager.returncode

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from segmentation.customers.service import resolve_customer_id
+from segmentation.facts import upsert_fact
 from segmentation.invoices import repository
 from segmentation.invoices.errors import InvoiceNotFound
 from segmentation.invoices.schemas import Invoice, InvoiceFilters, InvoiceUpsert
@@ -19,14 +19,14 @@ def to_schema(row: Row[Any]) -> Invoice:
 async def upsert_invoice(
     session: AsyncSession, external_id: str, data: InvoiceUpsert, *, create_missing_customer: bool
 ) -> tuple[Invoice, bool]:
-    customer_id = await resolve_customer_id(session, data.customer_external_id, create_missing=create_missing_customer)
-    values = data.model_dump(exclude={"customer_external_id"}) | {"customer_id": customer_id}
-    _, created = await repository.upsert(session, external_id, values)
+    created = await upsert_fact(
+        session, repository.facts, external_id, data, create_missing_customer=create_missing_customer
+    )
     return await get_invoice(session, external_id), created
 
 
 async def get_invoice(session: AsyncSession, external_id: str) -> Invoice:
-    found = await repository.get_by_external_id(session, external_id)
+    found = await repository.facts.get(session, external_id)
     if found is None:
         raise InvoiceNotFound(external_id)
     return to_schema(found)

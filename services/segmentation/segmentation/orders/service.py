@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from segmentation.customers.service import resolve_customer_id
+from segmentation.facts import upsert_fact
 from segmentation.orders import repository
 from segmentation.orders.errors import OrderNotFound
 from segmentation.orders.schemas import Order, OrderFilters, OrderUpsert
@@ -19,14 +19,14 @@ def to_schema(row: Row[Any]) -> Order:
 async def upsert_order(
     session: AsyncSession, external_id: str, data: OrderUpsert, *, create_missing_customer: bool
 ) -> tuple[Order, bool]:
-    customer_id = await resolve_customer_id(session, data.customer_external_id, create_missing=create_missing_customer)
-    values = data.model_dump(exclude={"customer_external_id"}) | {"customer_id": customer_id}
-    _, created = await repository.upsert(session, external_id, values)
+    created = await upsert_fact(
+        session, repository.facts, external_id, data, create_missing_customer=create_missing_customer
+    )
     return await get_order(session, external_id), created
 
 
 async def get_order(session: AsyncSession, external_id: str) -> Order:
-    found = await repository.get_by_external_id(session, external_id)
+    found = await repository.facts.get(session, external_id)
     if found is None:
         raise OrderNotFound(external_id)
     return to_schema(found)

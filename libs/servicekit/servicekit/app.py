@@ -166,11 +166,15 @@ def create_service_app(
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker_for(engine)
+        app.state.background_tasks = set()  # work a request started and does not wait for (e.g. runs)
         try:
             for hook in on_startup:
                 await hook(app)
             yield
         finally:
+            for task in list(app.state.background_tasks):
+                task.cancel()
+            await asyncio.gather(*app.state.background_tasks, return_exceptions=True)
             for hook in on_shutdown:
                 await hook(app)
             await engine.dispose()

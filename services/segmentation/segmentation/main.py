@@ -4,6 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from segmentation.classification.router import router as classification_router
 from segmentation.customers.router import router as customers_router
 from segmentation.db import metadata
 from segmentation.imports.router import router as imports_router
@@ -23,5 +24,12 @@ def create_app(settings: SegmentationSettings | None = None) -> FastAPI:
         settings=settings or SegmentationSettings(),
         metadata=metadata,
         component_dir=COMPONENT_DIR,
-        routers=[customers_router, orders_router, invoices_router, interactions_router, imports_router],
+        routers=[
+            customers_router,
+            orders_router,
+            invoices_router,
+            interactions_router,
+            imports_router,
+            classification_router,
+        ],
     )

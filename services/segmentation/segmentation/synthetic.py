@@ -105,8 +105,9 @@ def generate(customers: int, *, seed: int = 1, as_of: date | None = None, orders
         [rng.integers(-10, 1, booked.size), rng.integers(5, 40, booked.size)],
         rng.integers(45, 95, booked.size),
     )
+    issue_delay = rng.integers(0, 3, booked.size)
     for k, j in enumerate(booked):
-        issued = ordered_at[j].date() + timedelta(days=int(rng.integers(0, 3)))
+        issued = ordered_at[j].date() + timedelta(days=int(issue_delay[k]))
         due = issued + timedelta(days=30 if is_b2b[buyers[owner[j]]] else 14)
         paid = due + timedelta(days=int(lateness[k]))
         dunning = 0 if lateness[k] <= 14 else min(3, int(lateness[k]) // 30 + 1)

@@ -1,0 +1,259 @@
+"""All SQL of the classifications: one set-based pass over every customer for a run.
+
+Thresholds are inlined as SQL literals: they are validated ints, decimals and dates (never text), and
+literals let the planner see them. Every day is a UTC calendar day.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from segmentation.classification.models import ClassificationRow, RunRow, SettingsRow
+from segmentation.classification.schemas import Thresholds
+from segmentation.customers.models import CustomerRow
+from segmentation.db import SCHEMA
+
+RUN_LOCK = "segmentation.runs"
+
+
+def _sql(value: int | Decimal | date | None) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return str(int(value)) if isinstance(value, int) else f"{Decimal(value)}::numeric"
+
+
+async def load_thresholds(session: AsyncSession) -> Thresholds:
+    row = await session.get(SettingsRow, 1)
+    return Thresholds.model_validate(row.thresholds) if row else Thresholds()
+
+
+async def save_thresholds(session: AsyncSession, thresholds: Thresholds) -> None:
+    values = thresholds.model_dump(mode="json")
+    await session.execute(
+        text(f"""
+        INSERT INTO {SCHEMA}.settings (id, thresholds) VALUES (1, CAST(:t AS jsonb))
+        ON CONFLICT (id) DO UPDATE SET thresholds = EXCLUDED.thresholds, updated_at = now()"""),
+        {"t": _json(values)},
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)
+
+
+async def create_run(session: AsyncSession, as_of: date, thresholds: Thresholds) -> RunRow:
+    row = RunRow(as_of=as_of, thresholds=thresholds.model_dump(mode="json"))
+    session.add(row)
+    await session.flush()
+    await session.refresh(row)
+    return row
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID) -> RunRow | None:
+    return await session.get(RunRow, run_id)
+
+
+async def list_runs(session: AsyncSession, limit: int) -> list[RunRow]:
+    return list(await session.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit)))
+
+
+async def finish_run(session: AsyncSession, run_id: uuid.UUID, **values: Any) -> None:
+    await session.execute(update(RunRow).where(RunRow.id == run_id).values(finished_at=text("now()"), **values))
+
+
+async def get_classification(
+    session: AsyncSession, external_id: str
+) -> tuple[CustomerRow, ClassificationRow | None] | None:
+    row = (
+        await session.execute(
+            select(CustomerRow, ClassificationRow)
+            .outerjoin(ClassificationRow, ClassificationRow.customer_id == CustomerRow.id)
+            .where(CustomerRow.external_id == external_id)
+        )
+    ).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+async def classify_all(session: AsyncSession, run_id: uuid.UUID, as_of: date, t: Thresholds) -> dict[str, Any]:
+    """Classify every customer as of `as_of`, record what changed, replace the stored classifications."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": RUN_LOCK})
+    await session.execute(text("SET LOCAL statement_timeout = 0"))
+    await session.execute(text(_features_sql(as_of, t)))
+    await session.execute(
+        text("""
+        CREATE TEMP TABLE ranked ON COMMIT DROP AS
+        SELECT f.*,
+               coalesce(sum(revenue_12m) OVER (ORDER BY revenue_12m DESC, external_id
+                                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS revenue_before,
+               sum(revenue_12m) OVER () AS revenue_total,
+               row_number() OVER (ORDER BY revenue_12m DESC, external_id) AS revenue_rank
+        FROM features f""")
+    )
+    cut = (await session.execute(text(f"""
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY revenue_12m) FILTER (WHERE in_active_base),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY potential) FILTER (WHERE in_active_base),
+               min(revenue_12m) FILTER (WHERE revenue_12m > 0 AND revenue_before < {_sql(t.abc_a_share)} * revenue_total),
+               min(revenue_12m) FILTER (WHERE revenue_12m > 0 AND revenue_before < {_sql(t.abc_b_share)} * revenue_total)
+        FROM ranked"""))).one()  # fmt: skip
+    revenue_split = t.matrix_revenue_split if t.matrix_revenue_split is not None else Decimal(str(cut[0] or 0))
+    potential_split = t.matrix_potential_split if t.matrix_potential_split is not None else Decimal(str(cut[1] or 0))
+    await session.execute(text(_computed_sql(as_of, t, revenue_split, potential_split)))
+    changes = (await session.execute(text(f"""
+        WITH recorded AS (
+            INSERT INTO {SCHEMA}.classification_changes (customer_id, attribute, from_value, to_value, changed_on, run_id)
+            SELECT n.customer_id, a.attribute, a.from_value, a.to_value, n.as_of, CAST(:run_id AS uuid)
+            FROM computed n LEFT JOIN {SCHEMA}.classifications o ON o.customer_id = n.customer_id
+            CROSS JOIN LATERAL unnest(ARRAY['lifecycle', 'z_stage', 'abc', 'quadrant'],
+                                      ARRAY[o.lifecycle, o.z_stage, o.abc::text, o.quadrant],
+                                      ARRAY[n.lifecycle, n.z_stage, n.abc, n.quadrant]) AS a(attribute, from_value, to_value)
+            WHERE (o.lifecycle, o.z_stage, o.abc::text, o.quadrant) IS DISTINCT FROM (n.lifecycle, n.z_stage, n.abc, n.quadrant)
+              AND a.from_value IS DISTINCT FROM a.to_value
+            RETURNING 1)
+        SELECT count(*) FROM recorded"""), {"run_id": str(run_id)})).scalar_one()  # fmt: skip
+    columns = [c.name for c in ClassificationRow.__table__.columns if c.name not in ("customer_id", "computed_at")]
+    customers = (await session.execute(text(f"""
+        WITH stored AS (
+            INSERT INTO {SCHEMA}.classifications (customer_id, {", ".join(columns)})
+            SELECT customer_id, {", ".join("CAST(:run_id AS uuid)" if c == "run_id" else c for c in columns)} FROM computed
+            ON CONFLICT (customer_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in columns)}, computed_at = now()
+            RETURNING 1)
+        SELECT count(*) FROM stored"""), {"run_id": str(run_id)})).scalar_one()  # fmt: skip
+    return {
+        "customers": customers,
+        "changes": changes,
+        "cut_points": {
+            "abc_a_min_revenue": str(cut[2]) if cut[2] is not None else None,
+            "abc_b_min_revenue": str(cut[3]) if cut[3] is not None else None,
+            "matrix_revenue_split": str(revenue_split),
+            "matrix_potential_split": str(potential_split),
+        },
+    }
+
+
+def _features_sql(as_of: date, t: Thresholds) -> str:
+    d, trend = _sql(as_of), t.trend_window_days
+    return f"""
+    CREATE TEMP TABLE features ON COMMIT DROP AS
+    WITH booked AS (
+        SELECT customer_id, (ordered_at AT TIME ZONE 'UTC')::date AS day, net_amount
+        FROM {SCHEMA}.orders WHERE status = 'booked' AND (ordered_at AT TIME ZONE 'UTC')::date <= {d}
+    ),
+    gaps AS (
+        SELECT customer_id, day, day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap FROM booked
+    ),
+    per_customer AS (
+        SELECT customer_id, count(*) AS order_count, min(day) AS first_day, max(day) AS last_day,
+               coalesce(sum(net_amount) FILTER (WHERE day > {d} - 365), 0) AS revenue_12m,
+               coalesce(sum(net_amount) FILTER (WHERE day > {d} - {trend}), 0) AS recent_revenue,
+               coalesce(sum(net_amount) FILTER (WHERE day <= {d} - {trend} AND day > {d} - 2 * {trend}), 0)
+                   AS previous_revenue,
+               round(avg(net_amount), 2) AS average_order_value
+        FROM booked GROUP BY customer_id
+    ),
+    comeback AS (
+        SELECT DISTINCT ON (customer_id) customer_id, day AS reactivated_on, gap FROM gaps
+        WHERE gap > {t.reactivation_gap_days} AND {d} - day <= {t.lapsed_after_days}
+        ORDER BY customer_id, day DESC
+    ),
+    contacts AS (
+        SELECT customer_id, count(*) AS interactions FROM {SCHEMA}.interactions
+        WHERE (occurred_at AT TIME ZONE 'UTC')::date <= {d} GROUP BY customer_id
+    ),
+    billing AS (
+        SELECT customer_id, count(*) AS invoices,
+               round(avg(greatest(coalesce(paid_on, {d}) - due_on, 0))
+                     FILTER (WHERE paid_on IS NOT NULL OR due_on < {d}), 1) AS average_days_late,
+               count(*) FILTER (WHERE issued_on > {d} - 365 AND due_on < {d}
+                                  AND (paid_on IS NULL OR paid_on > due_on)) AS overdue_invoices_12m,
+               max(dunning_level) AS max_dunning_level
+        FROM {SCHEMA}.invoices WHERE issued_on <= {d} GROUP BY customer_id
+    )
+    SELECT c.id AS customer_id, c.external_id, c.key_account AS erp_key_account,
+           coalesce(p.order_count, 0) AS order_count, p.first_day, p.last_day,
+           coalesce(p.revenue_12m, 0) AS revenue_12m, coalesce(p.recent_revenue, 0) AS recent_revenue,
+           coalesce(p.previous_revenue, 0) AS previous_revenue, p.average_order_value,
+           c.revenue_potential AS potential_estimate, coalesce(c.revenue_potential, p.revenue_12m, 0) AS potential,
+           cb.reactivated_on, cb.gap AS reactivation_gap, coalesce(ct.interactions, 0) AS interactions,
+           coalesce(b.invoices, 0) AS invoices, b.average_days_late,
+           coalesce(b.overdue_invoices_12m, 0) AS overdue_invoices_12m,
+           coalesce(b.max_dunning_level, 0) AS max_dunning_level,
+           CASE WHEN p.customer_id IS NULL THEN 'prospect'
+                WHEN {d} - p.first_day <= {t.new_customer_days} THEN 'new'
+                WHEN {d} - p.last_day > {t.lapsed_after_days} THEN 'lapsed'
+                WHEN cb.customer_id IS NOT NULL THEN 'reactivated'
+                ELSE 'active' END AS lifecycle,
+           p.customer_id IS NOT NULL AND {d} - p.last_day <= {t.lapsed_after_days} AS in_active_base
+    FROM {SCHEMA}.customers c
+    LEFT JOIN per_customer p ON p.customer_id = c.id
+    LEFT JOIN comeback cb ON cb.customer_id = c.id
+    LEFT JOIN contacts ct ON ct.customer_id = c.id
+    LEFT JOIN billing b ON b.customer_id = c.id"""
+
+
+def _computed_sql(as_of: date, t: Thresholds, revenue_split: Decimal, potential_split: Decimal) -> str:
+    d = _sql(as_of)
+    abc = f"""CASE WHEN revenue_12m <= 0 THEN 'C'
+                   WHEN revenue_before < {_sql(t.abc_a_share)} * revenue_total THEN 'A'
+                   WHEN revenue_before < {_sql(t.abc_b_share)} * revenue_total THEN 'B' ELSE 'C' END"""
+    payment = f"""CASE WHEN max_dunning_level >= {t.prepayment_dunning_level}
+                         OR average_days_late > {t.prepayment_average_days} THEN 'prepayment_only'
+                       WHEN average_days_late > {t.late_average_days}
+                         OR overdue_invoices_12m >= {t.late_overdue_invoices} THEN 'late'
+                       ELSE 'punctual' END"""
+    quadrant = f"""CASE WHEN NOT in_active_base THEN NULL
+                        WHEN revenue_12m >= {_sql(revenue_split)} AND potential >= {_sql(potential_split)} THEN 'top'
+                        WHEN revenue_12m >= {_sql(revenue_split)} THEN 'premium'
+                        WHEN potential >= {_sql(potential_split)} THEN 'development'
+                        ELSE 'small' END"""
+    trend = f"""CASE WHEN previous_revenue > 0 AND recent_revenue <= {_sql(t.sharp_fall_ratio)} * previous_revenue
+                     THEN 'at_risk'
+                     WHEN recent_revenue > 0 AND recent_revenue >= {_sql(t.growth_ratio)} * previous_revenue
+                     THEN 'growth' ELSE 'maturity' END"""
+    key_account = f"""erp_key_account
+        OR ({_sql(t.key_account_top_n)} IS NOT NULL AND revenue_12m > 0 AND revenue_rank <= {_sql(t.key_account_top_n)})
+        OR ({_sql(t.key_account_min_revenue)} IS NOT NULL AND revenue_12m >= {_sql(t.key_account_min_revenue)})"""
+    minimum = _sql(t.minimum_order_value)
+    return f"""
+    CREATE TEMP TABLE computed ON COMMIT DROP AS
+    SELECT customer_id, {d} AS as_of, NULL::uuid AS run_id, lifecycle,
+           CASE WHEN order_count >= 3 THEN 'Z4' WHEN order_count = 2 THEN 'Z3' WHEN order_count = 1 THEN 'Z2'
+                WHEN interactions > 0 THEN 'Z1' ELSE 'Z0' END AS z_stage,
+           {abc} AS abc, {key_account} AS key_account, {payment} AS payment, {quadrant} AS quadrant,
+           CASE lifecycle WHEN 'prospect' THEN 'acquisition' WHEN 'new' THEN 'onboarding'
+                          WHEN 'lapsed' THEN 'win_back' ELSE {trend} END AS phase,
+           order_count, revenue_12m, average_order_value,
+           coalesce({minimum} IS NOT NULL AND average_order_value < {minimum}, false) AS below_minimum_order_value,
+           potential, first_day AS first_order_on, last_day AS last_order_on,
+           jsonb_build_object(
+             'lifecycle', jsonb_build_object('first_order_on', first_day, 'last_order_on', last_day,
+                 'days_since_first_order', {d} - first_day, 'days_since_last_order', {d} - last_day,
+                 'reactivated_on', reactivated_on, 'gap_before_reactivation_days', reactivation_gap,
+                 'new_customer_days', {t.new_customer_days}, 'lapsed_after_days', {t.lapsed_after_days},
+                 'reactivation_gap_days', {t.reactivation_gap_days}),
+             'z_stage', jsonb_build_object('booked_orders', order_count, 'interactions', interactions),
+             'abc', jsonb_build_object('revenue_12m', revenue_12m, 'revenue_rank', revenue_rank,
+                 'share_before', CASE WHEN revenue_total > 0 THEN round(revenue_before / revenue_total, 4) END,
+                 'a_share', {_sql(t.abc_a_share)}, 'b_share', {_sql(t.abc_b_share)}),
+             'key_account', jsonb_build_object('erp_flag', erp_key_account, 'revenue_rank', revenue_rank,
+                 'top_n', {_sql(t.key_account_top_n)}, 'min_revenue', {_sql(t.key_account_min_revenue)}),
+             'payment', jsonb_build_object('invoices', invoices, 'average_days_late', average_days_late,
+                 'overdue_invoices_12m', overdue_invoices_12m, 'max_dunning_level', max_dunning_level),
+             'order_value', jsonb_build_object('average_order_value', average_order_value,
+                 'minimum_order_value', {minimum}),
+             'quadrant', jsonb_build_object('revenue_12m', revenue_12m, 'revenue_split', {_sql(revenue_split)},
+                 'potential', potential,
+                 'potential_source', CASE WHEN potential_estimate IS NOT NULL THEN 'estimate' ELSE 'revenue_12m' END,
+                 'potential_split', {_sql(potential_split)}),
+             'phase', jsonb_build_object('recent_revenue', recent_revenue, 'previous_revenue', previous_revenue,
+                 'trend_window_days', {t.trend_window_days})
+           ) AS reasons
+    FROM ranked"""

@@ -1,0 +1,56 @@
+"""HTTP for classifications: thresholds, segmentation runs, and each customer's profile."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from segmentation.classification import service
+from segmentation.classification.schemas import Profile, Run, RunRequest, Thresholds
+from segmentation.types import ExternalIdPath
+from servicekit.db import SessionDep
+
+router = APIRouter(prefix="/v1/segmentation", tags=["classification"])
+
+
+@router.get("/config", response_model=Thresholds, summary="The classification thresholds")
+async def get_config(session: SessionDep) -> Thresholds:
+    return await service.get_thresholds(session)
+
+
+@router.put("/config", response_model=Thresholds, summary="Replace the classification thresholds")
+async def put_config(body: Thresholds, session: SessionDep) -> Thresholds:
+    return await service.put_thresholds(session, body)
+
+
+@router.post(
+    "/runs",
+    response_model=Run,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Classify every customer (as of a day); poll the run for its status",
+)
+async def start_run(request: Request, response: Response, body: RunRequest | None = None) -> Run:
+    run, task = await service.start_run(request.app.state.sessionmaker, body.as_of if body else None)
+    request.app.state.background_tasks.add(task)
+    task.add_done_callback(request.app.state.background_tasks.discard)
+    response.headers["Location"] = f"/v1/segmentation/runs/{run.id}"
+    return run
+
+
+@router.get("/runs", response_model=list[Run], summary="Recent runs, newest first")
+async def list_runs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[Run]:
+    return await service.list_runs(session, limit)
+
+
+@router.get("/runs/{run_id}", response_model=Run, summary="One run")
+async def get_run(run_id: uuid.UUID, session: SessionDep) -> Run:
+    return await service.get_run(session, run_id)
+
+
+@router.get(
+    "/customers/{external_id}/profile",
+    response_model=Profile,
+    summary="A customer with every classification and the figures behind each",
+)
+async def get_profile(external_id: ExternalIdPath, session: SessionDep) -> Profile:
+    return await service.get_profile(session, external_id)

@@ -1,0 +1,103 @@
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from segmentation.customers.schemas import Customer
+
+Lifecycle = Literal["prospect", "new", "active", "lapsed", "reactivated"]
+ZStage = Literal["Z0", "Z1", "Z2", "Z3", "Z4"]
+AbcClass = Literal["A", "B", "C"]
+Payment = Literal["punctual", "late", "prepayment_only"]
+Quadrant = Literal["top", "development", "premium", "small"]
+Phase = Literal["acquisition", "onboarding", "growth", "maturity", "at_risk", "win_back"]
+
+
+class Thresholds(BaseModel):
+    """Every threshold of the classifications; the defaults are DOMAIN.md's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    new_customer_days: int = Field(default=90, ge=1, description="New while the first order is at most this old.")
+    lapsed_after_days: int = Field(default=365, ge=1, description="Lapsed (Nullkunde) when the last order is older.")
+    reactivation_gap_days: int = Field(
+        default=365, ge=1, description="Reactivated: an order after a gap longer than this, within lapsed_after_days."
+    )
+    abc_a_share: Decimal = Field(default=Decimal("0.80"), gt=0, le=1, description="A while those before hold less.")
+    abc_b_share: Decimal = Field(default=Decimal("0.95"), gt=0, le=1, description="B while those before hold less.")
+    key_account_top_n: int | None = Field(default=None, ge=1, description="Also key accounts: the N largest.")
+    key_account_min_revenue: Decimal | None = Field(
+        default=None, ge=0, description="Also key accounts: 12-month revenue at least this."
+    )
+    late_average_days: int = Field(default=14, ge=0, description="Late: invoices paid on average more days late.")
+    late_overdue_invoices: int = Field(default=2, ge=1, description="Late: this many overdue invoices in 12 months.")
+    prepayment_dunning_level: int = Field(default=2, ge=1, description="Prepayment only: this dunning level reached.")
+    prepayment_average_days: int = Field(default=45, ge=0, description="Prepayment only: paid on average later.")
+    minimum_order_value: Decimal | None = Field(
+        default=None, ge=0, description="Flag customers ordering less on average."
+    )
+    matrix_revenue_split: Decimal | None = Field(
+        default=None, ge=0, description="High revenue from here; else the median of the active base."
+    )
+    matrix_potential_split: Decimal | None = Field(
+        default=None, ge=0, description="High potential from here; else the median of the active base."
+    )
+    trend_window_days: int = Field(
+        default=182, ge=7, description="Revenue trend: the last window against the one before."
+    )
+    growth_ratio: Decimal = Field(
+        default=Decimal("1.2"), gt=1, description="Growth: recent revenue at least this times the previous."
+    )
+    sharp_fall_ratio: Decimal = Field(
+        default=Decimal("0.5"), gt=0, lt=1, description="At risk: recent revenue at most this times the previous."
+    )
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: date | None = Field(default=None, description="Classify as of this day (default: today, UTC).")
+
+
+class Run(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    as_of: date
+    status: Literal["running", "succeeded", "failed"]
+    customers: int
+    changes: int = Field(description="Changes of lifecycle, Z-stage, ABC class or quadrant this run recorded.")
+    thresholds: dict[str, Any]
+    cut_points: dict[str, Any] | None = Field(description="The revenue limits of A and B and the matrix split points.")
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+class Classification(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    as_of: date
+    lifecycle: Lifecycle
+    z_stage: ZStage
+    abc: AbcClass
+    key_account: bool
+    payment: Payment
+    quadrant: Quadrant | None = Field(description="Null for prospects and lapsed customers (not in the active base).")
+    phase: Phase
+    order_count: int
+    revenue_12m: Decimal
+    average_order_value: Decimal | None
+    below_minimum_order_value: bool
+    potential: Decimal | None
+    first_order_on: date | None
+    last_order_on: date | None
+    reasons: dict[str, Any] = Field(description="Per classification: the rule that applied and the figures behind it.")
+    computed_at: datetime
+
+
+class Profile(BaseModel):
+    customer: Customer
+    classification: Classification | None = Field(description="Null until the first segmentation run.")

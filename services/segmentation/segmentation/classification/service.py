@@ -1,0 +1,78 @@
+"""Segmentation runs: every customer classified in one set-based pass, in the background, as of a day."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, date, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from segmentation.classification import repository
+from segmentation.classification.errors import RunNotFound
+from segmentation.classification.schemas import Classification, Profile, Run, Thresholds
+from segmentation.customers.errors import CustomerNotFound
+from segmentation.customers.service import to_schema as customer_schema
+
+logger = logging.getLogger("segmentation.runs")
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+async def get_thresholds(session: AsyncSession) -> Thresholds:
+    return await repository.load_thresholds(session)
+
+
+async def put_thresholds(session: AsyncSession, thresholds: Thresholds) -> Thresholds:
+    await repository.save_thresholds(session, thresholds)
+    return thresholds
+
+
+async def start_run(sessions: async_sessionmaker[AsyncSession], as_of: date | None) -> tuple[Run, asyncio.Task[None]]:
+    """Register a run (committed at once) and compute it in a background task."""
+    async with sessions() as session, session.begin():
+        thresholds = await repository.load_thresholds(session)
+        row = await repository.create_run(session, as_of or today(), thresholds)
+        run = Run.model_validate(row)
+    task = asyncio.create_task(_execute(sessions, run.id, run.as_of, thresholds), name=f"segmentation-run-{run.id}")
+    return run, task
+
+
+async def _execute(sessions: async_sessionmaker[AsyncSession], run_id: uuid.UUID, as_of: date, t: Thresholds) -> None:
+    try:
+        async with sessions() as session, session.begin():
+            result = await repository.classify_all(session, run_id, as_of, t)
+            await repository.finish_run(session, run_id, status="succeeded", **result)
+        logger.info("segmentation run %s as of %s: %s customers", run_id, as_of, result["customers"])
+    except (Exception, asyncio.CancelledError) as exc:
+        logger.exception("segmentation run %s failed", run_id)
+        reason = "interrupted: the service stopped" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
+        async with sessions() as session, session.begin():
+            await repository.finish_run(session, run_id, status="failed", error=reason)
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:
+    row = await repository.get_run(session, run_id)
+    if row is None:
+        raise RunNotFound(run_id)
+    return Run.model_validate(row)
+
+
+async def list_runs(session: AsyncSession, limit: int) -> list[Run]:
+    return [Run.model_validate(row) for row in await repository.list_runs(session, limit)]
+
+
+async def get_profile(session: AsyncSession, external_id: str) -> Profile:
+    found = await repository.get_classification(session, external_id)
+    if found is None:
+        raise CustomerNotFound(external_id)
+    customer, classification = found
+    return Profile(
+        customer=customer_schema(customer),
+        classification=Classification.model_validate(classification) if classification else None,
+    )

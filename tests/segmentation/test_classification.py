@@ -1,0 +1,217 @@
+"""Every rule of DOMAIN.md at its boundaries, through the API: facts in, a run, the profile out."""
+
+import asyncio
+from datetime import date, timedelta
+from itertools import count
+
+import httpx
+import pytest
+
+AS_OF = date(2026, 6, 30)
+_ids = count(1)
+
+
+def day(days_before: int) -> str:
+    return (AS_OF - timedelta(days=days_before)).isoformat()
+
+
+async def customer(client: httpx.AsyncClient, external_id: str, **fields: object) -> None:
+    body = {"name": external_id, "kind": "b2b", **fields}
+    assert (await client.put(f"/v1/segmentation/customers/{external_id}", json=body)).status_code in (200, 201)
+
+
+async def order(
+    client: httpx.AsyncClient, customer_id: str, days_before: int, amount: str = "100.00", status: str = "booked"
+) -> None:
+    body = {"customer_external_id": customer_id, "ordered_at": f"{day(days_before)}T12:00:00Z",
+            "net_amount": amount, "currency": "EUR", "status": status}  # fmt: skip
+    response = await client.put(f"/v1/segmentation/orders/O{next(_ids)}", json=body)
+    assert response.status_code == 201, response.text
+
+
+async def classify(client: httpx.AsyncClient, as_of: date = AS_OF) -> dict:
+    response = await client.post("/v1/segmentation/runs", json={"as_of": as_of.isoformat()})
+    assert response.status_code == 202
+    for _ in range(500):
+        run = (await client.get(response.headers["location"])).json()
+        if run["status"] != "running":
+            break
+        await asyncio.sleep(0.02)
+    assert run["status"] == "succeeded", run
+    return run
+
+
+async def profile(client: httpx.AsyncClient, external_id: str) -> dict:
+    response = await client.get(f"/v1/segmentation/customers/{external_id}/profile")
+    assert response.status_code == 200, response.text
+    return response.json()["classification"]
+
+
+async def test_lifecycle_at_its_boundaries(client: httpx.AsyncClient) -> None:
+    cases = {"NEW-90": [90], "ACTIVE-91": [91], "ACTIVE-365": [400, 365], "LAPSED-366": [400, 366], "NEW-TODAY": [0]}
+    for external_id, days in cases.items():
+        await customer(client, external_id)
+        for d in days:
+            await order(client, external_id, d)
+    await customer(client, "PROSPECT")
+    await classify(client)
+    expected = {"NEW-90": "new", "ACTIVE-91": "active", "ACTIVE-365": "active", "LAPSED-366": "lapsed",
+                "NEW-TODAY": "new", "PROSPECT": "prospect"}  # fmt: skip
+    assert {c: (await profile(client, c))["lifecycle"] for c in expected} == expected
+    lapsed = await profile(client, "LAPSED-366")
+    assert lapsed["reasons"]["lifecycle"]["days_since_last_order"] == 366
+    assert lapsed["reasons"]["lifecycle"]["lapsed_after_days"] == 365
+    assert lapsed["phase"] == "win_back"
+    assert (await profile(client, "PROSPECT"))["phase"] == "acquisition"
+    assert (await profile(client, "NEW-TODAY"))["phase"] == "onboarding"
+
+
+async def test_only_booked_orders_count(client: httpx.AsyncClient) -> None:
+    await customer(client, "CANCELLED")
+    await order(client, "CANCELLED", 10, status="cancelled")
+    await customer(client, "RETURNED")
+    await order(client, "RETURNED", 200, "500.00")
+    await order(client, "RETURNED", 150, "900.00", status="returned")
+    await classify(client)
+    cancelled = await profile(client, "CANCELLED")
+    assert (cancelled["lifecycle"], cancelled["z_stage"], cancelled["order_count"]) == ("prospect", "Z0", 0)
+    returned = await profile(client, "RETURNED")
+    assert (returned["revenue_12m"], returned["order_count"], returned["z_stage"]) == ("500.00", 1, "Z2")
+
+
+async def test_a_lapsed_customer_who_buys_again_is_reactivated(client: httpx.AsyncClient) -> None:
+    await customer(client, "BACK")
+    await order(client, "BACK", 800)
+    await order(client, "BACK", 30)
+    await customer(client, "STILL-GONE")
+    await order(client, "STILL-GONE", 800)
+    await order(client, "STILL-GONE", 400)
+    await customer(client, "STEADY")
+    for d in (700, 500, 300, 100):
+        await order(client, "STEADY", d)
+    await classify(client)
+    back = await profile(client, "BACK")
+    assert back["lifecycle"] == "reactivated"
+    assert back["reasons"]["lifecycle"]["gap_before_reactivation_days"] == 770
+    assert (await profile(client, "STILL-GONE"))["lifecycle"] == "lapsed"
+    assert (await profile(client, "STEADY"))["lifecycle"] == "active"
+
+
+async def test_the_as_of_date_can_lie_in_the_past(client: httpx.AsyncClient) -> None:
+    await customer(client, "LATER")
+    await order(client, "LATER", 400)
+    await order(client, "LATER", 10)
+    await classify(client, AS_OF - timedelta(days=100))
+    past = await profile(client, "LATER")
+    assert (past["as_of"], past["lifecycle"], past["order_count"]) == ("2026-03-22", "active", 1), "later orders unseen"
+    await classify(client)
+    assert (await profile(client, "LATER"))["order_count"] == 2
+
+
+async def test_target_groups_z0_to_z4(client: httpx.AsyncClient) -> None:
+    for external_id, orders in {"Z0": 0, "Z1": 0, "Z2": 1, "Z3": 2, "Z4": 3, "Z4-LAPSED": 3}.items():
+        await customer(client, external_id)
+        for i in range(orders):
+            await order(client, external_id, (500 if external_id == "Z4-LAPSED" else 20) + i)
+    interaction = {
+        "customer_external_id": "Z1",
+        "kind": "inquiry",
+        "channel": "web",
+        "occurred_at": f"{day(5)}T09:00:00Z",
+    }
+    assert (await client.put("/v1/segmentation/interactions/I-1", json=interaction)).status_code == 201
+    await classify(client)
+    stages = {c: (await profile(client, c))["z_stage"] for c in ("Z0", "Z1", "Z2", "Z3", "Z4", "Z4-LAPSED")}
+    assert stages == {"Z0": "Z0", "Z1": "Z1", "Z2": "Z2", "Z3": "Z3", "Z4": "Z4", "Z4-LAPSED": "Z4"}
+    assert (await profile(client, "Z4-LAPSED"))["lifecycle"] == "lapsed", "a lapsed customer keeps his Z-stage"
+
+
+async def test_abc_by_cumulative_share_with_ties_by_external_id(client: httpx.AsyncClient) -> None:
+    for external_id, amount in {"A1": "50.00", "A2": "30.00", "B1": "10.00", "B2": "5.00", "C1": "5.00"}.items():
+        await customer(client, external_id)
+        await order(client, external_id, 30, amount)
+    await customer(client, "C-NONE")
+    await customer(client, "C-OLD")
+    await order(client, "C-OLD", 400, "1000.00")
+    await classify(client)
+    classes = {c: (await profile(client, c))["abc"] for c in ("A1", "A2", "B1", "B2", "C1", "C-NONE", "C-OLD")}
+    assert classes == {"A1": "A", "A2": "A", "B1": "B", "B2": "B", "C1": "C", "C-NONE": "C", "C-OLD": "C"}
+    assert (await profile(client, "B1"))["reasons"]["abc"]["share_before"] == 0.8
+
+
+@pytest.mark.parametrize(
+    ("invoices", "expected"),
+    [
+        ([("2026-01-01", "2026-01-31", "2026-01-30", 0)], "punctual"),
+        ([("2026-01-01", "2026-01-31", "2026-02-15", 0)], "late"),  # 15 days late on average
+        ([("2026-01-01", "2026-01-31", "2026-02-14", 0)], "punctual"),  # 14 days: not more than 14
+        ([("2026-03-01", "2026-03-31", "2026-04-03", 0), ("2026-04-01", "2026-04-30", "2026-05-02", 0)], "late"),
+        ([("2026-01-01", "2026-01-31", "2026-02-01", 2)], "prepayment_only"),  # dunning level 2 reached
+        ([("2026-01-01", "2026-01-31", "2026-03-17", 1)], "late"),  # 45 days late: not more than 45
+        ([("2026-01-01", "2026-01-31", "2026-03-18", 1)], "prepayment_only"),  # 46 days late
+        ([("2026-06-01", "2026-06-20", None, 0)], "punctual"),  # open, 10 days overdue so far
+        ([("2026-05-01", "2026-05-31", None, 0)], "late"),  # open, 30 days overdue so far
+    ],
+)
+async def test_payment_behaviour(client: httpx.AsyncClient, invoices: list, expected: str) -> None:
+    await customer(client, "PAYER")
+    await order(client, "PAYER", 100)
+    for i, (issued, due, paid, dunning) in enumerate(invoices):
+        body = {"customer_external_id": "PAYER", "issued_on": issued, "due_on": due, "paid_on": paid,
+                "amount": "100.00", "currency": "EUR", "dunning_level": dunning}  # fmt: skip
+        assert (await client.put(f"/v1/segmentation/invoices/R{i}", json=body)).status_code == 201
+    await classify(client)
+    result = await profile(client, "PAYER")
+    assert result["payment"] == expected, result["reasons"]["payment"]
+
+
+async def test_value_matrix_key_accounts_and_minimum_order_value_follow_the_config(client: httpx.AsyncClient) -> None:
+    config = (await client.get("/v1/segmentation/config")).json()
+    assert (config["new_customer_days"], config["lapsed_after_days"], config["abc_a_share"]) == (90, 365, "0.80")
+    config |= {"matrix_revenue_split": "1000", "matrix_potential_split": "5000", "key_account_top_n": 1,
+               "minimum_order_value": "150"}  # fmt: skip
+    assert (await client.put("/v1/segmentation/config", json=config)).status_code == 200
+    quadrants = {"TOP": ("2500.00", "9000.00"), "PREMIUM": ("2000.00", None), "DEVELOPMENT": ("100.00", "9000.00"),
+                 "SMALL": ("100.00", None)}  # fmt: skip
+    for external_id, (amount, potential) in quadrants.items():
+        fields = {"revenue_potential": {"amount": potential, "currency": "EUR"}} if potential else {}
+        await customer(client, external_id, **fields)
+        await order(client, external_id, 200, amount)
+    await classify(client)
+    assert {c: (await profile(client, c))["quadrant"] for c in quadrants} == {
+        c.lower(): c.lower() for c in quadrants
+    } | {"TOP": "top", "PREMIUM": "premium", "DEVELOPMENT": "development", "SMALL": "small"} or True
+    results = {c: await profile(client, c) for c in quadrants}
+    assert {c: r["quadrant"] for c, r in results.items()} == {
+        "TOP": "top", "PREMIUM": "premium", "DEVELOPMENT": "development", "SMALL": "small"
+    }  # fmt: skip
+    assert results["TOP"]["reasons"]["quadrant"]["potential_source"] == "estimate"
+    assert results["PREMIUM"]["reasons"]["quadrant"]["potential_source"] == "revenue_12m"
+    assert [c for c, r in results.items() if r["key_account"]] == ["TOP"], "the largest by revenue"
+    assert results["SMALL"]["below_minimum_order_value"] is True
+    assert results["TOP"]["below_minimum_order_value"] is False
+
+
+async def test_revenue_trend_sets_the_phase(client: httpx.AsyncClient) -> None:
+    trends = {"GROWING": ("100.00", "300.00"), "STABLE": ("200.00", "200.00"), "FALLING": ("400.00", "100.00")}
+    for external_id, (previous, recent) in trends.items():
+        await customer(client, external_id)
+        await order(client, external_id, 300, previous)
+        await order(client, external_id, 30, recent)
+    await classify(client)
+    phases = {c: (await profile(client, c))["phase"] for c in trends}
+    assert phases == {"GROWING": "growth", "STABLE": "maturity", "FALLING": "at_risk"}
+
+
+async def test_bad_thresholds_are_refused(client: httpx.AsyncClient) -> None:
+    response = await client.put("/v1/segmentation/config", json={"lapsed_after_days": 0, "abc_a_share": "1.5"})
+    assert response.status_code == 422
+    assert {e["field"] for e in response.json()["errors"]} == {"body.lapsed_after_days", "body.abc_a_share"}
+    assert (await client.get("/v1/segmentation/config")).json()["lapsed_after_days"] == 365
+
+
+async def test_a_profile_before_any_run_says_so(client: httpx.AsyncClient) -> None:
+    await customer(client, "FRESH")
+    response = await client.get("/v1/segmentation/customers/FRESH/profile")
+    assert response.json()["classification"] is None
+    assert (await client.get("/v1/segmentation/customers/NOBODY/profile")).status_code == 404

@@ -215,3 +215,35 @@ async def test_a_profile_before_any_run_says_so(client: httpx.AsyncClient) -> No
     response = await client.get("/v1/segmentation/customers/FRESH/profile")
     assert response.json()["classification"] is None
     assert (await client.get("/v1/segmentation/customers/NOBODY/profile")).status_code == 404
+
+
+async def test_a_new_order_shows_in_the_profile_at_once(client: httpx.AsyncClient) -> None:
+    today = date.today()
+    await customer(client, "SLEEPER")
+    body = {"customer_external_id": "SLEEPER", "ordered_at": f"{today - timedelta(days=400)}T10:00:00Z",
+            "net_amount": "250.00", "currency": "EUR"}  # fmt: skip
+    await client.put("/v1/segmentation/orders/S-1", json=body)
+    await classify(client, today)
+    assert (await profile(client, "SLEEPER"))["lifecycle"] == "lapsed"
+
+    await client.put("/v1/segmentation/orders/S-2", json={**body, "ordered_at": f"{today}T08:00:00Z"})
+    now = await profile(client, "SLEEPER")
+    assert (now["lifecycle"], now["z_stage"], now["order_count"]) == ("reactivated", "Z3", 2), "no full run needed"
+    history = (await client.get("/v1/segmentation/customers/SLEEPER/history")).json()
+    lifecycle = [
+        (c["from_value"], c["to_value"], c["run_id"] is None) for c in history if c["attribute"] == "lifecycle"
+    ]
+    assert lifecycle == [(None, "lapsed", False), ("lapsed", "reactivated", True)]
+
+
+async def test_an_import_reclassifies_the_customers_it_touches(client: httpx.AsyncClient) -> None:
+    today = date.today()
+    await customer(client, "QUIET")
+    old = {"customer_external_id": "QUIET", "ordered_at": f"{today - timedelta(days=500)}T10:00:00Z",
+           "net_amount": "80.00", "currency": "EUR"}  # fmt: skip
+    await client.put("/v1/segmentation/orders/Q-1", json=old)
+    await classify(client, today)
+    csv = f"external_id,customer_external_id,ordered_at,net_amount,currency\nQ-2,QUIET,{today}T09:00:00Z,99.00,EUR\n"
+    response = await client.post("/v1/segmentation/imports/orders", content=csv, headers={"Content-Type": "text/csv"})
+    assert response.json()["rows_accepted"] == 1
+    assert (await profile(client, "QUIET"))["lifecycle"] == "reactivated"

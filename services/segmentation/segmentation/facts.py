@@ -8,6 +8,7 @@ from sqlalchemy import Row, Select, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from segmentation.classification.live import reclassify_customer
 from segmentation.customers.models import CustomerRow
 from segmentation.customers.service import resolve_customer_id
 from segmentation.db import Base
@@ -61,8 +62,11 @@ class CustomerFactTable:
 async def upsert_fact(
     session: AsyncSession, table: CustomerFactTable, external_id: str, data: BaseModel, *, create_missing_customer: bool
 ) -> bool:
-    """Store a fact from its PUT body, resolving its customer (a 422 when unknown, unless it may be created)."""
+    """Store a fact from its PUT body, resolving its customer (a 422 when unknown, unless it may be created),
+    and classify the customer again so that the profile shows it at once."""
     external_customer = data.customer_external_id  # type: ignore[attr-defined]
     customer_id = await resolve_customer_id(session, external_customer, create_missing=create_missing_customer)
     values = data.model_dump(exclude={"customer_external_id"}) | {"customer_id": customer_id}
-    return await table.upsert(session, external_id, values)
+    created = await table.upsert(session, external_id, values)
+    await reclassify_customer(session, customer_id)
+    return created

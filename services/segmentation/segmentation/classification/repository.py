@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from segmentation.classification.models import ClassificationRow, RunRow, SettingsRow
+from segmentation.classification.models import ClassificationChangeRow, ClassificationRow, RunRow, SettingsRow
 from segmentation.classification.schemas import Thresholds
 from segmentation.customers.models import CustomerRow
 from segmentation.db import SCHEMA
@@ -70,6 +71,15 @@ async def finish_run(session: AsyncSession, run_id: uuid.UUID, **values: Any) ->
     await session.execute(update(RunRow).where(RunRow.id == run_id).values(finished_at=text("now()"), **values))
 
 
+async def history(session: AsyncSession, customer_id: int) -> list[ClassificationChangeRow]:
+    query = (
+        select(ClassificationChangeRow)
+        .where(ClassificationChangeRow.customer_id == customer_id)
+        .order_by(ClassificationChangeRow.changed_on, ClassificationChangeRow.id)
+    )
+    return list(await session.scalars(query))
+
+
 async def get_classification(
     session: AsyncSession, external_id: str
 ) -> tuple[CustomerRow, ClassificationRow | None] | None:
@@ -83,30 +93,98 @@ async def get_classification(
     return (row[0], row[1]) if row else None
 
 
+@dataclass(frozen=True)
+class CutPoints:
+    """What a full run derived from the whole base; incremental updates classify against these."""
+
+    abc_a_min_revenue: Decimal | None
+    abc_b_min_revenue: Decimal | None
+    key_account_top_n_min_revenue: Decimal | None
+    matrix_revenue_split: Decimal
+    matrix_potential_split: Decimal
+
+    def as_json(self) -> dict[str, str | None]:
+        return {k: None if v is None else str(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> CutPoints:
+        return cls(**{k: None if values.get(k) is None else Decimal(values[k]) for k in cls.__dataclass_fields__})
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
 async def classify_all(session: AsyncSession, run_id: uuid.UUID, as_of: date, t: Thresholds) -> dict[str, Any]:
     """Classify every customer as of `as_of`, record what changed, replace the stored classifications."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": RUN_LOCK})
     await session.execute(text("SET LOCAL statement_timeout = 0"))
     await session.execute(text(_features_sql(as_of, t)))
-    await session.execute(
-        text("""
+    await session.execute(text("""
         CREATE TEMP TABLE ranked ON COMMIT DROP AS
         SELECT f.*,
                coalesce(sum(revenue_12m) OVER (ORDER BY revenue_12m DESC, external_id
                                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS revenue_before,
                sum(revenue_12m) OVER () AS revenue_total,
                row_number() OVER (ORDER BY revenue_12m DESC, external_id) AS revenue_rank
-        FROM features f""")
-    )
-    cut = (await session.execute(text(f"""
+        FROM features f"""))  # fmt: skip
+    top_n = _sql(t.key_account_top_n)
+    row = (await session.execute(text(f"""
         SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY revenue_12m) FILTER (WHERE in_active_base),
                percentile_cont(0.5) WITHIN GROUP (ORDER BY potential) FILTER (WHERE in_active_base),
                min(revenue_12m) FILTER (WHERE revenue_12m > 0 AND revenue_before < {_sql(t.abc_a_share)} * revenue_total),
-               min(revenue_12m) FILTER (WHERE revenue_12m > 0 AND revenue_before < {_sql(t.abc_b_share)} * revenue_total)
+               min(revenue_12m) FILTER (WHERE revenue_12m > 0 AND revenue_before < {_sql(t.abc_b_share)} * revenue_total),
+               min(revenue_12m) FILTER (WHERE revenue_12m > 0 AND revenue_rank <= {top_n})
         FROM ranked"""))).one()  # fmt: skip
-    revenue_split = t.matrix_revenue_split if t.matrix_revenue_split is not None else Decimal(str(cut[0] or 0))
-    potential_split = t.matrix_potential_split if t.matrix_potential_split is not None else Decimal(str(cut[1] or 0))
-    await session.execute(text(_computed_sql(as_of, t, revenue_split, potential_split)))
+    cut = CutPoints(
+        abc_a_min_revenue=_decimal(row[2]),
+        abc_b_min_revenue=_decimal(row[3]),
+        key_account_top_n_min_revenue=_decimal(row[4]),
+        matrix_revenue_split=t.matrix_revenue_split if t.matrix_revenue_split is not None else _decimal(row[0] or 0),
+        matrix_potential_split=t.matrix_potential_split
+        if t.matrix_potential_split is not None
+        else _decimal(row[1] or 0),
+    )
+    abc = f"""CASE WHEN revenue_12m <= 0 THEN 'C'
+                   WHEN revenue_before < {_sql(t.abc_a_share)} * revenue_total THEN 'A'
+                   WHEN revenue_before < {_sql(t.abc_b_share)} * revenue_total THEN 'B' ELSE 'C' END"""
+    top = f"coalesce(revenue_12m > 0 AND revenue_rank <= {top_n}, false)"
+    await session.execute(text(_computed_sql(as_of, t, cut, abc, top)))
+    return {**await _store(session, run_id), "cut_points": cut.as_json()}
+
+
+async def classify_some(
+    session: AsyncSession, customer_ids_sql: str, as_of: date, t: Thresholds, cut: CutPoints
+) -> int:
+    """Classify the customers `customer_ids_sql` selects, against the cut points of the last full run.
+
+    For the customers an ingest touched, in the ingest's own transaction: their profile is current at once.
+    """
+    await session.execute(text("DROP TABLE IF EXISTS features, ranked, computed"))
+    await session.execute(text(_features_sql(as_of, t, only=customer_ids_sql)))
+    await session.execute(text("""
+        CREATE TEMP TABLE ranked ON COMMIT DROP AS
+        SELECT f.*, NULL::numeric AS revenue_before, NULL::numeric AS revenue_total, NULL::bigint AS revenue_rank
+        FROM features f"""))  # fmt: skip
+    abc = f"""CASE WHEN revenue_12m <= 0 THEN 'C'
+                   WHEN revenue_12m >= {_sql(cut.abc_a_min_revenue)} THEN 'A'
+                   WHEN revenue_12m >= {_sql(cut.abc_b_min_revenue)} THEN 'B' ELSE 'C' END"""
+    top = f"(revenue_12m > 0 AND coalesce(revenue_12m >= {_sql(cut.key_account_top_n_min_revenue)}, false))"
+    await session.execute(text(_computed_sql(as_of, t, cut, abc, top)))
+    return (await _store(session, None))["customers"]
+
+
+async def last_cut_points(session: AsyncSession) -> CutPoints | None:
+    """The cut points of the newest successful full run, if any."""
+    values = await session.scalar(
+        select(RunRow.cut_points).where(RunRow.status == "succeeded").order_by(RunRow.finished_at.desc()).limit(1)
+    )
+    return CutPoints.from_json(values) if values else None
+
+
+async def _store(session: AsyncSession, run_id: uuid.UUID | None) -> dict[str, int]:
+    """Record what changed against the stored classifications, then replace them with `computed`."""
+    params = {"run_id": str(run_id) if run_id else None}
     changes = (await session.execute(text(f"""
         WITH recorded AS (
             INSERT INTO {SCHEMA}.classification_changes (customer_id, attribute, from_value, to_value, changed_on, run_id)
@@ -118,7 +196,7 @@ async def classify_all(session: AsyncSession, run_id: uuid.UUID, as_of: date, t:
             WHERE (o.lifecycle, o.z_stage, o.abc::text, o.quadrant) IS DISTINCT FROM (n.lifecycle, n.z_stage, n.abc, n.quadrant)
               AND a.from_value IS DISTINCT FROM a.to_value
             RETURNING 1)
-        SELECT count(*) FROM recorded"""), {"run_id": str(run_id)})).scalar_one()  # fmt: skip
+        SELECT count(*) FROM recorded"""), params)).scalar_one()  # fmt: skip
     columns = [c.name for c in ClassificationRow.__table__.columns if c.name not in ("customer_id", "computed_at")]
     customers = (await session.execute(text(f"""
         WITH stored AS (
@@ -126,26 +204,19 @@ async def classify_all(session: AsyncSession, run_id: uuid.UUID, as_of: date, t:
             SELECT customer_id, {", ".join("CAST(:run_id AS uuid)" if c == "run_id" else c for c in columns)} FROM computed
             ON CONFLICT (customer_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in columns)}, computed_at = now()
             RETURNING 1)
-        SELECT count(*) FROM stored"""), {"run_id": str(run_id)})).scalar_one()  # fmt: skip
-    return {
-        "customers": customers,
-        "changes": changes,
-        "cut_points": {
-            "abc_a_min_revenue": str(cut[2]) if cut[2] is not None else None,
-            "abc_b_min_revenue": str(cut[3]) if cut[3] is not None else None,
-            "matrix_revenue_split": str(revenue_split),
-            "matrix_potential_split": str(potential_split),
-        },
-    }
+        SELECT count(*) FROM stored"""), params)).scalar_one()  # fmt: skip
+    return {"customers": customers, "changes": changes}
 
 
-def _features_sql(as_of: date, t: Thresholds) -> str:
+def _features_sql(as_of: date, t: Thresholds, only: str | None = None) -> str:
+    """Per customer: order, invoice and contact figures, and the lifecycle. `only`: SQL selecting customer ids."""
     d, trend = _sql(as_of), t.trend_window_days
+    subset = f"AND customer_id IN ({only})" if only else ""
     return f"""
     CREATE TEMP TABLE features ON COMMIT DROP AS
     WITH booked AS (
         SELECT customer_id, (ordered_at AT TIME ZONE 'UTC')::date AS day, net_amount
-        FROM {SCHEMA}.orders WHERE status = 'booked' AND (ordered_at AT TIME ZONE 'UTC')::date <= {d}
+        FROM {SCHEMA}.orders WHERE status = 'booked' AND (ordered_at AT TIME ZONE 'UTC')::date <= {d} {subset}
     ),
     gaps AS (
         SELECT customer_id, day, day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap FROM booked
@@ -166,7 +237,7 @@ def _features_sql(as_of: date, t: Thresholds) -> str:
     ),
     contacts AS (
         SELECT customer_id, count(*) AS interactions FROM {SCHEMA}.interactions
-        WHERE (occurred_at AT TIME ZONE 'UTC')::date <= {d} GROUP BY customer_id
+        WHERE (occurred_at AT TIME ZONE 'UTC')::date <= {d} {subset} GROUP BY customer_id
     ),
     billing AS (
         SELECT customer_id, count(*) AS invoices,
@@ -175,7 +246,7 @@ def _features_sql(as_of: date, t: Thresholds) -> str:
                count(*) FILTER (WHERE issued_on > {d} - 365 AND due_on < {d}
                                   AND (paid_on IS NULL OR paid_on > due_on)) AS overdue_invoices_12m,
                max(dunning_level) AS max_dunning_level
-        FROM {SCHEMA}.invoices WHERE issued_on <= {d} GROUP BY customer_id
+        FROM {SCHEMA}.invoices WHERE issued_on <= {d} {subset} GROUP BY customer_id
     )
     SELECT c.id AS customer_id, c.external_id, c.key_account AS erp_key_account,
            coalesce(p.order_count, 0) AS order_count, p.first_day, p.last_day,
@@ -196,14 +267,14 @@ def _features_sql(as_of: date, t: Thresholds) -> str:
     LEFT JOIN per_customer p ON p.customer_id = c.id
     LEFT JOIN comeback cb ON cb.customer_id = c.id
     LEFT JOIN contacts ct ON ct.customer_id = c.id
-    LEFT JOIN billing b ON b.customer_id = c.id"""
+    LEFT JOIN billing b ON b.customer_id = c.id
+    {f"WHERE c.id IN ({only})" if only else ""}"""
 
 
-def _computed_sql(as_of: date, t: Thresholds, revenue_split: Decimal, potential_split: Decimal) -> str:
+def _computed_sql(as_of: date, t: Thresholds, cut: CutPoints, abc: str, in_top_n: str) -> str:
+    """Every classification and its reasons from `ranked`; `abc` and `in_top_n` differ for full and partial runs."""
     d = _sql(as_of)
-    abc = f"""CASE WHEN revenue_12m <= 0 THEN 'C'
-                   WHEN revenue_before < {_sql(t.abc_a_share)} * revenue_total THEN 'A'
-                   WHEN revenue_before < {_sql(t.abc_b_share)} * revenue_total THEN 'B' ELSE 'C' END"""
+    revenue_split, potential_split = cut.matrix_revenue_split, cut.matrix_potential_split
     payment = f"""CASE WHEN max_dunning_level >= {t.prepayment_dunning_level}
                          OR average_days_late > {t.prepayment_average_days} THEN 'prepayment_only'
                        WHEN average_days_late > {t.late_average_days}
@@ -218,8 +289,7 @@ def _computed_sql(as_of: date, t: Thresholds, revenue_split: Decimal, potential_
                      THEN 'at_risk'
                      WHEN recent_revenue > 0 AND recent_revenue >= {_sql(t.growth_ratio)} * previous_revenue
                      THEN 'growth' ELSE 'maturity' END"""
-    key_account = f"""erp_key_account
-        OR ({_sql(t.key_account_top_n)} IS NOT NULL AND revenue_12m > 0 AND revenue_rank <= {_sql(t.key_account_top_n)})
+    key_account = f"""erp_key_account OR {in_top_n}
         OR ({_sql(t.key_account_min_revenue)} IS NOT NULL AND revenue_12m >= {_sql(t.key_account_min_revenue)})"""
     minimum = _sql(t.minimum_order_value)
     return f"""

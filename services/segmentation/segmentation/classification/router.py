@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from segmentation.classification import service
-from segmentation.classification.schemas import Profile, Run, RunRequest, Thresholds
+from segmentation.classification.schemas import Change, Profile, Run, RunRequest, Thresholds
 from segmentation.types import ExternalIdPath
 from servicekit.db import SessionDep
 
@@ -54,3 +54,12 @@ async def get_run(run_id: uuid.UUID, session: SessionDep) -> Run:
 )
 async def get_profile(external_id: ExternalIdPath, session: SessionDep) -> Profile:
     return await service.get_profile(session, external_id)
+
+
+@router.get(
+    "/customers/{external_id}/history",
+    response_model=list[Change],
+    summary="Every change of the customer's lifecycle, Z-stage, ABC class and quadrant, oldest first",
+)
+async def get_history(external_id: ExternalIdPath, session: SessionDep) -> list[Change]:
+    return await service.get_history(session, external_id)

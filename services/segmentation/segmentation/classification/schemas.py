@@ -101,3 +101,13 @@ class Classification(BaseModel):
 class Profile(BaseModel):
     customer: Customer
     classification: Classification | None = Field(description="Null until the first segmentation run.")
+
+
+class Change(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    attribute: Literal["lifecycle", "z_stage", "abc", "quadrant"]
+    from_value: str | None = Field(description="Null for the first classification.")
+    to_value: str | None
+    changed_on: date
+    run_id: uuid.UUID | None = Field(description="The full run that saw it; null when an ingest caused it.")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentation.classification import repository
 from segmentation.classification.errors import RunNotFound
-from segmentation.classification.schemas import Classification, Profile, Run, Thresholds
+from segmentation.classification.schemas import Change, Classification, Profile, Run, Thresholds
 from segmentation.customers.errors import CustomerNotFound
 from segmentation.customers.service import to_schema as customer_schema
 
@@ -76,3 +76,10 @@ async def get_profile(session: AsyncSession, external_id: str) -> Profile:
         customer=customer_schema(customer),
         classification=Classification.model_validate(classification) if classification else None,
     )
+
+
+async def get_history(session: AsyncSession, external_id: str) -> list[Change]:
+    found = await repository.get_classification(session, external_id)
+    if found is None:
+        raise CustomerNotFound(external_id)
+    return [Change.model_validate(row) for row in await repository.history(session, found[0].id)]

@@ -4,6 +4,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from segmentation.classification.live import reclassify_customer
 from segmentation.customers import repository
 from segmentation.customers.errors import CustomerNotFound
 from segmentation.customers.models import CustomerRow
@@ -54,6 +55,7 @@ def to_schema(row: CustomerRow) -> Customer:
 
 async def upsert_customer(session: AsyncSession, external_id: str, data: CustomerUpsert) -> tuple[Customer, bool]:
     row, created = await repository.upsert(session, external_id, _row_values(data))
+    await reclassify_customer(session, row.id)  # key-account flag and potential feed the classifications
     return to_schema(row), created
 
 

@@ -310,6 +310,12 @@ async def type_rows(session: AsyncSession, entity: Entity) -> None:
         )
 
 
+def touched_customers_sql(entity: Entity) -> str:
+    """SQL selecting the ids of the customers the typed rows belong to (to classify them again)."""
+    key = "customer_external_id" if entity.belongs_to_customer else "external_id"
+    return f"SELECT c.id FROM {SCHEMA}.customers c JOIN typed t ON c.external_id = t.{key}"
+
+
 async def finish(session: AsyncSession) -> None:
     await session.execute(text("DROP VIEW typed"))
 

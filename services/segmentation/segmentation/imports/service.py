@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from segmentation.classification.live import reclassify
 from segmentation.imports import repository
 from segmentation.imports.errors import ImportInProgress, ImportNotFound, UnreadableFile
 from segmentation.imports.fields import ENTITIES, Entity
@@ -122,6 +123,7 @@ async def _check_and_merge(
         else:
             await repository.reject_unknown_customers(session)
     created, updated = await repository.merge(session, entity)
+    await reclassify(session, repository.touched_customers_sql(entity))
     await repository.finish(session)
     rejected = await repository.save_errors(session, job_id)
     received = await repository.count_rows(session, "staged") + await _unparsed_lines(session, entity)

@@ -1,0 +1,21 @@
+"""Keeping classifications current between full runs: the customers an ingest touched are classified again
+in the ingest's own transaction, against the cut points (ABC limits, matrix splits) of the last full run."""
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from segmentation.classification import repository
+
+
+async def reclassify(session: AsyncSession, customer_ids_sql: str) -> int:
+    """Classify the customers the SQL selects, as of today. Nothing before the first full run."""
+    cut = await repository.last_cut_points(session)
+    if cut is None:
+        return 0
+    thresholds = await repository.load_thresholds(session)
+    return await repository.classify_some(session, customer_ids_sql, datetime.now(UTC).date(), thresholds, cut)
+
+
+async def reclassify_customer(session: AsyncSession, customer_id: int) -> None:
+    await reclassify(session, str(int(customer_id)))

@@ -247,3 +247,29 @@ async def test_an_import_reclassifies_the_customers_it_touches(client: httpx.Asy
     response = await client.post("/v1/segmentation/imports/orders", content=csv, headers={"Content-Type": "text/csv"})
     assert response.json()["rows_accepted"] == 1
     assert (await profile(client, "QUIET"))["lifecycle"] == "reactivated"
+
+
+async def test_flow_report_between_two_days(client: httpx.AsyncClient) -> None:
+    first, second = AS_OF - timedelta(days=60), AS_OF
+    await customer(client, "GREW")  # Z2 and new on the first day, Z3 and active on the second
+    await order(client, "GREW", 100)
+    await order(client, "GREW", 10)
+    await customer(client, "WENT")  # active on the first day, lapsed on the second
+    await order(client, "WENT", 380)
+    await customer(client, "SAME")
+    await order(client, "SAME", 200)
+    await classify(client, first)
+    await classify(client, second)
+
+    async def flows(attribute: str) -> set[tuple]:
+        params = {"attribute": attribute, "from_date": first.isoformat(), "to_date": second.isoformat()}
+        report = (await client.get("/v1/segmentation/reports/flows", params=params)).json()
+        return {(f["from_value"], f["to_value"], f["customers"]) for f in report["flows"]}
+
+    assert await flows("z_stage") == {("Z2", "Z3", 1)}
+    assert await flows("lifecycle") == {("new", "active", 1), ("active", "lapsed", 1)}
+    backwards = await client.get(
+        "/v1/segmentation/reports/flows",
+        params={"attribute": "abc", "from_date": "2026-06-30", "to_date": "2026-01-01"},
+    )
+    assert backwards.status_code == 400

@@ -80,6 +80,23 @@ async def history(session: AsyncSession, customer_id: int) -> list[Classificatio
     return list(await session.scalars(query))
 
 
+async def flows(
+    session: AsyncSession, attribute: str, from_date: date, to_date: date
+) -> list[tuple[str | None, str | None, int]]:
+    """Per pair of states: customers in the first on `from_date` and in the second on `to_date`."""
+    result = await session.execute(text(f"""
+        WITH state_on_from AS (
+            SELECT DISTINCT ON (customer_id) customer_id, to_value FROM {SCHEMA}.classification_changes
+            WHERE attribute = :attribute AND changed_on <= :from_date ORDER BY customer_id, changed_on DESC, id DESC),
+        state_on_to AS (
+            SELECT DISTINCT ON (customer_id) customer_id, to_value FROM {SCHEMA}.classification_changes
+            WHERE attribute = :attribute AND changed_on <= :to_date ORDER BY customer_id, changed_on DESC, id DESC)
+        SELECT f.to_value, t.to_value, count(*) FROM state_on_to t LEFT JOIN state_on_from f USING (customer_id)
+        WHERE f.to_value IS DISTINCT FROM t.to_value
+        GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"""), {"attribute": attribute, "from_date": from_date, "to_date": to_date})  # fmt: skip
+    return [(row[0], row[1], int(row[2])) for row in result]
+
+
 async def get_classification(
     session: AsyncSession, external_id: str
 ) -> tuple[CustomerRow, ClassificationRow | None] | None:

@@ -1,12 +1,13 @@
 """HTTP for classifications: thresholds, segmentation runs, and each customer's profile."""
 
 import uuid
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from segmentation.classification import service
-from segmentation.classification.schemas import Change, Profile, Run, RunRequest, Thresholds
+from segmentation.classification.schemas import Change, FlowReport, Profile, Run, RunRequest, Thresholds
 from segmentation.types import ExternalIdPath
 from servicekit.db import SessionDep
 
@@ -63,3 +64,17 @@ async def get_profile(external_id: ExternalIdPath, session: SessionDep) -> Profi
 )
 async def get_history(external_id: ExternalIdPath, session: SessionDep) -> list[Change]:
     return await service.get_history(session, external_id)
+
+
+@router.get(
+    "/reports/flows",
+    response_model=FlowReport,
+    summary="How many customers moved between states from one day to another (e.g. Z2 to Z3, active to lapsed)",
+)
+async def flow_report(
+    session: SessionDep,
+    attribute: Annotated[Literal["lifecycle", "z_stage", "abc", "quadrant"], Query()],
+    from_date: Annotated[date, Query()],
+    to_date: Annotated[date, Query()],
+) -> FlowReport:
+    return await service.flow_report(session, attribute, from_date, to_date)

@@ -111,3 +111,16 @@ class Change(BaseModel):
     to_value: str | None
     changed_on: date
     run_id: uuid.UUID | None = Field(description="The full run that saw it; null when an ingest caused it.")
+
+
+class Flow(BaseModel):
+    from_value: str | None = Field(description="The state on the first day; null: not classified yet.")
+    to_value: str | None
+    customers: int
+
+
+class FlowReport(BaseModel):
+    attribute: Literal["lifecycle", "z_stage", "abc", "quadrant"]
+    from_date: date
+    to_date: date
+    flows: list[Flow] = Field(description="Customers whose state differs between the two days, by pair of states.")

@@ -11,9 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentation.classification import repository
 from segmentation.classification.errors import RunNotFound
-from segmentation.classification.schemas import Change, Classification, Profile, Run, Thresholds
+from segmentation.classification.schemas import (
+    Change,
+    Classification,
+    Flow,
+    FlowReport,
+    Profile,
+    Run,
+    Thresholds,
+)
 from segmentation.customers.errors import CustomerNotFound
 from segmentation.customers.service import to_schema as customer_schema
+from servicekit.errors import BadRequest
 
 logger = logging.getLogger("segmentation.runs")
 
@@ -83,3 +92,11 @@ async def get_history(session: AsyncSession, external_id: str) -> list[Change]:
     if found is None:
         raise CustomerNotFound(external_id)
     return [Change.model_validate(row) for row in await repository.history(session, found[0].id)]
+
+
+async def flow_report(session: AsyncSession, attribute: str, from_date: date, to_date: date) -> FlowReport:
+    if to_date < from_date:
+        raise BadRequest("to_date must not be before from_date.")
+    rows = await repository.flows(session, attribute, from_date, to_date)
+    flows = [Flow(from_value=f, to_value=t, customers=n) for f, t, n in rows]
+    return FlowReport(attribute=attribute, from_date=from_date, to_date=to_date, flows=flows)  # type: ignore[arg-type]

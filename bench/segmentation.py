@@ -5,7 +5,10 @@ data (segmentation.synthetic: N customers, about 10 orders each):
   1. customers, then orders, imported through the gateway as CSV streams (checked and merged);
   2. the same orders, resolved to customer ids, loaded with psql's `\\copy ... FROM file (FORMAT csv)` into
      the same table with the same indexes, after a TRUNCATE.
-Prints rows/s for both and their ratio (target: the import at least 50 % of raw COPY).
+  3. a full segmentation run (POST /runs through the gateway, until it succeeds) next to one aggregate
+     materialised in the database (count, sum and max of the orders per customer);
+  4. the time from an order's PUT to its customer's updated profile (PUT, then GET the profile), p50/p95.
+Prints each figure next to its target: import >= 50 % of raw COPY, a run <= 3x the aggregate, p95 <= 100 ms.
 
     .venv/bin/python bench/segmentation.py [--customers 1000000] [--seed 1]
 """
@@ -148,6 +151,39 @@ def main() -> int:
             raw = rows / elapsed
             print(f"raw COPY  orders    (psql)    : {rows:>10} rows in {elapsed:7.1f} s = {raw:>9.0f} rows/s")
             print(f"import / raw COPY: {results['orders'] / raw:.0%} (target at least 50 %)")
+
+        with httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=3600) as client:
+            started = time.perf_counter()
+            run = client.post("/v1/segmentation/runs", json={"as_of": "2026-11-23"})
+            location = run.headers["location"]
+            while (state := client.get(location).json())["status"] == "running":
+                time.sleep(0.2)
+            run_seconds = time.perf_counter() - started
+            assert state["status"] == "succeeded", state
+            aggregate = (
+                "CREATE TEMP TABLE agg AS SELECT customer_id, count(*), sum(net_amount), max(ordered_at) "
+                "FROM segmentation.orders GROUP BY 1"
+            )
+            started = time.perf_counter()
+            subprocess.run([psql_binary(), url, "-v", "ON_ERROR_STOP=1", "-q", "-c", aggregate], check=True)
+            aggregate_seconds = time.perf_counter() - started
+            ratio = run_seconds / aggregate_seconds
+            print(f"full segmentation run: {state['customers']} customers in {run_seconds:.1f} s; "
+                  f"aggregate {aggregate_seconds:.1f} s; ratio {ratio:.1f}x (target at most 3x)")  # fmt: skip
+
+            latencies = []
+            for i in range(200):
+                customer = f"C{(i * 4099) % args.customers + 1:07d}"
+                order = {"customer_external_id": customer, "ordered_at": "2026-11-23T10:00:00Z",
+                         "net_amount": "100.00", "currency": "EUR"}  # fmt: skip
+                started = time.perf_counter()
+                client.put(f"/v1/segmentation/orders/LIVE-{i}", json=order).raise_for_status()
+                seen = client.get(f"/v1/segmentation/customers/{customer}/profile").json()["classification"]
+                latencies.append(time.perf_counter() - started)
+                assert seen["last_order_on"] == "2026-11-23", seen
+            latencies.sort()
+            print(f"order PUT -> updated profile: p50 {latencies[99] * 1000:.0f} ms, "
+                  f"p95 {latencies[189] * 1000:.0f} ms (target p95 at most 100 ms)")  # fmt: skip
     finally:
         gateway.stop()
         segmentation.stop()

@@ -273,3 +273,23 @@ async def test_flow_report_between_two_days(client: httpx.AsyncClient) -> None:
         params={"attribute": "abc", "from_date": "2026-06-30", "to_date": "2026-01-01"},
     )
     assert backwards.status_code == 400
+
+
+async def test_summary_gives_the_z_funnel_and_the_matrix_in_one_call(client: httpx.AsyncClient) -> None:
+    empty = (await client.get("/v1/segmentation/reports/summary")).json()
+    assert (empty["as_of"], empty["customers"], empty["z_stage"]) == (None, 0, {})
+    await customer(client, "P")
+    for external_id, amounts in {"ONE": ["100.00"], "TWO": ["50.00", "50.00"], "GONE": ["70.00"]}.items():
+        await customer(client, external_id)
+        for i, amount in enumerate(amounts):
+            await order(client, external_id, 500 if external_id == "GONE" else 100 + i, amount)
+    await classify(client)
+    summary = (await client.get("/v1/segmentation/reports/summary")).json()
+    assert (summary["as_of"], summary["customers"], summary["revenue_12m"]) == ("2026-06-30", 4, "200.00")
+    assert summary["z_stage"] == {
+        "Z0": {"customers": 1, "revenue_12m": "0.00"},
+        "Z2": {"customers": 2, "revenue_12m": "100.00"},
+        "Z3": {"customers": 1, "revenue_12m": "100.00"},
+    }
+    assert summary["lifecycle"]["lapsed"]["customers"] == 1
+    assert sum(b["customers"] for b in summary["quadrant"].values()) == 2, "the active base only"

@@ -97,6 +97,20 @@ async def flows(
     return [(row[0], row[1], int(row[2])) for row in result]
 
 
+SUMMARY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant", "payment")
+
+
+async def summary(session: AsyncSession) -> list[tuple[str | None, str | None, int, Decimal, date | None]]:
+    """(attribute, state, customers, revenue, newest as_of) per state of each attribute, and one total row."""
+    grouping = ", ".join(f"({a})" for a in SUMMARY_ATTRIBUTES)
+    which = " ".join(f"WHEN GROUPING({a}) = 0 THEN '{a}'" for a in SUMMARY_ATTRIBUTES)
+    state = " ".join(f"WHEN GROUPING({a}) = 0 THEN {a}::text" for a in SUMMARY_ATTRIBUTES)
+    result = await session.execute(text(f"""
+        SELECT CASE {which} END, CASE {state} END, count(*), coalesce(sum(revenue_12m), 0), max(as_of)
+        FROM {SCHEMA}.classifications GROUP BY GROUPING SETS ({grouping}, ())"""))  # fmt: skip
+    return [(r[0], r[1], int(r[2]), r[3], r[4]) for r in result]
+
+
 async def get_classification(
     session: AsyncSession, external_id: str
 ) -> tuple[CustomerRow, ClassificationRow | None] | None:

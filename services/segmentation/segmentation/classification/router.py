@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 
 from segmentation.classification import service
-from segmentation.classification.schemas import Change, FlowReport, Profile, Run, RunRequest, Thresholds
+from segmentation.classification.schemas import Change, FlowReport, Profile, Run, RunRequest, Summary, Thresholds
 from segmentation.types import ExternalIdPath
 from servicekit.db import SessionDep
 
@@ -78,3 +78,12 @@ async def flow_report(
     to_date: Annotated[date, Query()],
 ) -> FlowReport:
     return await service.flow_report(session, attribute, from_date, to_date)
+
+
+@router.get(
+    "/reports/summary",
+    response_model=Summary,
+    summary="Customers and revenue per lifecycle, Z-stage, ABC class, quadrant and payment",
+)
+async def summary(session: SessionDep) -> Summary:
+    return await service.get_summary(session)

@@ -124,3 +124,23 @@ class FlowReport(BaseModel):
     from_date: date
     to_date: date
     flows: list[Flow] = Field(description="Customers whose state differs between the two days, by pair of states.")
+
+
+class Bucket(BaseModel):
+    customers: int
+    revenue_12m: Decimal
+
+
+class Summary(BaseModel):
+    """Counts and 12-month revenue per state: the Z-funnel and the four-field matrix of a dashboard."""
+
+    as_of: date | None = Field(
+        description="The newest day any customer was classified as of; null before the first run."
+    )
+    customers: int
+    revenue_12m: Decimal
+    lifecycle: dict[str, Bucket]
+    z_stage: dict[str, Bucket]
+    abc: dict[str, Bucket]
+    quadrant: dict[str, Bucket] = Field(description="The active base only: prospects and lapsed customers have none.")
+    payment: dict[str, Bucket]

@@ -6,18 +6,21 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentation.classification import repository
 from segmentation.classification.errors import RunNotFound
 from segmentation.classification.schemas import (
+    Bucket,
     Change,
     Classification,
     Flow,
     FlowReport,
     Profile,
     Run,
+    Summary,
     Thresholds,
 )
 from segmentation.customers.errors import CustomerNotFound
@@ -100,3 +103,15 @@ async def flow_report(session: AsyncSession, attribute: str, from_date: date, to
     rows = await repository.flows(session, attribute, from_date, to_date)
     flows = [Flow(from_value=f, to_value=t, customers=n) for f, t, n in rows]
     return FlowReport(attribute=attribute, from_date=from_date, to_date=to_date, flows=flows)  # type: ignore[arg-type]
+
+
+async def get_summary(session: AsyncSession) -> Summary:
+    groups: dict[str, dict[str, Bucket]] = {a: {} for a in repository.SUMMARY_ATTRIBUTES}
+    total = Bucket(customers=0, revenue_12m=Decimal(0))
+    as_of = None
+    for attribute, state, customers, revenue, newest in await repository.summary(session):
+        if attribute is None:
+            total, as_of = Bucket(customers=customers, revenue_12m=revenue), newest
+        elif state is not None:  # customers without a quadrant are not a state of the matrix
+            groups[attribute][state] = Bucket(customers=customers, revenue_12m=revenue)
+    return Summary(as_of=as_of, customers=total.customers, revenue_12m=total.revenue_12m, **groups)

@@ -293,3 +293,37 @@ async def test_summary_gives_the_z_funnel_and_the_matrix_in_one_call(client: htt
     }
     assert summary["lifecycle"]["lapsed"]["customers"] == 1
     assert sum(b["customers"] for b in summary["quadrant"].values()) == 2, "the active base only"
+
+
+async def test_profiles_filter_by_any_classification_and_sort_by_revenue(client: httpx.AsyncClient) -> None:
+    spend = {"R1": "900.00", "R2": "300.00", "R3": "300.00", "R4": "50.00"}
+    for external_id, amount in spend.items():
+        await customer(client, external_id, consent={"email": external_id != "R3"})
+        await order(client, external_id, 120, amount)
+    await customer(client, "LAPSED")
+    await order(client, "LAPSED", 700, "5000.00")
+    await classify(client)
+
+    async def ids(**params: object) -> list[str]:
+        page = (await client.get("/v1/segmentation/profiles", params=params)).json()
+        return [p["customer"]["external_id"] for p in page["items"]]
+
+    assert await ids(sort="-revenue_12m", lifecycle="active") == ["R1", "R2", "R3", "R4"]
+    assert await ids(lifecycle="lapsed") == ["LAPSED"]
+    assert await ids(abc=["A", "B"], sort="-revenue_12m") == ["R1", "R2", "R3"]
+    assert await ids(abc="C", lifecycle="active") == ["R4"]
+    assert await ids(min_revenue_12m="100", max_revenue_12m="500", consent="email") == ["R2"]
+    pages, cursor, cursors = [], None, []
+    while True:
+        params = {"sort": "-revenue_12m", "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/segmentation/profiles", params=params)).json()
+        pages.append([p["customer"]["external_id"] for p in page["items"]])
+        if not (cursor := page["next_cursor"]):
+            break
+        cursors.append(cursor)
+    assert pages == [["R1", "R2"], ["R3", "R4"], ["LAPSED"]], "ties by id; the lapsed customer has no 12-month revenue"
+    wrong = await client.get(
+        "/v1/segmentation/profiles", params={"sort": "id", "cursor": page["next_cursor"] or cursor or "x"}
+    )
+    assert wrong.status_code == 400
+    assert (await client.get("/v1/segmentation/profiles", params={"z_stage": "Z9"})).status_code == 422

@@ -13,11 +13,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from segmentation.classification.models import ClassificationChangeRow, ClassificationRow, RunRow, SettingsRow
-from segmentation.classification.schemas import Thresholds
+from segmentation.classification.schemas import ProfileFilters, Thresholds
 from segmentation.customers.models import CustomerRow
 from segmentation.db import SCHEMA
 
@@ -109,6 +109,49 @@ async def summary(session: AsyncSession) -> list[tuple[str | None, str | None, i
         SELECT CASE {which} END, CASE {state} END, count(*), coalesce(sum(revenue_12m), 0), max(as_of)
         FROM {SCHEMA}.classifications GROUP BY GROUPING SETS ({grouping}, ())"""))  # fmt: skip
     return [(r[0], r[1], int(r[2]), r[3], r[4]) for r in result]
+
+
+_SORT_KEYS = {
+    "-revenue_12m": func.coalesce(ClassificationRow.revenue_12m, 0),
+    "-last_order_on": func.coalesce(ClassificationRow.last_order_on, date(1, 1, 1)),
+}
+
+
+async def profiles_page(
+    session: AsyncSession, filters: ProfileFilters, sort: str, after: tuple[Any, int] | None, limit: int
+) -> list[tuple[CustomerRow, ClassificationRow | None]]:
+    """Up to limit + 1 customers with their classification, filtered, in `sort` order after `after`."""
+    query = select(CustomerRow, ClassificationRow).outerjoin(
+        ClassificationRow, ClassificationRow.customer_id == CustomerRow.id
+    )
+    for attribute in ("lifecycle", "z_stage", "abc", "quadrant", "payment", "phase"):
+        wanted = getattr(filters, attribute)
+        if wanted:
+            query = query.where(getattr(ClassificationRow, attribute).in_(wanted))
+    if filters.key_account is not None:  # the classification's flag; the ERP's until the first run
+        query = query.where(
+            func.coalesce(ClassificationRow.key_account, CustomerRow.key_account) == filters.key_account
+        )
+    if filters.min_revenue_12m is not None:
+        query = query.where(ClassificationRow.revenue_12m >= filters.min_revenue_12m)
+    if filters.max_revenue_12m is not None:
+        query = query.where(ClassificationRow.revenue_12m <= filters.max_revenue_12m)
+    if filters.last_order_from is not None:
+        query = query.where(ClassificationRow.last_order_on >= filters.last_order_from)
+    if filters.last_order_before is not None:
+        query = query.where(ClassificationRow.last_order_on < filters.last_order_before)
+    for channel in filters.consent:
+        query = query.where(getattr(CustomerRow, f"consent_{channel}").is_(True))
+    key = _SORT_KEYS.get(sort)
+    if key is None:
+        if after is not None:
+            query = query.where(CustomerRow.id > after[1])
+        query = query.order_by(CustomerRow.id)
+    else:
+        if after is not None:
+            query = query.where(or_(key < after[0], and_(key == after[0], CustomerRow.id > after[1])))
+        query = query.order_by(key.desc(), CustomerRow.id)
+    return [(row[0], row[1]) for row in await session.execute(query.limit(limit + 1))]
 
 
 async def get_classification(

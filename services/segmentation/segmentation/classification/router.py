@@ -2,14 +2,32 @@
 
 import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from segmentation.classification import service
-from segmentation.classification.schemas import Change, FlowReport, Profile, Run, RunRequest, Summary, Thresholds
+from segmentation.classification.schemas import (
+    AbcClass,
+    Change,
+    FlowReport,
+    Lifecycle,
+    Payment,
+    Phase,
+    Profile,
+    ProfileFilters,
+    ProfileSort,
+    Quadrant,
+    Run,
+    RunRequest,
+    Summary,
+    Thresholds,
+    ZStage,
+)
 from segmentation.types import ExternalIdPath
 from servicekit.db import SessionDep
+from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/segmentation", tags=["classification"])
 
@@ -87,3 +105,36 @@ async def flow_report(
 )
 async def summary(session: SessionDep) -> Summary:
     return await service.get_summary(session)
+
+
+@router.get(
+    "/profiles",
+    response_model=Page[Profile],
+    summary="Customers with their classifications, filtered by any of them, sorted, a page at a time",
+)
+async def list_profiles(
+    session: SessionDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    lifecycle: Annotated[list[Lifecycle], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
+    z_stage: Annotated[list[ZStage], Query()] = [],  # noqa: B006
+    abc: Annotated[list[AbcClass], Query()] = [],  # noqa: B006
+    quadrant: Annotated[list[Quadrant], Query()] = [],  # noqa: B006
+    payment: Annotated[list[Payment], Query()] = [],  # noqa: B006
+    phase: Annotated[list[Phase], Query()] = [],  # noqa: B006
+    key_account: Annotated[bool | None, Query()] = None,
+    min_revenue_12m: Annotated[Decimal | None, Query(ge=0)] = None,
+    max_revenue_12m: Annotated[Decimal | None, Query(ge=0)] = None,
+    last_order_from: Annotated[date | None, Query()] = None,
+    last_order_before: Annotated[date | None, Query()] = None,
+    consent: Annotated[
+        list[Literal["email", "phone", "post"]], Query(description="Consent on every channel named.")
+    ] = [],  # noqa: B006
+    sort: Annotated[ProfileSort, Query(description="id (oldest first), -revenue_12m or -last_order_on")] = "id",
+) -> Page[Profile]:
+    filters = ProfileFilters(
+        lifecycle=lifecycle, z_stage=z_stage, abc=abc, quadrant=quadrant, payment=payment, phase=phase,
+        key_account=key_account, min_revenue_12m=min_revenue_12m, max_revenue_12m=max_revenue_12m,
+        last_order_from=last_order_from, last_order_before=last_order_before, consent=consent,
+    )  # fmt: skip
+    return await service.list_profiles(session, filters, sort, cursor, limit)

@@ -144,3 +144,21 @@ class Summary(BaseModel):
     abc: dict[str, Bucket]
     quadrant: dict[str, Bucket] = Field(description="The active base only: prospects and lapsed customers have none.")
     payment: dict[str, Bucket]
+
+
+ProfileSort = Literal["id", "-revenue_12m", "-last_order_on"]
+
+
+class ProfileFilters(BaseModel):
+    lifecycle: list[Lifecycle] = []
+    z_stage: list[ZStage] = []
+    abc: list[AbcClass] = []
+    quadrant: list[Quadrant] = []
+    payment: list[Payment] = []
+    phase: list[Phase] = []
+    key_account: bool | None = None
+    min_revenue_12m: Decimal | None = None
+    max_revenue_12m: Decimal | None = None
+    last_order_from: date | None = None
+    last_order_before: date | None = None
+    consent: list[Literal["email", "phone", "post"]] = []

@@ -19,6 +19,7 @@ from segmentation.classification.schemas import (
     Flow,
     FlowReport,
     Profile,
+    ProfileFilters,
     Run,
     Summary,
     Thresholds,
@@ -26,6 +27,7 @@ from segmentation.classification.schemas import (
 from segmentation.customers.errors import CustomerNotFound
 from segmentation.customers.service import to_schema as customer_schema
 from servicekit.errors import BadRequest
+from servicekit.pagination import Page, decode_cursor, encode_cursor
 
 logger = logging.getLogger("segmentation.runs")
 
@@ -115,3 +117,38 @@ async def get_summary(session: AsyncSession) -> Summary:
         elif state is not None:  # customers without a quadrant are not a state of the matrix
             groups[attribute][state] = Bucket(customers=customers, revenue_12m=revenue)
     return Summary(as_of=as_of, customers=total.customers, revenue_12m=total.revenue_12m, **groups)
+
+
+def _sort_value(sort: str, value: str | None) -> Decimal | date | None:
+    if sort == "-revenue_12m":
+        return Decimal(str(value))
+    return date.fromisoformat(str(value)) if sort == "-last_order_on" else None
+
+
+async def list_profiles(
+    session: AsyncSession, filters: ProfileFilters, sort: str, cursor: str | None, limit: int
+) -> Page[Profile]:
+    position = decode_cursor(cursor, ("id", "sort", "value"))
+    after = None
+    if position is not None:
+        if position["sort"] != sort or not isinstance(position["id"], int):
+            raise BadRequest("The cursor belongs to another sort order or is malformed; start without it.")
+        try:
+            after = (_sort_value(sort, position["value"]), position["id"])
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            raise BadRequest("The cursor is malformed; use the next_cursor of a previous page.") from exc
+    rows = await repository.profiles_page(session, filters, sort, after, limit)
+    items = [
+        Profile(customer=customer_schema(c), classification=Classification.model_validate(k) if k else None)
+        for c, k in rows[:limit]
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last_customer, last = rows[limit - 1]
+        value = None
+        if sort == "-revenue_12m":
+            value = str(last.revenue_12m if last else 0)
+        elif sort == "-last_order_on":
+            value = (last.last_order_on if last and last.last_order_on else date(1, 1, 1)).isoformat()
+        next_cursor = encode_cursor({"id": last_customer.id, "sort": sort, "value": value})
+    return Page[Profile](items=items, next_cursor=next_cursor)

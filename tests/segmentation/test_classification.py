@@ -1,6 +1,7 @@
 """Every rule of DOMAIN.md at its boundaries, through the API: facts in, a run, the profile out."""
 
 import asyncio
+import json
 from datetime import date, timedelta
 from itertools import count
 
@@ -327,3 +328,42 @@ async def test_profiles_filter_by_any_classification_and_sort_by_revenue(client:
     )
     assert wrong.status_code == 400
     assert (await client.get("/v1/segmentation/profiles", params={"z_stage": "Z9"})).status_code == 422
+
+
+async def test_an_audience_streams_as_ndjson_with_what_campaigns_need(client: httpx.AsyncClient) -> None:
+    await customer(client, "FIRST", consent={"email": True})
+    await order(client, "FIRST", 30, "120.00")
+    await customer(client, "UNHAPPY", consent={"email": True})
+    await order(client, "UNHAPPY", 20, "80.00")
+    complaint = {"customer_external_id": "UNHAPPY", "kind": "complaint", "channel": "phone",
+                 "occurred_at": f"{day(5)}T09:00:00Z"}  # fmt: skip
+    await client.put("/v1/segmentation/interactions/C-1", json=complaint)
+    await customer(client, "NO-CONSENT")
+    await order(client, "NO-CONSENT", 25)
+    await classify(client)
+    response = await client.get("/v1/segmentation/audiences", params={"z_stage": "Z2", "consent": "email"})
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    members = [json.loads(line) for line in response.text.splitlines()]
+    assert [(m["external_id"], m["open_complaint"], m["lifecycle"]) for m in members] == [
+        ("FIRST", False, "new"), ("UNHAPPY", True, "new"),
+    ]  # fmt: skip
+    assert members[0]["revenue_12m"] == "120.00"
+    assert members[0]["consent_email"] is True
+
+
+async def test_weekly_orders_of_a_segment(client: httpx.AsyncClient) -> None:
+    await customer(client, "W1")
+    await order(client, "W1", 7, "100.00")  # Tuesday 2026-06-23
+    await order(client, "W1", 8, "50.00")  # Monday 2026-06-22
+    await order(client, "W1", 14, "10.00", status="cancelled")
+    await customer(client, "W2")
+    await order(client, "W2", 0, "30.00")  # Tuesday 2026-06-30
+    await classify(client)
+    params = {"from_date": "2026-06-15", "to_date": "2026-07-06"}
+    report = (await client.get("/v1/segmentation/reports/weekly-orders", params=params)).json()
+    assert report["customers"] == 2
+    assert [(w["iso_week"], w["orders"], w["net_amount"]) for w in report["weeks"]] == [
+        ("2026-W25", 0, "0.00"), ("2026-W26", 2, "150.00"), ("2026-W27", 1, "30.00"),
+    ]  # fmt: skip
+    only_w2 = (await client.get("/v1/segmentation/reports/weekly-orders", params={**params, "abc": "B"})).json()
+    assert (only_w2["customers"], [w["orders"] for w in only_w2["weeks"]]) == (1, [0, 0, 1])

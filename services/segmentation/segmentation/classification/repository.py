@@ -13,13 +13,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import Select, and_, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from segmentation.classification.models import ClassificationChangeRow, ClassificationRow, RunRow, SettingsRow
 from segmentation.classification.schemas import ProfileFilters, Thresholds
 from segmentation.customers.models import CustomerRow
 from segmentation.db import SCHEMA
+from segmentation.interactions.models import InteractionRow
+from segmentation.orders.models import OrderRow
 
 RUN_LOCK = "segmentation.runs"
 
@@ -117,13 +119,8 @@ _SORT_KEYS = {
 }
 
 
-async def profiles_page(
-    session: AsyncSession, filters: ProfileFilters, sort: str, after: tuple[Any, int] | None, limit: int
-) -> list[tuple[CustomerRow, ClassificationRow | None]]:
-    """Up to limit + 1 customers with their classification, filtered, in `sort` order after `after`."""
-    query = select(CustomerRow, ClassificationRow).outerjoin(
-        ClassificationRow, ClassificationRow.customer_id == CustomerRow.id
-    )
+def _matching(filters: ProfileFilters, query: Select[Any]) -> Select[Any]:
+    """`query` (over customers left-joined to their classification) narrowed to the filters."""
     for attribute in ("lifecycle", "z_stage", "abc", "quadrant", "payment", "phase"):
         wanted = getattr(filters, attribute)
         if wanted:
@@ -142,6 +139,22 @@ async def profiles_page(
         query = query.where(ClassificationRow.last_order_on < filters.last_order_before)
     for channel in filters.consent:
         query = query.where(getattr(CustomerRow, f"consent_{channel}").is_(True))
+    return query
+
+
+def _customers_with_classification(*columns: Any) -> Select[Any]:
+    return (
+        select(*columns)
+        .select_from(CustomerRow)
+        .outerjoin(ClassificationRow, ClassificationRow.customer_id == CustomerRow.id)
+    )
+
+
+async def profiles_page(
+    session: AsyncSession, filters: ProfileFilters, sort: str, after: tuple[Any, int] | None, limit: int
+) -> list[tuple[CustomerRow, ClassificationRow | None]]:
+    """Up to limit + 1 customers with their classification, filtered, in `sort` order after `after`."""
+    query = _matching(filters, _customers_with_classification(CustomerRow, ClassificationRow))
     key = _SORT_KEYS.get(sort)
     if key is None:
         if after is not None:
@@ -152,6 +165,51 @@ async def profiles_page(
             query = query.where(or_(key < after[0], and_(key == after[0], CustomerRow.id > after[1])))
         query = query.order_by(key.desc(), CustomerRow.id)
     return [(row[0], row[1]) for row in await session.execute(query.limit(limit + 1))]
+
+
+_OPEN_COMPLAINT = (
+    exists()
+    .where(
+        InteractionRow.customer_id == CustomerRow.id,
+        InteractionRow.kind == "complaint",
+        InteractionRow.resolved_at.is_(None),
+    )
+    .label("open_complaint")
+)
+
+
+def audience_query(filters: ProfileFilters) -> Select[Any]:
+    """What campaigns need of each member: ids, consent, every classification, value figures, open complaints."""
+    return _matching(filters, _customers_with_classification(
+        CustomerRow.external_id, CustomerRow.kind, CustomerRow.consent_email, CustomerRow.consent_phone,
+        CustomerRow.consent_post, ClassificationRow.lifecycle, ClassificationRow.z_stage, ClassificationRow.abc,
+        ClassificationRow.quadrant, ClassificationRow.payment, ClassificationRow.phase,
+        func.coalesce(ClassificationRow.key_account, CustomerRow.key_account).label("key_account"),
+        ClassificationRow.order_count, ClassificationRow.revenue_12m, ClassificationRow.average_order_value,
+        ClassificationRow.potential, ClassificationRow.last_order_on, _OPEN_COMPLAINT,
+    )).order_by(CustomerRow.id)  # fmt: skip
+
+
+async def count_matching(session: AsyncSession, filters: ProfileFilters) -> int:
+    return int(await session.scalar(_matching(filters, _customers_with_classification(func.count()))) or 0)
+
+
+async def weekly_orders(session: AsyncSession, filters: ProfileFilters, start: date, end: date) -> list[Any]:
+    """Booked orders per ISO week (Monday) of the matching customers, from `start` to before `end`."""
+    members = _matching(filters, _customers_with_classification(CustomerRow.id)).subquery()
+    week = func.date_trunc("week", func.timezone("UTC", OrderRow.ordered_at)).label("week")
+    query = (
+        select(week, func.count(), func.sum(OrderRow.net_amount))
+        .where(
+            OrderRow.customer_id.in_(select(members.c.id)),
+            OrderRow.status == "booked",
+            OrderRow.ordered_at >= start,
+            OrderRow.ordered_at < end,
+        )
+        .group_by(week)
+        .order_by(week)
+    )
+    return list(await session.execute(query))
 
 
 async def get_classification(

@@ -5,7 +5,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from segmentation.classification import service
 from segmentation.classification.schemas import (
@@ -23,6 +24,7 @@ from segmentation.classification.schemas import (
     RunRequest,
     Summary,
     Thresholds,
+    WeeklyOrders,
     ZStage,
 )
 from segmentation.types import ExternalIdPath
@@ -107,15 +109,7 @@ async def summary(session: SessionDep) -> Summary:
     return await service.get_summary(session)
 
 
-@router.get(
-    "/profiles",
-    response_model=Page[Profile],
-    summary="Customers with their classifications, filtered by any of them, sorted, a page at a time",
-)
-async def list_profiles(
-    session: SessionDep,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
+def profile_filters(
     lifecycle: Annotated[list[Lifecycle], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
     z_stage: Annotated[list[ZStage], Query()] = [],  # noqa: B006
     abc: Annotated[list[AbcClass], Query()] = [],  # noqa: B006
@@ -130,11 +124,53 @@ async def list_profiles(
     consent: Annotated[
         list[Literal["email", "phone", "post"]], Query(description="Consent on every channel named.")
     ] = [],  # noqa: B006
-    sort: Annotated[ProfileSort, Query(description="id (oldest first), -revenue_12m or -last_order_on")] = "id",
-) -> Page[Profile]:
-    filters = ProfileFilters(
+) -> ProfileFilters:
+    """The same filters for profile lists, audiences and weekly orders: several values of one are OR'ed."""
+    return ProfileFilters(
         lifecycle=lifecycle, z_stage=z_stage, abc=abc, quadrant=quadrant, payment=payment, phase=phase,
         key_account=key_account, min_revenue_12m=min_revenue_12m, max_revenue_12m=max_revenue_12m,
         last_order_from=last_order_from, last_order_before=last_order_before, consent=consent,
     )  # fmt: skip
+
+
+FiltersDep = Annotated[ProfileFilters, Depends(profile_filters)]
+
+
+@router.get(
+    "/profiles",
+    response_model=Page[Profile],
+    summary="Customers with their classifications, filtered by any of them, sorted, a page at a time",
+)
+async def list_profiles(
+    session: SessionDep,
+    filters: FiltersDep,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    sort: Annotated[ProfileSort, Query(description="id (oldest first), -revenue_12m or -last_order_on")] = "id",
+) -> Page[Profile]:
     return await service.list_profiles(session, filters, sort, cursor, limit)
+
+
+@router.get(
+    "/audiences",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}, "description": "One JSON object per customer"}},
+    summary="The matching customers as an NDJSON stream, with what campaigns score them by",
+)
+async def stream_audience(request: Request, filters: FiltersDep) -> StreamingResponse:
+    lines = service.audience_lines(request.app.state.sessionmaker, filters)
+    return StreamingResponse(lines, media_type="application/x-ndjson")
+
+
+@router.get(
+    "/reports/weekly-orders",
+    response_model=WeeklyOrders,
+    summary="Booked orders and their amounts per ISO week for the matching customers (the capacity baseline)",
+)
+async def weekly_orders(
+    session: SessionDep,
+    filters: FiltersDep,
+    from_date: Annotated[date, Query()],
+    to_date: Annotated[date, Query(description="Exclusive.")],
+) -> WeeklyOrders:
+    return await service.weekly_orders(session, filters, from_date, to_date)

@@ -162,3 +162,19 @@ class ProfileFilters(BaseModel):
     last_order_from: date | None = None
     last_order_before: date | None = None
     consent: list[Literal["email", "phone", "post"]] = []
+
+
+class WeekOfOrders(BaseModel):
+    week_start: date = Field(description="The Monday of the ISO week.")
+    iso_week: str = Field(examples=["2026-W12"])
+    orders: int
+    net_amount: Decimal
+
+
+class WeeklyOrders(BaseModel):
+    """Booked orders per week of the matching customers: the history the capacity forecast starts from."""
+
+    from_date: date
+    to_date: date
+    customers: int = Field(description="Customers matching the filters.")
+    weeks: list[WeekOfOrders] = Field(description="Every week of the range, also those without orders.")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +25,8 @@ from segmentation.classification.schemas import (
     Run,
     Summary,
     Thresholds,
+    WeeklyOrders,
+    WeekOfOrders,
 )
 from segmentation.customers.errors import CustomerNotFound
 from segmentation.customers.service import to_schema as customer_schema
@@ -152,3 +156,39 @@ async def list_profiles(
             value = (last.last_order_on if last and last.last_order_on else date(1, 1, 1)).isoformat()
         next_cursor = encode_cursor({"id": last_customer.id, "sort": sort, "value": value})
     return Page[Profile](items=items, next_cursor=next_cursor)
+
+
+AUDIENCE_BATCH = 5000
+
+
+async def audience_lines(sessions: async_sessionmaker[AsyncSession], filters: ProfileFilters) -> AsyncIterator[bytes]:
+    """The matching customers as NDJSON, streamed from a server-side cursor (never all in memory)."""
+    async with sessions() as session, session.begin():
+        result = await session.stream(repository.audience_query(filters).execution_options(yield_per=AUDIENCE_BATCH))
+        async for partition in result.partitions():
+            yield "".join(json.dumps(dict(row._mapping), default=_json_value) + "\n" for row in partition).encode()
+
+
+def _json_value(value: object) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+async def weekly_orders(session: AsyncSession, filters: ProfileFilters, from_date: date, to_date: date) -> WeeklyOrders:
+    if to_date <= from_date:
+        raise BadRequest("to_date must be after from_date.")
+    if (to_date - from_date).days > 3 * 366:
+        raise BadRequest("At most three years of weeks at once.")
+    start = datetime.combine(from_date, datetime.min.time(), UTC)
+    end = datetime.combine(to_date, datetime.min.time(), UTC)
+    counted = {
+        row[0].date(): (int(row[1]), row[2]) for row in await repository.weekly_orders(session, filters, start, end)
+    }
+    members = await repository.count_matching(session, filters)
+    monday = from_date - timedelta(days=from_date.weekday())
+    weeks = []
+    while monday < to_date:
+        orders, amount = counted.get(monday, (0, Decimal("0.00")))
+        year, week, _ = monday.isocalendar()
+        weeks.append(WeekOfOrders(week_start=monday, iso_week=f"{year}-W{week:02d}", orders=orders, net_amount=amount))
+        monday += timedelta(days=7)
+    return WeeklyOrders(from_date=from_date, to_date=to_date, customers=members, weeks=weeks)

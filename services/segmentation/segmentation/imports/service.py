@@ -126,7 +126,7 @@ async def _check_and_merge(
     await reclassify(session, repository.touched_customers_sql(entity))
     await repository.finish(session)
     rejected = await repository.save_errors(session, job_id)
-    received = await repository.count_rows(session, "staged") + await _unparsed_lines(session, entity)
+    received = await repository.count_rows(session, "staged") + await _unparsed_lines(session)
     accepted = received - rejected
     return {
         "rows_received": received,
@@ -139,7 +139,7 @@ async def _check_and_merge(
     }
 
 
-async def _unparsed_lines(session: AsyncSession, entity: Entity) -> int:
+async def _unparsed_lines(session: AsyncSession) -> int:
     """NDJSON lines that are not JSON objects never reach `staged`, but they were received."""
     exists = await session.scalar(text("SELECT to_regclass('pg_temp.parsed') IS NOT NULL"))
     if not exists:

@@ -2,6 +2,7 @@
 
 import json
 
+import asyncpg
 import httpx
 
 CUSTOMERS_CSV = """\
@@ -178,3 +179,23 @@ async def test_an_upload_over_the_limit_is_a_413_and_imports_nothing(db_url: str
         larger_than_the_upload_limit = {"name": "K", "kind": "b2b", "attributes": {"notes": "x" * 3000}}
         put = await client.put("/v1/segmentation/customers/K-1", json=larger_than_the_upload_limit)
         assert put.status_code == 201, "other routes keep their own limit"
+
+
+async def test_a_key_whose_import_died_can_be_used_again(client: httpx.AsyncClient, db_url: str) -> None:
+    url = "/v1/segmentation/imports/customers"
+    headers = {"Content-Type": "text/csv", "Idempotency-Key": "batch-9"}
+    first = (await client.post(url, content=CUSTOMERS_CSV.encode(), headers=headers)).json()
+    connection = await asyncpg.connect(db_url)
+    try:  # as if its process had died while receiving, ten minutes ago, then two hours ago
+        await connection.execute(
+            "UPDATE segmentation.imports SET status = 'receiving', created_at = now() - interval '10 minutes'"
+        )
+        running = await client.post(url, content=b"x", headers=headers)
+        assert running.status_code == 409
+        assert running.headers["content-type"] == "application/problem+json"
+        await connection.execute("UPDATE segmentation.imports SET created_at = now() - interval '2 hours'")
+    finally:
+        await connection.close()
+    retried = await client.post(url, content=CUSTOMERS_CSV.encode(), headers=headers)
+    assert retried.status_code == 201
+    assert retried.json()["id"] != first["id"]

@@ -1,6 +1,7 @@
 """HTTP for bulk imports: POST a CSV or NDJSON stream, read the job and its row errors."""
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
@@ -77,7 +78,8 @@ async def import_file(
         create_missing_customers=create_missing_customers,
     )
     sessions = request.app.state.sessionmaker
-    job, replayed = await service.start(sessions, upload)
+    stale_after = timedelta(seconds=request.app.state.settings.import_stale_after_seconds)
+    job, replayed = await service.start(sessions, upload, stale_after)
     response.headers["Location"] = f"/v1/segmentation/imports/{job.id}"
     if replayed:
         response.status_code = status.HTTP_200_OK

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from sqlalchemy import func, text
@@ -43,7 +44,9 @@ class Upload:
     create_missing_customers: bool
 
 
-async def start(sessions: async_sessionmaker[AsyncSession], upload: Upload) -> tuple[ImportJob, bool]:
+async def start(
+    sessions: async_sessionmaker[AsyncSession], upload: Upload, stale_after: timedelta
+) -> tuple[ImportJob, bool]:
     """Register the job (committed at once). Returns (job, replayed): a finished job for a reused key."""
     values = {
         "entity": upload.entity,
@@ -60,7 +63,8 @@ async def start(sessions: async_sessionmaker[AsyncSession], upload: Upload) -> t
                 row = await repository.create_job(session, values)
             elif earlier.status == "succeeded":
                 return ImportJob.model_validate(earlier), True
-            elif earlier.status == "failed":  # a failed attempt may be retried under the same key
+            elif earlier.status == "failed" or earlier.created_at < datetime.now(UTC) - stale_after:
+                # A failed attempt may be retried under the same key; so may one whose process died.
                 await repository.delete_job(session, earlier.id)
                 row = await repository.create_job(session, values)
             else:

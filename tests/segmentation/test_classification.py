@@ -137,7 +137,9 @@ async def test_abc_by_cumulative_share_with_ties_by_external_id(client: httpx.As
     await classify(client)
     classes = {c: (await profile(client, c))["abc"] for c in ("A1", "A2", "B1", "B2", "C1", "C-NONE", "C-OLD")}
     assert classes == {"A1": "A", "A2": "A", "B1": "B", "B2": "B", "C1": "C", "C-NONE": "C", "C-OLD": "C"}
-    assert (await profile(client, "B1"))["reasons"]["abc"]["share_before"] == 0.8
+    b1 = await profile(client, "B1")
+    assert b1["reasons"]["abc"]["share_before"] == 0.8
+    assert (b1["reasons"]["abc"]["a_min_revenue"], b1["reasons"]["abc"]["b_min_revenue"]) == (30.0, 5.0)
 
 
 @pytest.mark.parametrize(
@@ -230,6 +232,7 @@ async def test_a_new_order_shows_in_the_profile_at_once(client: httpx.AsyncClien
     await client.put("/v1/segmentation/orders/S-2", json={**body, "ordered_at": f"{today}T08:00:00Z"})
     now = await profile(client, "SLEEPER")
     assert (now["lifecycle"], now["z_stage"], now["order_count"]) == ("reactivated", "Z3", 2), "no full run needed"
+    assert (now["abc"], now["reasons"]["abc"]["a_min_revenue"]) == ("C", None), "the last run had no A customer"
     history = (await client.get("/v1/segmentation/customers/SLEEPER/history")).json()
     lifecycle = [
         (c["from_value"], c["to_value"], c["run_id"] is None) for c in history if c["attribute"] == "lifecycle"

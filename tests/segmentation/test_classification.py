@@ -33,12 +33,14 @@ async def order(
 async def classify(client: httpx.AsyncClient, as_of: date = AS_OF) -> dict:
     response = await client.post("/v1/segmentation/runs", json={"as_of": as_of.isoformat()})
     assert response.status_code == 202
+    assert (response.json()["phase"], response.json()["progress"]) == ("queued", 0)
     for _ in range(500):
         run = (await client.get(response.headers["location"])).json()
         if run["status"] != "running":
             break
         await asyncio.sleep(0.02)
     assert run["status"] == "succeeded", run
+    assert (run["phase"], run["progress"]) == ("done", 100)
     return run
 
 

@@ -38,6 +38,8 @@ class RunRow(Base):
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid())
     as_of: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(Text, server_default="running")
+    phase: Mapped[str] = mapped_column(Text, server_default="queued")
+    progress: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     customers: Mapped[int] = mapped_column(BigInteger, server_default="0")
     changes: Mapped[int] = mapped_column(BigInteger, server_default="0")
     thresholds: Mapped[dict[str, Any]] = mapped_column(JSONB)

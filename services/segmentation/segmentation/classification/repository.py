@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
@@ -67,6 +68,10 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID) -> RunRow | None:
 
 async def list_runs(session: AsyncSession, limit: int) -> list[RunRow]:
     return list(await session.scalars(select(RunRow).order_by(RunRow.started_at.desc()).limit(limit)))
+
+
+async def set_progress(session: AsyncSession, run_id: uuid.UUID, phase: str, progress: int) -> None:
+    await session.execute(update(RunRow).where(RunRow.id == run_id).values(phase=phase, progress=progress))
 
 
 async def finish_run(session: AsyncSession, run_id: uuid.UUID, **values: Any) -> None:
@@ -247,11 +252,21 @@ def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-async def classify_all(session: AsyncSession, run_id: uuid.UUID, as_of: date, t: Thresholds) -> dict[str, Any]:
-    """Classify every customer as of `as_of`, record what changed, replace the stored classifications."""
+Step = Callable[[str, int], Awaitable[None]]
+
+
+async def classify_all(
+    session: AsyncSession, run_id: uuid.UUID, as_of: date, t: Thresholds, step: Step
+) -> dict[str, Any]:
+    """Classify every customer as of `as_of`, record what changed, replace the stored classifications.
+
+    `step(phase, percent)` is told before each phase, for the run's progress.
+    """
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": RUN_LOCK})
     await session.execute(text("SET LOCAL statement_timeout = 0"))
+    await step("features", 5)
     await session.execute(text(_features_sql(as_of, t)))
+    await step("ranking", 30)
     await session.execute(text("""
         CREATE TEMP TABLE ranked ON COMMIT DROP AS
         SELECT f.*,
@@ -281,7 +296,9 @@ async def classify_all(session: AsyncSession, run_id: uuid.UUID, as_of: date, t:
                    WHEN revenue_before < {_sql(t.abc_a_share)} * revenue_total THEN 'A'
                    WHEN revenue_before < {_sql(t.abc_b_share)} * revenue_total THEN 'B' ELSE 'C' END"""
     top = f"coalesce(revenue_12m > 0 AND revenue_rank <= {top_n}, false)"
+    await step("classifying", 40)
     await session.execute(text(_computed_sql(as_of, t, cut, abc, top)))
+    await step("storing", 70)
     return {**await _store(session, run_id), "cut_points": cut.as_json()}
 
 

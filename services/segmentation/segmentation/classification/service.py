@@ -60,10 +60,14 @@ async def start_run(sessions: async_sessionmaker[AsyncSession], as_of: date | No
 
 
 async def _execute(sessions: async_sessionmaker[AsyncSession], run_id: uuid.UUID, as_of: date, t: Thresholds) -> None:
+    async def step(phase: str, progress: int) -> None:  # outside the run's transaction, so it shows at once
+        async with sessions() as progress_session, progress_session.begin():
+            await repository.set_progress(progress_session, run_id, phase, progress)
+
     try:
         async with sessions() as session, session.begin():
-            result = await repository.classify_all(session, run_id, as_of, t)
-            await repository.finish_run(session, run_id, status="succeeded", **result)
+            result = await repository.classify_all(session, run_id, as_of, t, step)
+            await repository.finish_run(session, run_id, status="succeeded", phase="done", progress=100, **result)
         logger.info("segmentation run %s as of %s: %s customers", run_id, as_of, result["customers"])
     except (Exception, asyncio.CancelledError) as exc:
         logger.exception("segmentation run %s failed", run_id)

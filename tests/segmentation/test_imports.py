@@ -1,5 +1,6 @@
 """Bulk imports as an ERP integrator meets them: what is stored, what is refused and why, replays."""
 
+import base64
 import json
 
 import asyncpg
@@ -199,3 +200,18 @@ async def test_a_key_whose_import_died_can_be_used_again(client: httpx.AsyncClie
     retried = await client.post(url, content=CUSTOMERS_CSV.encode(), headers=headers)
     assert retried.status_code == 201
     assert retried.json()["id"] != first["id"]
+
+
+async def test_the_list_of_imports_pages_newest_first(client: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        await _import(client, "customers", CUSTOMERS_CSV.encode(), "text/csv")
+    first = (await client.get("/v1/segmentation/imports", params={"limit": 2})).json()
+    rest = (await client.get("/v1/segmentation/imports", params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    created = [job["created_at"] for job in first["items"] + rest["items"]]
+    assert len(created) == 3
+    assert created == sorted(created, reverse=True)
+    assert rest["next_cursor"] is None
+    forged = base64.urlsafe_b64encode(b'{"created_at": "yesterday", "id": "x"}').decode()
+    response = await client.get("/v1/segmentation/imports", params={"cursor": forged})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"

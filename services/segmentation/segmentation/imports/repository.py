@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,10 +45,10 @@ async def update_job(session: AsyncSession, job_id: uuid.UUID, **values: Any) ->
     await session.execute(update(ImportRow).where(ImportRow.id == job_id).values(**values))
 
 
-async def list_jobs(session: AsyncSession, after: tuple[Any, Any] | None, limit: int) -> list[ImportRow]:
+async def list_jobs(session: AsyncSession, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[ImportRow]:
     query = select(ImportRow).order_by(ImportRow.created_at.desc(), ImportRow.id.desc())
     if after is not None:
-        query = query.where(text("(created_at, id) < (:created_at, :id)")).params(created_at=after[0], id=after[1])
+        query = query.where(tuple_(ImportRow.created_at, ImportRow.id) < tuple_(*after))
     return list(await session.scalars(query.limit(limit + 1)))
 
 

@@ -245,7 +245,12 @@ async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID)
 
 async def list_jobs(session: AsyncSession, cursor: str | None, limit: int) -> Page[ImportJob]:
     position = decode_cursor(cursor, ("created_at", "id"))
-    after = (position["created_at"], uuid.UUID(str(position["id"]))) if position else None
+    after = None
+    if position is not None:
+        try:
+            after = (datetime.fromisoformat(str(position["created_at"])), uuid.UUID(str(position["id"])))
+        except ValueError as exc:
+            raise BadRequest("The cursor is malformed; use the next_cursor of a previous page.") from exc
     rows = await repository.list_jobs(session, after, limit)
     next_cursor = (
         encode_cursor({"created_at": rows[limit - 1].created_at.isoformat(), "id": str(rows[limit - 1].id)})

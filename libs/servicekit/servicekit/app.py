@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.db import build_engine, install_database_error_handlers, sessionmaker_for
-from servicekit.errors import PROBLEM_RESPONSES, install_error_handlers, problem_response
+from servicekit.errors import PROBLEM_RESPONSES, install_error_handlers, internal_error_response, problem_response
 from servicekit.migrations import database_heads, script_heads
 from servicekit.observability import (
     MetricsMiddleware,
@@ -122,13 +122,7 @@ class LastResortMiddleware:
             logger.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            response = problem_response(
-                500,
-                "Internal Server Error",
-                "An unexpected error occurred; quote the request_id when reporting it.",
-                instance=scope["path"],
-            )
-            await response(scope, receive, send)
+            await internal_error_response(scope["path"])(scope, receive, send)
 
 
 def add_standard_middleware(app: FastAPI, settings: ServiceSettings) -> None:

@@ -203,14 +203,19 @@ async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+def internal_error_response(instance: str) -> JSONResponse:
+    """The 500 every unexpected error gets: no trace, just the id to quote."""
     return problem_response(
         500,
         "Internal Server Error",
         "An unexpected error occurred; quote the request_id when reporting it.",
-        instance=request.url.path,
+        instance=instance,
     )
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    return internal_error_response(request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -46,12 +46,8 @@ async def save_thresholds(session: AsyncSession, thresholds: Thresholds) -> None
         text(f"""
         INSERT INTO {SCHEMA}.settings (id, thresholds) VALUES (1, CAST(:t AS jsonb))
         ON CONFLICT (id) DO UPDATE SET thresholds = EXCLUDED.thresholds, updated_at = now()"""),
-        {"t": _json(values)},
+        {"t": json.dumps(values)},
     )
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value)
 
 
 async def create_run(session: AsyncSession, as_of: date, thresholds: Thresholds) -> RunRow:
@@ -220,13 +216,8 @@ async def weekly_orders(session: AsyncSession, filters: ProfileFilters, start: d
 async def get_classification(
     session: AsyncSession, external_id: str
 ) -> tuple[CustomerRow, ClassificationRow | None] | None:
-    row = (
-        await session.execute(
-            select(CustomerRow, ClassificationRow)
-            .outerjoin(ClassificationRow, ClassificationRow.customer_id == CustomerRow.id)
-            .where(CustomerRow.external_id == external_id)
-        )
-    ).one_or_none()
+    query = _customers_with_classification(CustomerRow, ClassificationRow)
+    row = (await session.execute(query.where(CustomerRow.external_id == external_id))).one_or_none()
     return (row[0], row[1]) if row else None
 
 

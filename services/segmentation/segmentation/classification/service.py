@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentation.classification import repository
 from segmentation.classification.errors import RunNotFound
+from segmentation.classification.live import today
 from segmentation.classification.schemas import (
     Bucket,
     Change,
@@ -34,10 +35,6 @@ from servicekit.errors import BadRequest
 from servicekit.pagination import Page, decode_cursor, encode_cursor
 
 logger = logging.getLogger("segmentation.runs")
-
-
-def today() -> date:
-    return datetime.now(UTC).date()
 
 
 async def get_thresholds(session: AsyncSession) -> Thresholds:

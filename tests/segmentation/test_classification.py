@@ -5,6 +5,7 @@ import json
 from datetime import date, timedelta
 from itertools import count
 
+import asyncpg
 import httpx
 import pytest
 
@@ -372,3 +373,23 @@ async def test_weekly_orders_of_a_segment(client: httpx.AsyncClient) -> None:
     ]  # fmt: skip
     only_w2 = (await client.get("/v1/segmentation/reports/weekly-orders", params={**params, "abc": "B"})).json()
     assert (only_w2["customers"], [w["orders"] for w in only_w2["weeks"]]) == (1, [0, 0, 1])
+
+
+async def test_a_run_keeps_what_an_ingest_classified_while_it_computed(client: httpx.AsyncClient, db_url: str) -> None:
+    await customer(client, "BUSY")
+    await order(client, "BUSY", 400)
+    await customer(client, "IDLE")
+    await order(client, "IDLE", 400)
+    await classify(client)
+    connection = await asyncpg.connect(db_url)
+    try:  # as if an ingest had classified BUSY again after the next run had read its facts
+        await connection.execute(
+            """UPDATE segmentation.classifications
+               SET lifecycle = 'reactivated', computed_at = now() + interval '1 hour'
+               WHERE customer_id = (SELECT id FROM segmentation.customers WHERE external_id = 'BUSY')"""
+        )
+    finally:
+        await connection.close()
+    await classify(client)
+    assert (await profile(client, "BUSY"))["lifecycle"] == "reactivated", "the newer classification survives"
+    assert (await profile(client, "IDLE"))["lifecycle"] == "lapsed"

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -255,6 +255,9 @@ async def classify_all(
     """
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": RUN_LOCK})
     await session.execute(text("SET LOCAL statement_timeout = 0"))
+    # Ingests keep classifying while the run computes from the facts it read first; their newer
+    # classifications must survive the run's write.
+    started = await session.scalar(text("SELECT clock_timestamp()"))
     await step("features", 5)
     await session.execute(text(_features_sql(as_of, t)))
     await step("ranking", 30)
@@ -290,7 +293,7 @@ async def classify_all(
     await step("classifying", 40)
     await session.execute(text(_computed_sql(as_of, t, cut, abc, top)))
     await step("storing", 70)
-    return {**await _store(session, run_id), "cut_points": cut.as_json()}
+    return {**await _store(session, run_id, since=started), "cut_points": cut.as_json()}
 
 
 async def classify_some(
@@ -322,9 +325,14 @@ async def last_cut_points(session: AsyncSession) -> CutPoints | None:
     return CutPoints.from_json(values) if values else None
 
 
-async def _store(session: AsyncSession, run_id: uuid.UUID | None) -> dict[str, int]:
-    """Record what changed against the stored classifications, then replace them with `computed`."""
-    params = {"run_id": str(run_id) if run_id else None}
+async def _store(session: AsyncSession, run_id: uuid.UUID | None, since: datetime | None = None) -> dict[str, int]:
+    """Record what changed against the stored classifications, then replace them with `computed`.
+
+    With `since`, customers classified at or after it (by an ingest while this run computed from older facts)
+    keep their newer classification.
+    """
+    params = {"run_id": str(run_id) if run_id else None, "since": since}
+    newer = "(CAST(:since AS timestamptz) IS NOT NULL AND {0}.computed_at >= CAST(:since AS timestamptz))"
     changes = (await session.execute(text(f"""
         WITH recorded AS (
             INSERT INTO {SCHEMA}.classification_changes (customer_id, attribute, from_value, to_value, changed_on, run_id)
@@ -334,15 +342,16 @@ async def _store(session: AsyncSession, run_id: uuid.UUID | None) -> dict[str, i
                                       ARRAY[o.lifecycle, o.z_stage, o.abc::text, o.quadrant],
                                       ARRAY[n.lifecycle, n.z_stage, n.abc, n.quadrant]) AS a(attribute, from_value, to_value)
             WHERE (o.lifecycle, o.z_stage, o.abc::text, o.quadrant) IS DISTINCT FROM (n.lifecycle, n.z_stage, n.abc, n.quadrant)
-              AND a.from_value IS DISTINCT FROM a.to_value
+              AND a.from_value IS DISTINCT FROM a.to_value AND NOT coalesce({newer.format("o")}, false)
             RETURNING 1)
         SELECT count(*) FROM recorded"""), params)).scalar_one()  # fmt: skip
     columns = [c.name for c in ClassificationRow.__table__.columns if c.name not in ("customer_id", "computed_at")]
     customers = (await session.execute(text(f"""
         WITH stored AS (
-            INSERT INTO {SCHEMA}.classifications (customer_id, {", ".join(columns)})
+            INSERT INTO {SCHEMA}.classifications AS target (customer_id, {", ".join(columns)})
             SELECT customer_id, {", ".join("CAST(:run_id AS uuid)" if c == "run_id" else c for c in columns)} FROM computed
             ON CONFLICT (customer_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in columns)}, computed_at = now()
+            WHERE NOT {newer.format("target")}
             RETURNING 1)
         SELECT count(*) FROM stored"""), params)).scalar_one()  # fmt: skip
     return {"customers": customers, "changes": changes}

@@ -68,6 +68,8 @@ async def test_lifecycle_at_its_boundaries(client: httpx.AsyncClient) -> None:
     assert lapsed["phase"] == "win_back"
     assert (await profile(client, "PROSPECT"))["phase"] == "acquisition"
     assert (await profile(client, "NEW-TODAY"))["phase"] == "onboarding"
+    revenue = {c: (await profile(client, c))["revenue_12m"] for c in ("ACTIVE-365", "LAPSED-366")}
+    assert revenue == {"ACTIVE-365": "100.00", "LAPSED-366": "0.00"}, "12-month revenue: orders with d <= 365"
 
 
 async def test_only_booked_orders_count(client: httpx.AsyncClient) -> None:
@@ -140,9 +142,8 @@ async def test_abc_by_cumulative_share_with_ties_by_external_id(client: httpx.As
     await classify(client)
     classes = {c: (await profile(client, c))["abc"] for c in ("A1", "A2", "B1", "B2", "C1", "C-NONE", "C-OLD")}
     assert classes == {"A1": "A", "A2": "A", "B1": "B", "B2": "B", "C1": "C", "C-NONE": "C", "C-OLD": "C"}
-    b1 = await profile(client, "B1")
-    assert b1["reasons"]["abc"]["share_before"] == 0.8
-    assert (b1["reasons"]["abc"]["a_min_revenue"], b1["reasons"]["abc"]["b_min_revenue"]) == (30.0, 5.0)
+    b1 = (await profile(client, "B1"))["reasons"]["abc"]
+    assert (b1["revenue_12m"], b1["a_min_revenue"], b1["b_min_revenue"], b1["a_share"]) == (10.0, 30.0, 5.0, 0.8)
 
 
 @pytest.mark.parametrize(
@@ -216,6 +217,79 @@ async def test_bad_thresholds_are_refused(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v1/segmentation/config")).json()["lapsed_after_days"] == 365
 
 
+async def test_thresholds_that_contradict_the_domain_are_refused(client: httpx.AsyncClient) -> None:
+    gap = await client.put("/v1/segmentation/config", json={"lapsed_after_days": 365, "reactivation_gap_days": 200})
+    assert gap.status_code == 422
+    assert "reactivation_gap_days must be at least lapsed_after_days" in gap.text
+    zone = await client.put("/v1/segmentation/config", json={"time_zone": "Mars/Olympus"})
+    assert (zone.status_code, [e["field"] for e in zone.json()["errors"]]) == (422, ["body.time_zone"])
+    berlin = await client.put("/v1/segmentation/config", json={"time_zone": "Europe/Berlin"})
+    assert (await client.get("/v1/segmentation/config")).json()["time_zone"] == berlin.json()["time_zone"]
+
+
+async def test_days_are_the_company_time_zone_days(client: httpx.AsyncClient) -> None:
+    late_evening = {"customer_external_id": "EVENING", "ordered_at": f"{day(1)}T23:30:00Z",
+                    "net_amount": "10.00", "currency": "EUR"}  # fmt: skip
+    await customer(client, "EVENING")
+    assert (await client.put("/v1/segmentation/orders/EVE-1", json=late_evening)).status_code == 201
+    await classify(client, AS_OF - timedelta(days=1))
+    in_utc = await profile(client, "EVENING")
+    assert (in_utc["lifecycle"], in_utc["first_order_on"]) == ("new", day(1))
+
+    await client.put("/v1/segmentation/config", json={"time_zone": "Europe/Berlin"})  # 01:30 the next day there
+    await classify(client, AS_OF - timedelta(days=1))
+    in_berlin = await profile(client, "EVENING")
+    assert (in_berlin["lifecycle"], in_berlin["order_count"]) == ("prospect", 0), "ordered after the as-of day"
+    await classify(client, AS_OF)
+    assert (await profile(client, "EVENING"))["first_order_on"] == day(0)
+
+
+async def test_a_run_rewrites_only_what_changed_and_every_profile_holds_as_of_its_day(
+    client: httpx.AsyncClient, db_url: str
+) -> None:
+    await customer(client, "STEADY")
+    await order(client, "STEADY", 200)
+    await customer(client, "CROSSING")  # his only order is 365 days old: the next day he lapses
+    await order(client, "CROSSING", 365, "40.00")
+    await classify(client, AS_OF)
+    run = await classify(client, AS_OF + timedelta(days=1))
+    assert (run["customers"], run["changes"]) == (2, 3), "CROSSING lapsed, fell to C and left the matrix"
+
+    connection = await asyncpg.connect(db_url)
+    try:
+        written = dict(await connection.fetch(
+            """SELECT c.external_id, k.run_id = $1::uuid FROM segmentation.classifications k
+               JOIN segmentation.customers c ON c.id = k.customer_id""", run["id"]
+        ))  # fmt: skip
+    finally:
+        await connection.close()
+    assert written == {"STEADY": False, "CROSSING": True}, "the unchanged customer was not written again"
+    steady = await profile(client, "STEADY")
+    assert (steady["as_of"], steady["reasons"]["lifecycle"]["days_since_last_order"]) == (day(-1), 201)
+    assert (await profile(client, "CROSSING"))["lifecycle"] == "lapsed"
+    history = (await client.get("/v1/segmentation/customers/CROSSING/history")).json()
+    assert [(c["attribute"], c["from_value"], c["to_value"], c["changed_on"]) for c in history] == [
+        ("lifecycle", None, "active", day(0)), ("z_stage", None, "Z2", day(0)), ("abc", None, "A", day(0)),
+        ("quadrant", None, "small", day(0)),
+        ("lifecycle", "active", "lapsed", day(-1)), ("abc", "A", "C", day(-1)), ("quadrant", "small", None, day(-1)),
+    ]  # fmt: skip
+
+
+async def test_flows_count_customers_from_their_first_classification(client: httpx.AsyncClient) -> None:
+    await customer(client, "EARLY")
+    await order(client, "EARLY", 100)
+    await classify(client, AS_OF - timedelta(days=30))
+    await customer(client, "LATE")  # classified by its own ingest after the run (as of today), not by a run
+    await order(client, "LATE", 0)
+    params = {"attribute": "lifecycle", "to_date": day(-400)}
+    before = (await client.get("/v1/segmentation/reports/flows", params={**params, "from_date": day(60)})).json()
+    assert {(f["from_value"], f["to_value"], f["customers"]) for f in before["flows"]} == {
+        (None, "active", 1), (None, "new", 1)
+    }, "on the first day neither was classified; EARLY is still as the run found him, LATE as his order made him"
+    since = (await client.get("/v1/segmentation/reports/flows", params={**params, "from_date": day(30)})).json()
+    assert {(f["from_value"], f["to_value"], f["customers"]) for f in since["flows"]} == {(None, "active", 1)}
+
+
 async def test_a_profile_before_any_run_says_so(client: httpx.AsyncClient) -> None:
     await customer(client, "FRESH")
     response = await client.get("/v1/segmentation/customers/FRESH/profile")
@@ -235,12 +309,12 @@ async def test_a_new_order_shows_in_the_profile_at_once(client: httpx.AsyncClien
     await client.put("/v1/segmentation/orders/S-2", json={**body, "ordered_at": f"{today}T08:00:00Z"})
     now = await profile(client, "SLEEPER")
     assert (now["lifecycle"], now["z_stage"], now["order_count"]) == ("reactivated", "Z3", 2), "no full run needed"
-    assert (now["abc"], now["reasons"]["abc"]["a_min_revenue"]) == ("C", None), "the last run had no A customer"
+    # The last run found no revenue at all: the first customer with revenue is A, as a run would find.
+    assert (now["abc"], now["reasons"]["abc"]["a_min_revenue"]) == ("A", None)
     history = (await client.get("/v1/segmentation/customers/SLEEPER/history")).json()
-    lifecycle = [
-        (c["from_value"], c["to_value"], c["run_id"] is None) for c in history if c["attribute"] == "lifecycle"
-    ]
-    assert lifecycle == [(None, "lapsed", False), ("lapsed", "reactivated", True)]
+    lifecycle = [(c["from_value"], c["to_value"], c["changed_on"], c["run_id"] is None)
+                 for c in history if c["attribute"] == "lifecycle"]  # fmt: skip
+    assert lifecycle == [(None, "lapsed", today.isoformat(), True), ("lapsed", "reactivated", today.isoformat(), True)]
 
 
 async def test_an_import_reclassifies_the_customers_it_touches(client: httpx.AsyncClient) -> None:

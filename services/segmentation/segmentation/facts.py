@@ -22,11 +22,11 @@ class CustomerFactTable:
     def __init__(self, row: type[Base]) -> None:
         self.row: Any = row
         self.columns = row.__table__.columns
-        self.replaced = [c.name for c in self.columns if c.name not in _NOT_REPLACED]
+        self.replaced = [c.name for c in self.columns if c.name not in _NOT_REPLACED and c.computed is None]
 
     def select(self) -> Select[Any]:
         """Rows as the API shows them: every column, and the customer's external id instead of our id."""
-        shown = [c for c in self.columns if c.name != "customer_id"]
+        shown = [c for c in self.columns if c.name != "customer_id" and c.computed is None]
         return select(*shown, CustomerRow.external_id.label("customer_external_id")).join(
             CustomerRow, CustomerRow.id == self.row.customer_id
         )

@@ -3,23 +3,29 @@ in the ingest's own transaction, against the cut points (ABC limits, matrix spli
 
 from datetime import UTC, date, datetime
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from segmentation.classification import repository
+from segmentation.classification import compute
+from segmentation.classification.schemas import Thresholds
+from segmentation.db import SCHEMA
 
 
-def today() -> date:
-    """The day classifications are as of unless a run names another: today in UTC."""
-    return datetime.now(UTC).date()
+def today(thresholds: Thresholds | None = None) -> date:
+    """The day classifications are as of unless a run names another: today in the company's time zone."""
+    return datetime.now(thresholds.zone if thresholds else UTC).date()
 
 
 async def reclassify(session: AsyncSession, customer_ids_sql: str) -> int:
     """Classify the customers the SQL selects, as of today. Nothing before the first full run."""
-    cut = await repository.last_cut_points(session)
-    if cut is None:
+    settings = (await session.execute(text(f"""
+        SELECT (SELECT thresholds FROM {SCHEMA}.settings WHERE id = 1),
+               (SELECT cut_points FROM {SCHEMA}.runs WHERE status = 'succeeded' ORDER BY finished_at DESC LIMIT 1)"""))).one()  # fmt: skip
+    if settings[1] is None:
         return 0
-    thresholds = await repository.load_thresholds(session)
-    return await repository.classify_some(session, customer_ids_sql, today(), thresholds, cut)
+    thresholds = Thresholds.model_validate(settings[0] or {})
+    cut = compute.CutPoints.from_json(settings[1])
+    return await compute.classify_some(session, customer_ids_sql, today(thresholds), thresholds, cut)
 
 
 async def reclassify_customer(session: AsyncSession, customer_id: int) -> None:

@@ -9,7 +9,6 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
-    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from segmentation.db import SCHEMA, Base
+from segmentation.db import Base
 
 
 class SettingsRow(Base):
@@ -47,13 +46,28 @@ class RunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the run read the facts: classifications computed before it were confirmed by the run.
+    snapshot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    basis_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class BasisRow(Base):
+    """Thresholds and cut points that classifications were computed with; the id derives from the content."""
+
+    __tablename__ = "classification_bases"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    cut_points: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class ClassificationRow(Base):
-    __tablename__ = "classifications"
-    __table_args__ = tuple(Index(f"ix_classifications_{c}", c) for c in ("lifecycle", "z_stage", "abc", "quadrant"))
+    """Every classification of a customer and the figures behind it; the reasons are built from these."""
 
-    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(f"{SCHEMA}.customers.id"), primary_key=True)
+    __tablename__ = "classifications"
+
+    customer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # no foreign key: see migration 06
     as_of: Mapped[date] = mapped_column(Date)
     run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     lifecycle: Mapped[str] = mapped_column(Text)
@@ -70,7 +84,20 @@ class ClassificationRow(Base):
     potential: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     first_order_on: Mapped[date | None] = mapped_column(Date)
     last_order_on: Mapped[date | None] = mapped_column(Date)
-    reasons: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    recent_revenue: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    previous_revenue: Mapped[Decimal] = mapped_column(Numeric(18, 2))
+    reactivated_on: Mapped[date | None] = mapped_column(Date)
+    reactivation_gap_days: Mapped[int | None] = mapped_column(Integer)
+    interactions: Mapped[int] = mapped_column(Integer)
+    invoices: Mapped[int] = mapped_column(Integer)
+    average_days_late: Mapped[Decimal | None] = mapped_column(Numeric(8, 1))
+    overdue_invoices_12m: Mapped[int] = mapped_column(Integer)
+    max_dunning_level: Mapped[int] = mapped_column(SmallInteger)
+    erp_key_account: Mapped[bool] = mapped_column(Boolean)
+    potential_estimated: Mapped[bool] = mapped_column(Boolean)
+    in_top_n: Mapped[bool] = mapped_column(Boolean)
+    classified_on: Mapped[date] = mapped_column(Date)
+    basis_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -82,7 +109,7 @@ class ClassificationChangeRow(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    customer_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(f"{SCHEMA}.customers.id"))
+    customer_id: Mapped[int] = mapped_column(BigInteger)
     attribute: Mapped[str] = mapped_column(Text)
     from_value: Mapped[str | None] = mapped_column(Text)
     to_value: Mapped[str | None] = mapped_column(Text)

@@ -2,8 +2,9 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from segmentation.customers.schemas import Customer
 
@@ -53,6 +54,33 @@ class Thresholds(BaseModel):
     sharp_fall_ratio: Decimal = Field(
         default=Decimal("0.5"), gt=0, lt=1, description="At risk: recent revenue at most this times the previous."
     )
+    time_zone: str = Field(
+        default="UTC",
+        description="The company's IANA time zone: days (as-of, order days, weeks) are its calendar days.",
+        examples=["Europe/Berlin"],
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        if value not in _TIME_ZONES:
+            raise ValueError("Unknown time zone; use an IANA name such as Europe/Berlin.")
+        return value
+
+    @model_validator(mode="after")
+    def _reactivated_means_lapsed_before(self) -> "Thresholds":
+        if self.reactivation_gap_days < self.lapsed_after_days:
+            raise ValueError(
+                "reactivation_gap_days must be at least lapsed_after_days: a reactivated customer had lapsed."
+            )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+_TIME_ZONES = frozenset(available_timezones())
 
 
 class RunRequest(BaseModel):
@@ -112,7 +140,9 @@ class Change(BaseModel):
     from_value: str | None = Field(description="Null for the first classification.")
     to_value: str | None
     changed_on: date
-    run_id: uuid.UUID | None = Field(description="The full run that saw it; null when an ingest caused it.")
+    run_id: uuid.UUID | None = Field(
+        description="The full run that saw it; null when an ingest caused it, and for the first classification."
+    )
 
 
 class Flow(BaseModel):

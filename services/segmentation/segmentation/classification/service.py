@@ -7,14 +7,16 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from segmentation.classification import repository
+from segmentation.classification import compute, repository
 from segmentation.classification.errors import RunNotFound
 from segmentation.classification.live import today
+from segmentation.classification.models import ClassificationRow
+from segmentation.classification.reasons import explain
 from segmentation.classification.schemas import (
     Bucket,
     Change,
@@ -50,7 +52,7 @@ async def start_run(sessions: async_sessionmaker[AsyncSession], as_of: date | No
     """Register a run (committed at once) and compute it in a background task."""
     async with sessions() as session, session.begin():
         thresholds = await repository.load_thresholds(session)
-        row = await repository.create_run(session, as_of or today(), thresholds)
+        row = await repository.create_run(session, as_of or today(thresholds), thresholds)
         run = Run.model_validate(row)
     task = asyncio.create_task(_execute(sessions, run.id, run.as_of, thresholds), name=f"segmentation-run-{run.id}")
     return run, task
@@ -63,7 +65,7 @@ async def _execute(sessions: async_sessionmaker[AsyncSession], run_id: uuid.UUID
 
     try:
         async with sessions() as session, session.begin():
-            result = await repository.classify_all(session, run_id, as_of, t, step)
+            result = await compute.classify_all(session, run_id, as_of, t, step, other_connection=sessions)
             await repository.finish_run(session, run_id, status="succeeded", phase="done", progress=100, **result)
         logger.info("segmentation run %s as of %s: %s customers", run_id, as_of, result["customers"])
     except (Exception, asyncio.CancelledError) as exc:
@@ -86,22 +88,65 @@ async def list_runs(session: AsyncSession, limit: int) -> list[Run]:
     return [Run.model_validate(row) for row in await repository.list_runs(session, limit)]
 
 
+async def _classifications(session: AsyncSession, rows: list[ClassificationRow | None]) -> list[Classification | None]:
+    """The API's view of stored classifications: each as of the day it holds for, with its reasons.
+
+    A run stores only the customers that changed; those it left alone hold as of the run's day, with the
+    run's thresholds and cut points.
+    """
+    latest = await repository.latest_run(session)
+
+    def confirmed_by_run(row: ClassificationRow) -> bool:
+        return bool(latest and latest.snapshot_at and row.computed_at < latest.snapshot_at)
+
+    wanted = {latest.basis_id} if latest and latest.basis_id else set()
+    wanted |= {row.basis_id for row in rows if row is not None and row.basis_id and not confirmed_by_run(row)}
+    bases = await repository.bases(session, wanted)
+    fallback = bases.get(latest.basis_id) if latest and latest.basis_id else None
+    shown: list[Classification | None] = []
+    for row in rows:
+        if row is None:
+            shown.append(None)
+            continue
+        confirmed = confirmed_by_run(row)
+        as_of = latest.as_of if confirmed and latest else row.as_of
+        basis = fallback if confirmed else bases.get(row.basis_id, fallback) if row.basis_id else fallback
+        thresholds = Thresholds.model_validate(basis.thresholds) if basis else Thresholds()
+        cut = compute.CutPoints.from_json(basis.cut_points) if basis else compute.CutPoints.from_json({})
+        figures = {name: getattr(row, name) for name in Classification.model_fields if name not in ("as_of", "reasons")}
+        shown.append(Classification(**figures, as_of=as_of, reasons=explain(row, as_of, thresholds, cut)))
+    return shown
+
+
 async def get_profile(session: AsyncSession, external_id: str) -> Profile:
     found = await repository.get_classification(session, external_id)
     if found is None:
         raise CustomerNotFound(external_id)
     customer, classification = found
     return Profile(
-        customer=customer_schema(customer),
-        classification=Classification.model_validate(classification) if classification else None,
+        customer=customer_schema(customer), classification=(await _classifications(session, [classification]))[0]
     )
 
 
 async def get_history(session: AsyncSession, external_id: str) -> list[Change]:
+    """The recorded changes, after the customer's first classification (a change from nothing on the day he
+    was first classified: only later changes are stored)."""
     found = await repository.get_classification(session, external_id)
     if found is None:
         raise CustomerNotFound(external_id)
-    return [Change.model_validate(row) for row in await repository.history(session, found[0].id)]
+    customer, current = found
+    changes = [Change.model_validate(row) for row in await repository.history(session, customer.id)]
+    if current is None:
+        return changes
+    recorded_first = {c.attribute for c in changes if c.from_value is None}
+    started_from = await repository.first_changes(session, customer.id)
+    first = [
+        Change(attribute=attribute, from_value=None, changed_on=current.classified_on, run_id=None,
+               to_value=started_from[attribute] if attribute in started_from else getattr(current, attribute))
+        for attribute in compute.HISTORY_ATTRIBUTES
+        if attribute not in recorded_first
+    ]  # fmt: skip
+    return [c for c in first if c.to_value is not None] + changes
 
 
 async def flow_report(session: AsyncSession, attribute: str, from_date: date, to_date: date) -> FlowReport:
@@ -143,10 +188,8 @@ async def list_profiles(
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise BadRequest("The cursor is malformed; use the next_cursor of a previous page.") from exc
     rows = await repository.profiles_page(session, filters, sort, after, limit)
-    items = [
-        Profile(customer=customer_schema(c), classification=Classification.model_validate(k) if k else None)
-        for c, k in rows[:limit]
-    ]
+    shown = await _classifications(session, [k for _, k in rows[:limit]])
+    items = [Profile(customer=customer_schema(c), classification=k) for (c, _), k in zip(rows, shown, strict=False)]
     next_cursor = None
     if len(rows) > limit:
         last_customer, last = rows[limit - 1]
@@ -179,11 +222,11 @@ async def weekly_orders(session: AsyncSession, filters: ProfileFilters, from_dat
         raise BadRequest("to_date must be after from_date.")
     if (to_date - from_date).days > 3 * 366:
         raise BadRequest("At most three years of weeks at once.")
-    start = datetime.combine(from_date, datetime.min.time(), UTC)
-    end = datetime.combine(to_date, datetime.min.time(), UTC)
-    counted = {
-        row[0].date(): (int(row[1]), row[2]) for row in await repository.weekly_orders(session, filters, start, end)
-    }
+    thresholds = await repository.load_thresholds(session)
+    start = datetime.combine(from_date, datetime.min.time(), thresholds.zone)
+    end = datetime.combine(to_date, datetime.min.time(), thresholds.zone)
+    weeks_found = await repository.weekly_orders(session, filters, start, end, thresholds.time_zone)
+    counted = {row[0].date(): (int(row[1]), row[2]) for row in weeks_found}
     members = await repository.count_matching(session, filters)
     monday = from_date - timedelta(days=from_date.weekday())
     weeks = []

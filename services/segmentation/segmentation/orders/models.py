@@ -1,7 +1,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CHAR, BigInteger, DateTime, ForeignKey, Identity, Index, Numeric, Text, func
+from sqlalchemy import CHAR, BigInteger, Computed, DateTime, ForeignKey, Identity, Index, Numeric, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from segmentation.db import SCHEMA, Base
@@ -17,6 +17,8 @@ class OrderRow(Base):
     ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     net_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     currency: Mapped[str] = mapped_column(CHAR(3))
+    # Sums over millions of orders are several times faster on bigint than on numeric.
+    net_cents: Mapped[int] = mapped_column(BigInteger, Computed("(net_amount * 100)::bigint", persisted=True))
     contribution_margin: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     status: Mapped[str] = mapped_column(Text, server_default="booked")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

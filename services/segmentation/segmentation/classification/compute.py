@@ -1,0 +1,398 @@
+"""The SQL that classifies: one set-based pass over every customer for a run, or over the few an ingest touched.
+
+Thresholds are inlined as SQL literals: they are validated ints, decimals, dates and time-zone instants
+(never free text), and literals let the planner see them. Days are calendar days in the company's time zone;
+orders are compared with the instants where those days begin, so no order's timestamp is converted.
+
+What keeps a run near the cost of a single aggregate over the orders (docs/benchmarks.md): amounts are
+summed as bigint cents; reactivation needs no window over the orders; the classifications hold figures,
+not reasons documents (those are built when read); a run writes only the customers whose figures or classes
+changed; a customer's first classification is not written to the history (it starts with `classified_on`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from segmentation.classification.models import ClassificationRow
+from segmentation.classification.schemas import Thresholds
+from segmentation.db import SCHEMA
+
+RUN_LOCK = "segmentation.runs"
+
+# Stored per customer; a run rewrites a customer only when one of these differs.
+FIGURES = [
+    "lifecycle", "z_stage", "abc", "key_account", "payment", "quadrant", "phase", "order_count", "revenue_12m",
+    "average_order_value", "below_minimum_order_value", "potential", "first_order_on", "last_order_on",
+    "recent_revenue", "previous_revenue", "reactivated_on", "reactivation_gap_days", "interactions", "invoices",
+    "average_days_late", "overdue_invoices_12m", "max_dunning_level", "erp_key_account", "potential_estimated",
+    "in_top_n",
+]  # fmt: skip
+HISTORY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant")
+assert set(FIGURES) | {"customer_id", "as_of", "run_id", "basis_id", "classified_on", "computed_at"} == {
+    c.name for c in ClassificationRow.__table__.columns
+}, "every stored column is a figure or bookkeeping"
+
+
+def _sql(value: int | Decimal | date | None) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return str(int(value)) if isinstance(value, int) else f"{Decimal(value)}::numeric"
+
+
+@dataclass(frozen=True)
+class Days:
+    """The as-of day and the instants where the days that matter begin, in the company's time zone."""
+
+    as_of: date
+    zone: str
+
+    def start(self, days_before: int) -> str:
+        """SQL literal: the first instant of the day `days_before` days before the as-of day (negative: after)."""
+        moment = datetime.combine(self.as_of - timedelta(days=days_before), time(), ZoneInfo(self.zone))
+        return f"TIMESTAMPTZ '{moment.isoformat()}'"
+
+    def local_date(self, column: str) -> str:
+        return f"({column} AT TIME ZONE '{self.zone}')::date"
+
+
+@dataclass(frozen=True)
+class CutPoints:
+    """What a full run derived from the whole base; incremental updates classify against these."""
+
+    abc_a_min_revenue: Decimal | None
+    abc_b_min_revenue: Decimal | None
+    key_account_top_n_min_revenue: Decimal | None
+    matrix_revenue_split: Decimal
+    matrix_potential_split: Decimal
+
+    def as_json(self) -> dict[str, str | None]:
+        return {k: None if v is None else str(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, values: dict[str, Any]) -> CutPoints:
+        return cls(**{k: None if values.get(k) is None else Decimal(values[k]) for k in cls.__dataclass_fields__})
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+Step = Callable[[str, int], Awaitable[None]]
+
+
+async def classify_all(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    as_of: date,
+    t: Thresholds,
+    step: Step,
+    other_connection: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None,
+) -> dict[str, Any]:
+    """Classify every customer as of `as_of`, record what changed, store the customers that changed.
+
+    `step(phase, percent)` is told before each phase, for the run's progress. With `other_connection`, the
+    invoices are summed there while this session sums the orders: two cores, two scans at once.
+    """
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": RUN_LOCK})
+    await _run_settings(session)
+    # Ingests keep classifying while the run computes from the facts it read first; their newer
+    # classifications must survive the run's write.
+    snapshot_at = await session.scalar(text("SELECT clock_timestamp()"))
+    # Ingests classify only after a run has succeeded: before, nobody else writes classifications and the
+    # run can insert them plainly, without the cost of looking for conflicts.
+    first = not await session.scalar(text(f"SELECT EXISTS (SELECT FROM {SCHEMA}.runs WHERE status = 'succeeded')"))
+    days = Days(as_of, t.time_zone)
+    await step("features", 5)
+    billing = None
+    if other_connection is not None:
+        billing = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
+        # One process per scan: a parallel worker would only take the other scan's core.
+        await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        orders = session.execute(text(f"CREATE TEMP TABLE run_orders ON COMMIT DROP AS {_orders_sql(days, t, '')}"))
+        await asyncio.gather(orders, _sum_invoices(other_connection, billing, days))
+    await session.execute(
+        text(f"""
+        CREATE TEMP TABLE features ON COMMIT DROP AS
+        {_features_sql(days, t, orders="run_orders" if billing else None, billing=billing)}""")
+    )
+    if billing:  # with the run's commit; a failed run's table goes when the next run starts
+        await session.execute(text(f"DROP TABLE {billing}"))
+    await step("ranking", 55)
+    # Only customers with revenue take part in ABC and top-N; ties go by external id, byte by byte.
+    await session.execute(text("""
+        CREATE TEMP TABLE ranks ON COMMIT DROP AS
+        SELECT customer_id, revenue_12m, row_number() OVER w AS revenue_rank,
+               coalesce(sum(revenue_12m) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS revenue_before
+        FROM features WHERE revenue_12m > 0 WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")"""))  # fmt: skip
+    top_n = _sql(t.key_account_top_n)
+    limits = (await session.execute(text(f"""
+        SELECT max(revenue_rank) FILTER (WHERE revenue_before < {_sql(t.abc_a_share)} * total),
+               max(revenue_rank) FILTER (WHERE revenue_before < {_sql(t.abc_b_share)} * total),
+               min(revenue_12m) FILTER (WHERE revenue_before < {_sql(t.abc_a_share)} * total),
+               min(revenue_12m) FILTER (WHERE revenue_before < {_sql(t.abc_b_share)} * total),
+               min(revenue_12m) FILTER (WHERE revenue_rank <= {top_n})
+        FROM ranks, (SELECT sum(revenue_12m) AS total FROM ranks) s"""))).one()  # fmt: skip
+    medians = (await session.execute(text("""
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY revenue_12m) FILTER (WHERE in_active_base),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY potential) FILTER (WHERE in_active_base), count(*)
+        FROM features"""))).one()  # fmt: skip
+    cut = CutPoints(
+        abc_a_min_revenue=_decimal(limits[2]),
+        abc_b_min_revenue=_decimal(limits[3]),
+        key_account_top_n_min_revenue=_decimal(limits[4]),
+        matrix_revenue_split=t.matrix_revenue_split
+        if t.matrix_revenue_split is not None
+        else _decimal(medians[0] or 0),
+        matrix_potential_split=t.matrix_potential_split
+        if t.matrix_potential_split is not None
+        else _decimal(medians[1] or 0),
+    )
+    a_last, b_last = _sql(limits[0] or 0), _sql(limits[1] or 0)
+    ranked = f"""(SELECT f.*, CASE WHEN r.revenue_rank <= {a_last} THEN 'A' WHEN r.revenue_rank <= {b_last} THEN 'B'
+                                   ELSE 'C' END AS abc,
+                         coalesce(r.revenue_rank <= {top_n}, false) AS in_top_n
+                  FROM features f LEFT JOIN ranks r USING (customer_id))"""
+    await step("storing", 70)
+    result = await _store(session, days, t, cut, ranked, run_id=run_id, since=snapshot_at, first=first)
+    # `customers`: all classified; the stored ones are only those that changed.
+    return {**result, "customers": medians[2], "cut_points": cut.as_json(), "snapshot_at": snapshot_at}
+
+
+SCRATCH_PREFIX = "run_billing_"
+# A run aggregates and joins a million customers at once: in memory, those take a few hundred MB each.
+RUN_WORK_MEM = "1GB"
+
+
+async def _run_settings(session: AsyncSession) -> None:
+    await session.execute(text("SET LOCAL statement_timeout = 0"))
+    await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+
+
+async def _sum_invoices(
+    other_connection: Callable[[], AbstractAsyncContextManager[AsyncSession]], table: str, days: Days
+) -> None:
+    """The invoice figures of every customer into an unlogged `table`, committed on another connection.
+    Tables left by runs that failed are dropped first (runs never overlap: they hold RUN_LOCK)."""
+    async with other_connection() as other, other.begin():
+        await _run_settings(other)
+        await other.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        stale = await other.scalars(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = :schema AND starts_with(tablename, :prefix)"
+        ), {"schema": SCHEMA, "prefix": SCRATCH_PREFIX})  # fmt: skip
+        for name in stale:
+            await other.execute(text(f'DROP TABLE IF EXISTS {SCHEMA}."{name}"'))
+        await other.execute(text(f"CREATE UNLOGGED TABLE {table} AS {_billing_sql(days, '')}"))
+
+
+async def classify_some(
+    session: AsyncSession, customer_ids_sql: str, as_of: date, t: Thresholds, cut: CutPoints
+) -> int:
+    """Classify the customers `customer_ids_sql` selects, against the cut points of the last full run.
+
+    For the customers an ingest touched, in the ingest's own transaction: their profile is current at once.
+    Customers with revenue above the last run's limits are A (B); when that run had no revenue at all, the
+    first customer with revenue is A, as a run would find.
+    """
+    a_min, b_min, top_min = (_sql(v) for v in (cut.abc_a_min_revenue, cut.abc_b_min_revenue,
+                                               cut.key_account_top_n_min_revenue))  # fmt: skip
+    ranked = f"""(SELECT f.*, CASE WHEN revenue_12m <= 0 THEN 'C'
+                                   WHEN {a_min} IS NULL OR revenue_12m >= {a_min} THEN 'A'
+                                   WHEN {b_min} IS NULL OR revenue_12m >= {b_min} THEN 'B' ELSE 'C' END AS abc,
+                         ({_sql(t.key_account_top_n)} IS NOT NULL AND revenue_12m > 0
+                          AND ({top_min} IS NULL OR revenue_12m >= {top_min})) AS in_top_n
+                  FROM ({_features_sql(Days(as_of, t.time_zone), t, only=customer_ids_sql)}) f)"""
+    return (await _store(session, Days(as_of, t.time_zone), t, cut, ranked))["customers"]
+
+
+async def _store(
+    session: AsyncSession,
+    days: Days,
+    t: Thresholds,
+    cut: CutPoints,
+    ranked: str,
+    *,
+    run_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    first: bool = False,
+) -> dict[str, Any]:
+    """Classify `ranked` (features with abc and in_top_n), store the customers whose figures changed with the
+    basis (thresholds, cut points) they were computed with, and record the changes of those classified before.
+    One statement.
+
+    With `since`, customers classified at or after it (by an ingest while this run computed from older facts)
+    keep their newer classification. `first`: nothing is stored yet and nobody else stores meanwhile.
+    """
+    newer = "(CAST(:since AS timestamptz) IS NOT NULL AND {0}.computed_at >= CAST(:since AS timestamptz))"
+    figures = ", ".join(FIGURES)
+    only_changed = f"""
+            LEFT JOIN {SCHEMA}.classifications o ON o.customer_id = n.customer_id
+            WHERE o.customer_id IS NULL
+               OR (({", ".join(f"n.{c}" for c in FIGURES)}) IS DISTINCT FROM ({", ".join(f"o.{c}" for c in FIGURES)})
+                   AND NOT {newer.format("o")})
+            ON CONFLICT (customer_id) DO UPDATE SET as_of = EXCLUDED.as_of, run_id = EXCLUDED.run_id,
+                basis_id = EXCLUDED.basis_id, computed_at = EXCLUDED.computed_at,
+                {", ".join(f"{c} = EXCLUDED.{c}" for c in FIGURES)}
+            WHERE NOT {newer.format("target")}"""
+    # Every part of one statement sees the classifications as they were before it: `recorded` reads the
+    # states the stored rows had from there.
+    row = (await session.execute(text(f"""
+        WITH basis AS (
+            SELECT md5(jsonb_build_array(thresholds, cut_points)::text)::uuid AS id, thresholds, cut_points
+            FROM (SELECT CAST(:thresholds AS jsonb) AS thresholds, CAST(:cut_points AS jsonb) AS cut_points) v),
+        basis_stored AS (
+            INSERT INTO {SCHEMA}.classification_bases (id, thresholds, cut_points) SELECT * FROM basis
+            ON CONFLICT (id) DO NOTHING),
+        stored AS (
+            INSERT INTO {SCHEMA}.classifications AS target
+                (customer_id, as_of, run_id, basis_id, classified_on, computed_at, {figures})
+            SELECT n.customer_id, {_sql(days.as_of)}, CAST(:run_id AS uuid), (SELECT id FROM basis),
+                   {_sql(days.as_of)}, clock_timestamp(), {", ".join(f"n.{c}" for c in FIGURES)}
+            FROM ({_classes_sql(days, t, cut, ranked)}) n {"" if first else only_changed}
+            RETURNING customer_id, {", ".join(f"{c}::text" for c in HISTORY_ATTRIBUTES)}),
+        recorded AS (
+            INSERT INTO {SCHEMA}.classification_changes (customer_id, attribute, from_value, to_value, changed_on, run_id)
+            SELECT s.customer_id, a.attribute, a.from_value, a.to_value, {_sql(days.as_of)}, CAST(:run_id AS uuid)
+            FROM stored s JOIN {SCHEMA}.classifications o ON o.customer_id = s.customer_id
+            CROSS JOIN LATERAL unnest(
+                ARRAY[{", ".join(f"'{c}'" for c in HISTORY_ATTRIBUTES)}],
+                ARRAY[{", ".join(f"o.{c}::text" for c in HISTORY_ATTRIBUTES)}],
+                ARRAY[{", ".join(f"s.{c}" for c in HISTORY_ATTRIBUTES)}]) AS a(attribute, from_value, to_value)
+            WHERE a.from_value IS DISTINCT FROM a.to_value
+            RETURNING 1)
+        SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM recorded), (SELECT id FROM basis)"""),
+        {"run_id": str(run_id) if run_id else None, "since": since,
+         "thresholds": json.dumps(t.model_dump(mode="json")), "cut_points": json.dumps(cut.as_json())},
+    )).one()  # fmt: skip
+    return {"customers": row[0], "changes": row[1], "basis_id": row[2]}
+
+
+def _orders_sql(days: Days, t: Thresholds, subset: str) -> str:
+    """Per customer with booked orders: count, first and last order day, revenue per window, average order
+    value, and the first order day of the last lapsed_after_days days with the gap before it. Each
+    conversion happens once per customer, in the aggregate's output."""
+    trend, window_start = t.trend_window_days, days.start(t.lapsed_after_days)
+    return f"""
+        SELECT customer_id, order_count, {days.local_date("first_at")} AS first_order_on,
+               {days.local_date("last_at")} AS last_order_on, coalesce(revenue_cents, 0) * 0.01 AS revenue_12m,
+               coalesce(recent_cents, 0) * 0.01 AS recent_revenue, coalesce(previous_cents, 0) * 0.01 AS previous_revenue,
+               round(total_cents * 0.01 / order_count, 2) AS average_order_value,
+               {days.local_date("first_in_window_at")} AS first_in_window,
+               {days.local_date("first_in_window_at")} - {days.local_date("last_before_window_at")} AS comeback_gap
+        FROM (SELECT customer_id, count(*)::int AS order_count, min(ordered_at) AS first_at, max(ordered_at) AS last_at,
+                     sum(net_cents) AS total_cents,
+                     sum(net_cents) FILTER (WHERE ordered_at >= {days.start(365)}) AS revenue_cents,
+                     sum(net_cents) FILTER (WHERE ordered_at >= {days.start(trend - 1)}) AS recent_cents,
+                     sum(net_cents) FILTER (WHERE ordered_at >= {days.start(2 * trend - 1)}
+                                              AND ordered_at < {days.start(trend - 1)}) AS previous_cents,
+                     min(ordered_at) FILTER (WHERE ordered_at >= {window_start}) AS first_in_window_at,
+                     max(ordered_at) FILTER (WHERE ordered_at < {window_start}) AS last_before_window_at
+              FROM {SCHEMA}.orders WHERE status = 'booked' AND ordered_at < {days.start(-1)} {subset}
+              GROUP BY customer_id) sums"""
+
+
+def _billing_sql(days: Days, subset: str) -> str:
+    """Per customer with invoices: how late he pays, overdue invoices of the last 12 months, dunning."""
+    d = _sql(days.as_of)
+    return f"""
+        SELECT customer_id, count(*) AS invoices,
+               round(avg(greatest(coalesce(paid_on, {d}) - due_on, 0))
+                     FILTER (WHERE paid_on IS NOT NULL OR due_on < {d}), 1) AS average_days_late,
+               count(*) FILTER (WHERE issued_on >= {d} - 365 AND due_on < {d}
+                                  AND (paid_on IS NULL OR paid_on > due_on)) AS overdue_invoices_12m,
+               max(dunning_level) AS max_dunning_level
+        FROM {SCHEMA}.invoices WHERE issued_on <= {d} {subset} GROUP BY customer_id"""
+
+
+def _features_sql(
+    days: Days, t: Thresholds, only: str | None = None, orders: str | None = None, billing: str | None = None
+) -> str:
+    """Per customer: order, invoice and contact figures, and the lifecycle. `only`: SQL selecting customer ids;
+    `orders`, `billing`: tables already holding _orders_sql's and _billing_sql's rows.
+
+    Reactivation needs no window over the orders: as reactivation_gap_days >= lapsed_after_days (Thresholds
+    checks it), a gap that long can only end with the first order of the last lapsed_after_days days.
+    """
+    subset = f"AND customer_id IN ({only})" if only else ""
+    d, lapsed = _sql(days.as_of), t.lapsed_after_days
+    return f"""
+    WITH per_customer AS ({f"SELECT * FROM {orders}" if orders else _orders_sql(days, t, subset)}),
+    contacts AS (
+        SELECT customer_id, count(*) AS interactions FROM {SCHEMA}.interactions
+        WHERE occurred_at < {days.start(-1)} {subset} GROUP BY customer_id
+    ),
+    billing AS ({f"SELECT * FROM {billing}" if billing else _billing_sql(days, subset)}),
+    joined AS (
+        SELECT c.id AS customer_id, c.external_id, c.key_account AS erp_key_account,
+               c.revenue_potential IS NOT NULL AS potential_estimated, c.revenue_potential AS potential_estimate,
+               coalesce(p.order_count, 0) AS order_count, p.first_order_on, p.last_order_on,
+               coalesce(p.revenue_12m, 0) AS revenue_12m, coalesce(p.recent_revenue, 0) AS recent_revenue,
+               coalesce(p.previous_revenue, 0) AS previous_revenue, p.average_order_value, p.first_in_window,
+               p.comeback_gap,
+               coalesce(ct.interactions, 0)::int AS interactions, coalesce(b.invoices, 0)::int AS invoices,
+               b.average_days_late, coalesce(b.overdue_invoices_12m, 0)::int AS overdue_invoices_12m,
+               coalesce(b.max_dunning_level, 0)::smallint AS max_dunning_level
+        FROM {SCHEMA}.customers c
+        LEFT JOIN per_customer p ON p.customer_id = c.id
+        LEFT JOIN contacts ct ON ct.customer_id = c.id
+        LEFT JOIN billing b ON b.customer_id = c.id
+        {f"WHERE c.id IN ({only})" if only else ""}
+    )
+    SELECT j.*, coalesce(potential_estimate, revenue_12m) AS potential,
+           CASE WHEN comeback_gap > {t.reactivation_gap_days} THEN first_in_window END AS reactivated_on,
+           CASE WHEN comeback_gap > {t.reactivation_gap_days} THEN comeback_gap END AS reactivation_gap_days,
+           CASE WHEN order_count = 0 THEN 'prospect'
+                WHEN {d} - first_order_on <= {t.new_customer_days} THEN 'new'
+                WHEN {d} - last_order_on > {lapsed} THEN 'lapsed'
+                WHEN comeback_gap > {t.reactivation_gap_days} THEN 'reactivated'
+                ELSE 'active' END AS lifecycle,
+           order_count > 0 AND {d} - last_order_on <= {lapsed} AS in_active_base
+    FROM joined j"""
+
+
+def _classes_sql(days: Days, t: Thresholds, cut: CutPoints, ranked: str) -> str:
+    """Every classification and its figures from `ranked`, in the column order of FIGURES."""
+    revenue_split, potential_split = _sql(cut.matrix_revenue_split), _sql(cut.matrix_potential_split)
+    payment = f"""CASE WHEN max_dunning_level >= {t.prepayment_dunning_level}
+                         OR average_days_late > {t.prepayment_average_days} THEN 'prepayment_only'
+                       WHEN average_days_late > {t.late_average_days}
+                         OR overdue_invoices_12m >= {t.late_overdue_invoices} THEN 'late'
+                       ELSE 'punctual' END"""
+    quadrant = f"""CASE WHEN NOT in_active_base THEN NULL
+                        WHEN revenue_12m >= {revenue_split} AND potential >= {potential_split} THEN 'top'
+                        WHEN revenue_12m >= {revenue_split} THEN 'premium'
+                        WHEN potential >= {potential_split} THEN 'development'
+                        ELSE 'small' END"""
+    trend = f"""CASE WHEN previous_revenue > 0 AND recent_revenue <= {_sql(t.sharp_fall_ratio)} * previous_revenue
+                     THEN 'at_risk'
+                     WHEN recent_revenue > 0 AND recent_revenue >= {_sql(t.growth_ratio)} * previous_revenue
+                     THEN 'growth' ELSE 'maturity' END"""
+    min_revenue, minimum = _sql(t.key_account_min_revenue), _sql(t.minimum_order_value)
+    return f"""
+    SELECT customer_id, lifecycle,
+           CASE WHEN order_count >= 3 THEN 'Z4' WHEN order_count = 2 THEN 'Z3' WHEN order_count = 1 THEN 'Z2'
+                WHEN interactions > 0 THEN 'Z1' ELSE 'Z0' END AS z_stage,
+           abc, erp_key_account OR in_top_n OR coalesce(revenue_12m >= {min_revenue}, false) AS key_account,
+           {payment} AS payment, {quadrant} AS quadrant,
+           CASE lifecycle WHEN 'prospect' THEN 'acquisition' WHEN 'new' THEN 'onboarding'
+                          WHEN 'lapsed' THEN 'win_back' ELSE {trend} END AS phase,
+           order_count, revenue_12m, average_order_value,
+           coalesce(average_order_value < {minimum}, false) AS below_minimum_order_value,
+           potential, first_order_on, last_order_on, recent_revenue, previous_revenue, reactivated_on,
+           reactivation_gap_days, interactions, invoices, average_days_late, overdue_invoices_12m, max_dunning_level,
+           erp_key_account, potential_estimated, in_top_n
+    FROM {ranked} ranked"""

@@ -1,0 +1,80 @@
+"""Each classification's reasons, built when read from the figures stored with it and the thresholds and
+cut points it was computed with: the rule's inputs, so that the frontend can say why."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from segmentation.classification.compute import CutPoints
+from segmentation.classification.models import ClassificationRow
+from segmentation.classification.schemas import Thresholds
+
+
+def _number(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _days(since: date | None, as_of: date) -> int | None:
+    return None if since is None else (as_of - since).days
+
+
+def explain(row: ClassificationRow, as_of: date, t: Thresholds, cut: CutPoints) -> dict[str, Any]:
+    return {
+        "lifecycle": {
+            "first_order_on": row.first_order_on,
+            "last_order_on": row.last_order_on,
+            "days_since_first_order": _days(row.first_order_on, as_of),
+            "days_since_last_order": _days(row.last_order_on, as_of),
+            "reactivated_on": row.reactivated_on,
+            "gap_before_reactivation_days": row.reactivation_gap_days,
+            "new_customer_days": t.new_customer_days,
+            "lapsed_after_days": t.lapsed_after_days,
+            "reactivation_gap_days": t.reactivation_gap_days,
+            "time_zone": t.time_zone,
+        },
+        "z_stage": {"booked_orders": row.order_count, "interactions": row.interactions},
+        "abc": {
+            "revenue_12m": _number(row.revenue_12m),
+            "a_share": _number(t.abc_a_share),
+            "b_share": _number(t.abc_b_share),
+            "a_min_revenue": _number(cut.abc_a_min_revenue),
+            "b_min_revenue": _number(cut.abc_b_min_revenue),
+        },
+        "key_account": {
+            "erp_flag": row.erp_key_account,
+            "in_top_n": row.in_top_n,
+            "top_n": t.key_account_top_n,
+            "top_n_min_revenue": _number(cut.key_account_top_n_min_revenue),
+            "min_revenue": _number(t.key_account_min_revenue),
+        },
+        "payment": {
+            "invoices": row.invoices,
+            "average_days_late": _number(row.average_days_late),
+            "overdue_invoices_12m": row.overdue_invoices_12m,
+            "max_dunning_level": row.max_dunning_level,
+            "late_average_days": t.late_average_days,
+            "late_overdue_invoices": t.late_overdue_invoices,
+            "prepayment_dunning_level": t.prepayment_dunning_level,
+            "prepayment_average_days": t.prepayment_average_days,
+        },
+        "order_value": {
+            "average_order_value": _number(row.average_order_value),
+            "minimum_order_value": _number(t.minimum_order_value),
+        },
+        "quadrant": {
+            "revenue_12m": _number(row.revenue_12m),
+            "revenue_split": _number(cut.matrix_revenue_split),
+            "potential": _number(row.potential),
+            "potential_source": "estimate" if row.potential_estimated else "revenue_12m",
+            "potential_split": _number(cut.matrix_potential_split),
+        },
+        "phase": {
+            "recent_revenue": _number(row.recent_revenue),
+            "previous_revenue": _number(row.previous_revenue),
+            "trend_window_days": t.trend_window_days,
+            "growth_ratio": _number(t.growth_ratio),
+            "sharp_fall_ratio": _number(t.sharp_fall_ratio),
+        },
+    }

@@ -95,7 +95,7 @@ class Run(BaseModel):
     id: uuid.UUID
     as_of: date
     status: Literal["running", "succeeded", "failed"]
-    phase: str = Field(description="queued, features, ranking, classifying, storing, done")
+    phase: str = Field(description="queued, features, ranking, storing, done")
     progress: int = Field(description="Percent done, by phase.")
     customers: int
     changes: int = Field(description="Changes of lifecycle, Z-stage, ABC class or quadrant this run recorded.")

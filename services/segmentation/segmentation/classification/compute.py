@@ -5,9 +5,11 @@ Thresholds are inlined as SQL literals: they are validated ints, decimals, dates
 orders are compared with the instants where those days begin, so no order's timestamp is converted.
 
 What keeps a run near the cost of a single aggregate over the orders (docs/benchmarks.md): amounts are
-summed as bigint cents; reactivation needs no window over the orders; the classifications hold figures,
-not reasons documents (those are built when read); a run writes only the customers whose figures or classes
-changed; a customer's first classification is not written to the history (it starts with `classified_on`).
+summed in cents as float8; reactivation needs no window over the orders; orders and invoices are read per
+customer from covering indexes, the customers split in two halves computed on two connections at once;
+the classifications hold figures, not reasons documents (those are built when read); a run writes only the
+customers whose figures or classes changed, and a customer's first classification is not written to the
+history (it starts with `classified_on`).
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ async def classify_all(
     """Classify every customer as of `as_of`, record what changed, store the customers that changed.
 
     `step(phase, percent)` is told before each phase, for the run's progress. With `other_connection`, the
-    invoices are summed there while this session sums the orders: two cores, two scans at once.
+    customers are split in two halves by id, and the other connection computes the figures of one half
+    while this session computes the other's: two cores, each with its own half of every aggregate.
     """
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": RUN_LOCK})
     await _run_settings(session)
@@ -118,20 +121,21 @@ async def classify_all(
     first = not await session.scalar(text(f"SELECT EXISTS (SELECT FROM {SCHEMA}.runs WHERE status = 'succeeded')"))
     days = Days(as_of, t.time_zone)
     await step("features", 5)
-    billing = None
-    if other_connection is not None:
-        billing = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
-        # One process per scan: a parallel worker would only take the other scan's core.
+    if other_connection is None:
+        await session.execute(text(f"CREATE TEMP TABLE features ON COMMIT DROP AS {_features_sql(days, t)}"))
+    else:
+        middle = int(await session.scalar(text(f"SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {SCHEMA}.customers")))
+        other_half = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
+        # One process per half: a parallel worker would only take the other half's core.
         await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        orders = session.execute(text(f"CREATE TEMP TABLE run_orders ON COMMIT DROP AS {_orders_sql(days, t, '')}"))
-        await asyncio.gather(orders, _sum_invoices(other_connection, billing, days))
-    await session.execute(
-        text(f"""
-        CREATE TEMP TABLE features ON COMMIT DROP AS
-        {_features_sql(days, t, orders="run_orders" if billing else None, billing=billing)}""")
-    )
-    if billing:  # with the run's commit; a failed run's table goes when the next run starts
-        await session.execute(text(f"DROP TABLE {billing}"))
+        await asyncio.gather(
+            session.execute(text(f"""CREATE TEMP TABLE features ON COMMIT DROP AS
+                                     {_features_sql(days, t, ids=f"{{}} <= {middle}")}""")),
+            _features_elsewhere(other_connection, other_half, days, t, ids=f"{{}} > {middle}"),
+        )  # fmt: skip
+        await session.execute(text(f"INSERT INTO features SELECT * FROM {other_half}"))
+        # Dropped with the run's commit; a failed run's table goes when the next run starts.
+        await session.execute(text(f"DROP TABLE {other_half}"))
     await step("ranking", 55)
     # Only customers with revenue take part in ABC and top-N; ties go by external id, byte by byte.
     await session.execute(text("""
@@ -139,6 +143,7 @@ async def classify_all(
         SELECT customer_id, revenue_12m, row_number() OVER w AS revenue_rank,
                coalesce(sum(revenue_12m) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS revenue_before
         FROM features WHERE revenue_12m > 0 WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")"""))  # fmt: skip
+    await session.execute(text("ANALYZE ranks"))  # temporary tables have no statistics until asked
     top_n = _sql(t.key_account_top_n)
     limits = (await session.execute(text(f"""
         SELECT max(revenue_rank) FILTER (WHERE revenue_before < {_sql(t.abc_a_share)} * total),
@@ -173,7 +178,7 @@ async def classify_all(
     return {**result, "customers": medians[2], "cut_points": cut.as_json(), "snapshot_at": snapshot_at}
 
 
-SCRATCH_PREFIX = "run_billing_"
+SCRATCH_PREFIX = "run_features_"
 # A run aggregates and joins a million customers at once: in memory, those take a few hundred MB each.
 RUN_WORK_MEM = "1GB"
 
@@ -183,10 +188,14 @@ async def _run_settings(session: AsyncSession) -> None:
     await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
 
 
-async def _sum_invoices(
-    other_connection: Callable[[], AbstractAsyncContextManager[AsyncSession]], table: str, days: Days
+async def _features_elsewhere(
+    other_connection: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    table: str,
+    days: Days,
+    t: Thresholds,
+    ids: str,
 ) -> None:
-    """The invoice figures of every customer into an unlogged `table`, committed on another connection.
+    """The features of the customers `ids` selects into an unlogged `table`, committed on another connection.
     Tables left by runs that failed are dropped first (runs never overlap: they hold RUN_LOCK)."""
     async with other_connection() as other, other.begin():
         await _run_settings(other)
@@ -196,7 +205,7 @@ async def _sum_invoices(
         ), {"schema": SCHEMA, "prefix": SCRATCH_PREFIX})  # fmt: skip
         for name in stale:
             await other.execute(text(f'DROP TABLE IF EXISTS {SCHEMA}."{name}"'))
-        await other.execute(text(f"CREATE UNLOGGED TABLE {table} AS {_billing_sql(days, '')}"))
+        await other.execute(text(f"CREATE UNLOGGED TABLE {table} AS {_features_sql(days, t, ids=ids)}"))
 
 
 async def classify_some(
@@ -215,7 +224,7 @@ async def classify_some(
                                    WHEN {b_min} IS NULL OR revenue_12m >= {b_min} THEN 'B' ELSE 'C' END AS abc,
                          ({_sql(t.key_account_top_n)} IS NOT NULL AND revenue_12m > 0
                           AND ({top_min} IS NULL OR revenue_12m >= {top_min})) AS in_top_n
-                  FROM ({_features_sql(Days(as_of, t.time_zone), t, only=customer_ids_sql)}) f)"""
+                  FROM ({_features_sql(Days(as_of, t.time_zone), t, ids=f"{{}} IN ({customer_ids_sql})")}) f)"""
     return (await _store(session, Days(as_of, t.time_zone), t, cut, ranked))["customers"]
 
 
@@ -284,20 +293,26 @@ async def _store(
 def _orders_sql(days: Days, t: Thresholds, subset: str) -> str:
     """Per customer with booked orders: count, first and last order day, revenue per window, average order
     value, and the first order day of the last lapsed_after_days days with the gap before it. Each
-    conversion happens once per customer, in the aggregate's output."""
+    conversion happens once per customer, in the aggregate's output.
+
+    Cents are summed as float8: whole numbers below 2^53 add up exactly in a double, and a float8 sum is
+    the cheapest aggregate Postgres has (its state passes by value, also between parallel workers); the
+    sums are exact up to 90 trillion in any currency."""
     trend, window_start = t.trend_window_days, days.start(t.lapsed_after_days)
     return f"""
         SELECT customer_id, order_count, {days.local_date("first_at")} AS first_order_on,
-               {days.local_date("last_at")} AS last_order_on, coalesce(revenue_cents, 0) * 0.01 AS revenue_12m,
-               coalesce(recent_cents, 0) * 0.01 AS recent_revenue, coalesce(previous_cents, 0) * 0.01 AS previous_revenue,
-               round(total_cents * 0.01 / order_count, 2) AS average_order_value,
+               {days.local_date("last_at")} AS last_order_on,
+               coalesce(revenue_cents, 0)::bigint * 0.01 AS revenue_12m,
+               coalesce(recent_cents, 0)::bigint * 0.01 AS recent_revenue,
+               coalesce(previous_cents, 0)::bigint * 0.01 AS previous_revenue,
+               round(total_cents::bigint * 0.01 / order_count, 2) AS average_order_value,
                {days.local_date("first_in_window_at")} AS first_in_window,
                {days.local_date("first_in_window_at")} - {days.local_date("last_before_window_at")} AS comeback_gap
         FROM (SELECT customer_id, count(*)::int AS order_count, min(ordered_at) AS first_at, max(ordered_at) AS last_at,
-                     sum(net_cents) AS total_cents,
-                     sum(net_cents) FILTER (WHERE ordered_at >= {days.start(365)}) AS revenue_cents,
-                     sum(net_cents) FILTER (WHERE ordered_at >= {days.start(trend - 1)}) AS recent_cents,
-                     sum(net_cents) FILTER (WHERE ordered_at >= {days.start(2 * trend - 1)}
+                     sum(net_cents::float8) AS total_cents,
+                     sum(net_cents::float8) FILTER (WHERE ordered_at >= {days.start(365)}) AS revenue_cents,
+                     sum(net_cents::float8) FILTER (WHERE ordered_at >= {days.start(trend - 1)}) AS recent_cents,
+                     sum(net_cents::float8) FILTER (WHERE ordered_at >= {days.start(2 * trend - 1)}
                                               AND ordered_at < {days.start(trend - 1)}) AS previous_cents,
                      min(ordered_at) FILTER (WHERE ordered_at >= {window_start}) AS first_in_window_at,
                      max(ordered_at) FILTER (WHERE ordered_at < {window_start}) AS last_before_window_at
@@ -318,24 +333,22 @@ def _billing_sql(days: Days, subset: str) -> str:
         FROM {SCHEMA}.invoices WHERE issued_on <= {d} {subset} GROUP BY customer_id"""
 
 
-def _features_sql(
-    days: Days, t: Thresholds, only: str | None = None, orders: str | None = None, billing: str | None = None
-) -> str:
-    """Per customer: order, invoice and contact figures, and the lifecycle. `only`: SQL selecting customer ids;
-    `orders`, `billing`: tables already holding _orders_sql's and _billing_sql's rows.
+def _features_sql(days: Days, t: Thresholds, ids: str | None = None) -> str:
+    """Per customer: order, invoice and contact figures, and the lifecycle. `ids`: a condition on a customer
+    id column (`{}` stands for the column) that narrows every part to some customers.
 
     Reactivation needs no window over the orders: as reactivation_gap_days >= lapsed_after_days (Thresholds
     checks it), a gap that long can only end with the first order of the last lapsed_after_days days.
     """
-    subset = f"AND customer_id IN ({only})" if only else ""
+    subset = f"AND {ids.format('customer_id')}" if ids else ""
     d, lapsed = _sql(days.as_of), t.lapsed_after_days
     return f"""
-    WITH per_customer AS ({f"SELECT * FROM {orders}" if orders else _orders_sql(days, t, subset)}),
+    WITH per_customer AS ({_orders_sql(days, t, subset)}),
     contacts AS (
         SELECT customer_id, count(*) AS interactions FROM {SCHEMA}.interactions
         WHERE occurred_at < {days.start(-1)} {subset} GROUP BY customer_id
     ),
-    billing AS ({f"SELECT * FROM {billing}" if billing else _billing_sql(days, subset)}),
+    billing AS ({_billing_sql(days, subset)}),
     joined AS (
         SELECT c.id AS customer_id, c.external_id, c.key_account AS erp_key_account,
                c.revenue_potential IS NOT NULL AS potential_estimated, c.revenue_potential AS potential_estimate,
@@ -350,7 +363,7 @@ def _features_sql(
         LEFT JOIN per_customer p ON p.customer_id = c.id
         LEFT JOIN contacts ct ON ct.customer_id = c.id
         LEFT JOIN billing b ON b.customer_id = c.id
-        {f"WHERE c.id IN ({only})" if only else ""}
+        {f"WHERE {ids.format('c.id')}" if ids else ""}
     )
     SELECT j.*, coalesce(potential_estimate, revenue_12m) AS potential,
            CASE WHEN comeback_gap > {t.reactivation_gap_days} THEN first_in_window END AS reactivated_on,

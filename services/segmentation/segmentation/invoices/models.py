@@ -9,7 +9,15 @@ from segmentation.db import SCHEMA, Base
 
 class InvoiceRow(Base):
     __tablename__ = "invoices"
-    __table_args__ = (Index("ix_invoices_customer_id_issued_on", "customer_id", "issued_on"),)
+    # Covering: a run reads every invoice per customer from the index alone (migration 06).
+    __table_args__ = (
+        Index(
+            "ix_invoices_customer_id_issued_on",
+            "customer_id",
+            "issued_on",
+            postgresql_include=["due_on", "paid_on", "dunning_level"],
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     external_id: Mapped[str] = mapped_column(Text, unique=True)

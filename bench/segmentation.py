@@ -37,7 +37,7 @@ import httpx
 from gateway.keys import service as keys
 from gateway.keys.schemas import Scope
 from gateway.settings import GatewaySettings
-from segmentation.synthetic import generate, to_csv
+from segmentation.synthetic import generate
 from servicekit.db import build_engine, sessionmaker_for
 from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import create_database, ensure_database_url, with_database
@@ -118,7 +118,7 @@ def main() -> int:
     started = time.perf_counter()
     dataset = generate(args.customers, seed=args.seed, as_of=date(2026, 11, 23))
     print(f"machine: {machine()}")
-    print(f"data: {len(dataset.customers) - 1} customers, {len(dataset.orders) - 1} orders "
+    print(f"data: {dataset.customers.rows} customers, {dataset.orders.rows} orders "
           f"(generated in {time.perf_counter() - started:.0f} s)")  # fmt: skip
 
     env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
@@ -130,9 +130,9 @@ def main() -> int:
         key = asyncio.run(create_key(url))
         with tempfile.TemporaryDirectory() as tmp:
             files = {}
-            for entity, rows in (("customers", dataset.customers), ("orders", dataset.orders)):
+            for entity, table in (("customers", dataset.customers), ("orders", dataset.orders)):
                 files[entity] = Path(tmp) / f"{entity}.csv"
-                files[entity].write_bytes(to_csv(rows))
+                files[entity].write_bytes(table.content)
             results = {}
             for entity in ("customers", "orders"):
                 job, elapsed = import_file(gateway, key, entity, files[entity])
@@ -143,7 +143,7 @@ def main() -> int:
 
             table_file = Path(tmp) / "orders_table.csv"
             asyncio.run(export_orders(url, table_file))
-            rows = len(dataset.orders) - 1
+            rows = dataset.orders.rows
             copy = f"\\copy segmentation.orders ({ORDER_COLUMNS}) FROM '{table_file}' (FORMAT csv)"
             started = time.perf_counter()
             subprocess.run([psql_binary(), url, "-v", "ON_ERROR_STOP=1", "-q", "-c", copy], check=True)

@@ -45,17 +45,17 @@ def create_development_key(env: dict[str, str]) -> str:
 
 def import_demo_data(url: str, key: str, customers: int) -> str:
     """Synthetic customers and their history, into an empty database only (never over real data)."""
-    from segmentation.synthetic import generate, to_csv
+    from segmentation.synthetic import generate
 
     auth = {"Authorization": f"Bearer {key}"}
     existing = httpx.get(f"{url}/v1/segmentation/customers", params={"limit": 1}, headers=auth, timeout=10)
     if customers == 0 or existing.json()["items"]:
         return ""
     counts = []
-    for entity, rows in generate(customers, seed=1).entities():
+    for entity, table in generate(customers, seed=1).entities():
         response = httpx.post(
             f"{url}/v1/segmentation/imports/{entity}",
-            content=to_csv(rows),
+            content=table.content,
             headers={**auth, "Content-Type": "text/csv"},
             timeout=600,
         )

@@ -4,9 +4,11 @@ On a fresh database next to the development one (DATABASE_URL or the embedded se
 data (segmentation.synthetic: N customers, about 10 orders each):
   1. customers, then orders, imported through the gateway as CSV streams (checked and merged);
   2. the same orders, resolved to customer ids, loaded with psql's `\\copy ... FROM file (FORMAT csv)` into
-     the same table with the same indexes, after a TRUNCATE.
-  3. a full segmentation run (POST /runs through the gateway, until it succeeds) next to one aggregate
-     materialised in the database (count, sum and max of the orders per customer);
+     the same table with the same indexes, after a TRUNCATE; then the invoices and interactions imported;
+  3. after a VACUUM (ANALYZE), as autovacuum does after a bulk load: one aggregate materialised in the
+     database (count, sum and max of the orders per customer) next to two full segmentation runs (POST /runs
+     through the gateway, until it succeeds): the first, where every classification is new, and the next
+     day's, which writes only what changed;
   4. the time from an order's PUT to its customer's updated profile (PUT, then GET the profile), p50/p95.
 Prints each figure next to its target: import >= 50 % of raw COPY, a run <= 3x the aggregate, p95 <= 100 ms.
 
@@ -104,6 +106,15 @@ async def export_orders(url: str, path: Path) -> None:
         await connection.close()
 
 
+def full_run(client: httpx.Client, as_of: str) -> tuple[float, dict]:
+    started = time.perf_counter()
+    location = client.post("/v1/segmentation/runs", json={"as_of": as_of}).headers["location"]
+    while (state := client.get(location).json())["status"] == "running":
+        time.sleep(0.1)
+    assert state["status"] == "succeeded", state
+    return time.perf_counter() - started, state
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -130,7 +141,7 @@ def main() -> int:
         key = asyncio.run(create_key(url))
         with tempfile.TemporaryDirectory() as tmp:
             files = {}
-            for entity, table in (("customers", dataset.customers), ("orders", dataset.orders)):
+            for entity, table in dataset.entities():
                 files[entity] = Path(tmp) / f"{entity}.csv"
                 files[entity].write_bytes(table.content)
             results = {}
@@ -151,15 +162,16 @@ def main() -> int:
             raw = rows / elapsed
             print(f"raw COPY  orders    (psql)    : {rows:>10} rows in {elapsed:7.1f} s = {raw:>9.0f} rows/s")
             print(f"import / raw COPY: {results['orders'] / raw:.0%} (target at least 50 %)")
+            for entity in ("invoices", "interactions"):  # for the run: every fact a customer has
+                job, elapsed = import_file(gateway, key, entity, files[entity])
+                assert job["rows_rejected"] == 0, job
+                print(f"import {entity:<9} via gateway: {job['rows_accepted']:>10} rows in {elapsed:7.1f} s = "
+                      f"{job['rows_accepted'] / elapsed:>9.0f} rows/s")  # fmt: skip
 
         with httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=3600) as client:
-            started = time.perf_counter()
-            run = client.post("/v1/segmentation/runs", json={"as_of": "2026-11-23"})
-            location = run.headers["location"]
-            while (state := client.get(location).json())["status"] == "running":
-                time.sleep(0.2)
-            run_seconds = time.perf_counter() - started
-            assert state["status"] == "succeeded", state
+            # What autovacuum does some time after a bulk load, done at once: statistics and the visibility map
+            # that lets a run read orders and invoices from their covering indexes alone.
+            subprocess.run([psql_binary(), url, "-v", "ON_ERROR_STOP=1", "-q", "-c", "VACUUM (ANALYZE)"], check=True)
             aggregate = (
                 "CREATE TEMP TABLE agg AS SELECT customer_id, count(*), sum(net_amount), max(ordered_at) "
                 "FROM segmentation.orders GROUP BY 1"
@@ -167,9 +179,12 @@ def main() -> int:
             started = time.perf_counter()
             subprocess.run([psql_binary(), url, "-v", "ON_ERROR_STOP=1", "-q", "-c", aggregate], check=True)
             aggregate_seconds = time.perf_counter() - started
-            ratio = run_seconds / aggregate_seconds
-            print(f"full segmentation run: {state['customers']} customers in {run_seconds:.1f} s; "
-                  f"aggregate {aggregate_seconds:.1f} s; ratio {ratio:.1f}x (target at most 3x)")  # fmt: skip
+            print(f"one aggregate over the orders: {aggregate_seconds:.1f} s")
+            for label, as_of in (("first run (all new)", "2026-11-23"), ("next day's run", "2026-11-24")):
+                run_seconds, state = full_run(client, as_of)
+                print(f"full segmentation run, {label}: {state['customers']} customers, {state['changes']} changes "
+                      f"in {run_seconds:.1f} s = {run_seconds / aggregate_seconds:.1f}x the aggregate "
+                      f"(target at most 3x)")  # fmt: skip
 
             latencies = []
             for i in range(200):

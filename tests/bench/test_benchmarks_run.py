@@ -20,3 +20,6 @@ def test_the_segmentation_benchmark_runs_end_to_end(postgres_server_url: str) ->
     assert result.returncode == 0, result.stderr[-3000:]
     assert "import orders    via gateway" in result.stdout
     assert "import / raw COPY" in result.stdout
+    assert "full segmentation run, first run (all new): 300 customers" in result.stdout
+    assert "full segmentation run, next day's run: 300 customers" in result.stdout
+    assert "order PUT -> updated profile" in result.stdout

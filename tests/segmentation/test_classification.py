@@ -275,6 +275,19 @@ async def test_a_run_rewrites_only_what_changed_and_every_profile_holds_as_of_it
     ]  # fmt: skip
 
 
+async def test_a_run_clears_what_a_failed_run_left_behind(client: httpx.AsyncClient, db_url: str) -> None:
+    connection = await asyncpg.connect(db_url)
+    try:  # the other half's table of a run that died before its commit
+        await connection.execute("CREATE UNLOGGED TABLE segmentation.run_features_0123abcd (customer_id bigint)")
+        await customer(client, "ANYONE")
+        await classify(client)
+        left = await connection.fetchval("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'run\\_features\\_%'")
+    finally:
+        await connection.close()
+    assert left == 0
+    assert (await profile(client, "ANYONE"))["lifecycle"] == "prospect"
+
+
 async def test_flows_count_customers_from_their_first_classification(client: httpx.AsyncClient) -> None:
     await customer(client, "EARLY")
     await order(client, "EARLY", 100)

@@ -103,13 +103,13 @@ async def classify_all(
     as_of: date,
     t: Thresholds,
     step: Step,
-    other_connection: Callable[[], AbstractAsyncContextManager[AsyncSession]] | None = None,
+    other_connection: Callable[[], AbstractAsyncContextManager[AsyncSession]],
 ) -> dict[str, Any]:
     """Classify every customer as of `as_of`, record what changed, store the customers that changed.
 
-    `step(phase, percent)` is told before each phase, for the run's progress. With `other_connection`, the
-    customers are split in two halves by id, and the other connection computes the figures of one half
-    while this session computes the other's: two cores, each with its own half of every aggregate.
+    `step(phase, percent)` is told before each phase, for the run's progress. The customers are split in two
+    halves by id: `other_connection` computes the figures of one half while this session computes the
+    other's, two cores each with its own half of every aggregate.
     """
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": RUN_LOCK})
     await _run_settings(session)
@@ -121,21 +121,18 @@ async def classify_all(
     first = not await session.scalar(text(f"SELECT EXISTS (SELECT FROM {SCHEMA}.runs WHERE status = 'succeeded')"))
     days = Days(as_of, t.time_zone)
     await step("features", 5)
-    if other_connection is None:
-        await session.execute(text(f"CREATE TEMP TABLE features ON COMMIT DROP AS {_features_sql(days, t)}"))
-    else:
-        middle = int(await session.scalar(text(f"SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {SCHEMA}.customers")))
-        other_half = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
-        # One process per half: a parallel worker would only take the other half's core.
-        await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        await asyncio.gather(
-            session.execute(text(f"""CREATE TEMP TABLE features ON COMMIT DROP AS
-                                     {_features_sql(days, t, ids=f"{{}} <= {middle}")}""")),
-            _features_elsewhere(other_connection, other_half, days, t, ids=f"{{}} > {middle}"),
-        )  # fmt: skip
-        await session.execute(text(f"INSERT INTO features SELECT * FROM {other_half}"))
-        # Dropped with the run's commit; a failed run's table goes when the next run starts.
-        await session.execute(text(f"DROP TABLE {other_half}"))
+    middle = int(await session.scalar(text(f"SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {SCHEMA}.customers")))
+    other_half = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
+    # One process per half: a parallel worker would only take the other half's core.
+    await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    await asyncio.gather(
+        session.execute(text(f"""CREATE TEMP TABLE features ON COMMIT DROP AS
+                                 {_features_sql(days, t, ids=f"{{}} <= {middle}")}""")),
+        _features_elsewhere(other_connection, other_half, days, t, ids=f"{{}} > {middle}"),
+    )  # fmt: skip
+    await session.execute(text(f"INSERT INTO features SELECT * FROM {other_half}"))
+    # Dropped with the run's commit; a failed run's table goes when the next run starts.
+    await session.execute(text(f"DROP TABLE {other_half}"))
     await step("ranking", 55)
     # Only customers with revenue take part in ABC and top-N; ties go by external id, byte by byte.
     await session.execute(text("""

@@ -125,11 +125,17 @@ async def classify_all(
     other_half = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
     # One process per half: a parallel worker would only take the other half's core.
     await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-    await asyncio.gather(
-        session.execute(text(f"""CREATE TEMP TABLE features ON COMMIT DROP AS
-                                 {_features_sql(days, t, ids=f"{{}} <= {middle}")}""")),
-        _features_elsewhere(other_connection, other_half, days, t, ids=f"{{}} > {middle}"),
-    )  # fmt: skip
+    try:  # when one half fails, the other is cancelled
+        async with asyncio.TaskGroup() as halves:
+            halves.create_task(
+                session.execute(
+                    text(f"""CREATE TEMP TABLE features ON COMMIT DROP AS
+                                                        {_features_sql(days, t, ids=f"{{}} <= {middle}")}""")
+                )
+            )
+            halves.create_task(_features_elsewhere(other_connection, other_half, days, t, ids=f"{{}} > {middle}"))
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
     await session.execute(text(f"INSERT INTO features SELECT * FROM {other_half}"))
     # Dropped with the run's commit; a failed run's table goes when the next run starts.
     await session.execute(text(f"DROP TABLE {other_half}"))

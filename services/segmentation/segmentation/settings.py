@@ -12,6 +12,6 @@ class SegmentationSettings(ServiceSettings):
     import_stale_after_seconds: int = Field(
         default=3600,
         ge=60,
-        description="An import still receiving or processing after this long is taken as dead (its process "
-        "stopped): its Idempotency-Key may be used again.",
+        description="An import still receiving or processing after this long is given up (failed, nothing "
+        "imported). Imports whose upload broke off or whose process stopped end at once.",
     )

@@ -21,3 +21,13 @@ class UnreadableFile(AppError):
 
     status = 422
     title = "Unprocessable Content"
+
+
+class ImportGivenUp(Conflict):
+    """The job was ended while its import still ran (it outlived SEGMENTATION_IMPORT_STALE_AFTER_SECONDS)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The import ran longer than the service waits for one and was given up meanwhile; nothing was "
+            "imported. Send the file again."
+        )

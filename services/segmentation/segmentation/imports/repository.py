@@ -2,18 +2,20 @@
 
 A file is COPYed into a temporary table of text columns (`upload`), normalised into `staged`, checked
 field by field into `row_errors`, cast into `typed`, checked across fields and against the customers,
-and merged into its table with one INSERT ... ON CONFLICT. All of it runs in the caller's transaction.
+and merged into its table by one statement that updates the rows that differ and inserts the new ones.
+All of it runs in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from segmentation.db import SCHEMA
@@ -43,6 +45,62 @@ async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportRow | None:
 
 async def update_job(session: AsyncSession, job_id: uuid.UUID, **values: Any) -> None:
     await session.execute(update(ImportRow).where(ImportRow.id == job_id).values(**values))
+
+
+OPEN_STATUSES = ("receiving", "processing")
+
+
+async def update_open_job(session: AsyncSession, job_id: uuid.UUID, **values: Any) -> bool:
+    """Update a job still receiving or processing; False when it has ended (or is gone) meanwhile."""
+    statement = update(ImportRow).where(ImportRow.id == job_id, ImportRow.status.in_(OPEN_STATUSES)).values(**values)
+    return (await session.execute(statement)).rowcount == 1  # type: ignore[attr-defined]
+
+
+# An import holds this lock, keyed by its job's id, for the whole of its transaction, and takes it before
+# the job row is written: a job seen receiving or processing whose lock is free has no import running
+# any more (its upload broke off, its process died, its database connection was cut), on any replica.
+_JOB_LOCK = "SELECT pg_advisory_xact_lock(hashtext('segmentation.imports.job'), hashtext(CAST(:id AS text)))"
+_JOB_IS_FREE = "pg_try_advisory_xact_lock(hashtext('segmentation.imports.job'), hashtext(CAST(id AS text)))"
+INTERRUPTED = (
+    "the import was interrupted before it finished (its upload broke off, or the process serving it stopped); "
+    "nothing was imported"
+)
+
+
+async def hold_job_lock(session: AsyncSession, job_id: uuid.UUID) -> None:
+    await session.execute(text(_JOB_LOCK), {"id": str(job_id)})
+
+
+async def end_abandoned_jobs(
+    session: AsyncSession, stale_after: timedelta, job_id: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """Mark failed the open jobs (all, or `job_id`) that nothing runs any more, or that ran past `stale_after`.
+
+    Returns their ids. A job given up by age whose import is in fact still running cannot succeed any more:
+    its final update finds the job ended and rolls the import back.
+    """
+    only = "AND id = :job_id" if job_id is not None else ""
+    given_up = (
+        f"the import was still unfinished after {int(stale_after.total_seconds())} seconds and was given up; "
+        "nothing was imported"
+    )
+    # MATERIALIZED: the lock is tried only for open jobs. A lock taken here is held until this transaction
+    # ends; no import can want it, since an import takes its job's lock before the job exists.
+    result = await session.execute(
+        text(f"""
+        WITH open AS MATERIALIZED (
+            SELECT id, created_at < now() - make_interval(secs => :stale) AS overdue
+            FROM {SCHEMA}.imports WHERE status IN ('receiving', 'processing') {only}
+        ), ended AS (
+            SELECT id, overdue FROM open WHERE overdue OR {_JOB_IS_FREE}
+        )
+        UPDATE {SCHEMA}.imports AS job
+        SET status = 'failed', finished_at = now(), error = CASE WHEN ended.overdue THEN :given_up ELSE :interrupted END
+        FROM ended WHERE job.id = ended.id AND job.status IN ('receiving', 'processing')
+        RETURNING job.id"""),
+        {"stale": stale_after.total_seconds(), "job_id": job_id, "given_up": given_up, "interrupted": INTERRUPTED},
+    )
+    return list(result.scalars())
 
 
 async def list_jobs(session: AsyncSession, after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[ImportRow]:
@@ -90,8 +148,9 @@ def _date_in_range(v: str) -> str:
     """A YYYY-MM-DD prefix names a real day (2026-02-30 does not); never raises."""
     return (
         f"substr({v}, 1, 1) <> '0' AND substr({v}, 6, 2) BETWEEN '01' AND '12' AND substr({v}, 9, 2) BETWEEN '01' AND '31'"
-        f" AND substr({v}, 9, 2)::int <= extract(day from make_date(substr({v}, 1, 4)::int, substr({v}, 6, 2)::int, 1)"
-        " + interval '1 month - 1 day')"
+        f" AND (substr({v}, 9, 2) <= '28'"  # every month has these: the costly month length only for the rest
+        f" OR substr({v}, 9, 2)::int <= extract(day from make_date(substr({v}, 1, 4)::int, substr({v}, 6, 2)::int, 1)"
+        " + interval '1 month - 1 day'))"
     )
 
 
@@ -326,6 +385,7 @@ async def create_missing_customers(session: AsyncSession) -> int:
         text(f"""
         INSERT INTO {SCHEMA}.customers (external_id, name, auto_created)
         SELECT DISTINCT customer_external_id, customer_external_id, true FROM typed
+        ORDER BY customer_external_id  -- two imports creating the same customers wait for each other in one order
         ON CONFLICT (external_id) DO NOTHING""")
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
@@ -340,12 +400,75 @@ async def reject_unknown_customers(session: AsyncSession) -> None:
     )
 
 
+# Imports of one entity merge one after another (the lock is held until the import commits): each decides
+# what to insert and what to update from what it read, so two at once could insert the same new external id
+# (a unique violation) or update rows in different orders (a deadlock). The single-row writers (the PUTs,
+# and customers made for a fact) do not take it: if one stores an external id that the merge is about to
+# insert, the merge is redone as one INSERT ... ON CONFLICT, which waits for that writer and updates its row.
+# A plain insert rather than ON CONFLICT every time: speculative insertion costs about half as much again
+# as the insert itself (184,000 new orders: 4.9-5.9 s against 3.4 s, foreign-key checks not counted).
+_MERGE_LOCK = "SELECT pg_advisory_xact_lock(hashtext('segmentation.imports.merge'), hashtext(:entity))"
+
+
 async def merge(session: AsyncSession, entity: Entity) -> tuple[int, int]:
-    """Upsert the typed rows by external id; rows equal to what is stored are left alone. (created, updated)"""
+    """Store the typed rows by external id; rows equal to what is stored are left alone. (created, updated)"""
+    await session.execute(text(_MERGE_LOCK), {"entity": entity.name})
+    try:
+        async with session.begin_nested():
+            return await _update_and_insert(session, entity)
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "23505":  # a unique violation: someone else was first
+            raise
+    return await _upsert(session, entity)
+
+
+def _merge_parts(entity: Entity) -> tuple[str, list[str], list[str]]:
     table = f"{SCHEMA}.{entity.name}"
     columns = [column for column, _ in entity.merge]
     sources = [source for _, source in entity.merge]
-    join = f"JOIN {SCHEMA}.customers c ON c.external_id = t.customer_external_id" if entity.belongs_to_customer else ""
+    return table, columns, sources
+
+
+def _customer_join(entity: Entity) -> str:
+    return f"JOIN {SCHEMA}.customers c ON c.external_id = t.customer_external_id" if entity.belongs_to_customer else ""
+
+
+async def _update_and_insert(session: AsyncSession, entity: Entity) -> tuple[int, int]:
+    """Update the stored rows that differ, insert the new ones; rows equal to what is stored are not written.
+
+    The new rows go straight from `typed` into the table, not through the CTE: collecting them first costs
+    more than finding the stored ones twice (measured: 205,000 new orders merge in the time of a plain
+    INSERT ... SELECT, 0.5-0.9 s less than through a CTE of every row, for 0.5 s more on a replay).
+    """
+    table, columns, sources = _merge_parts(entity)
+    join = _customer_join(entity)
+    stored = ", ".join(f"o.{c}" for c in columns)
+    row = (
+        await session.execute(
+            text(f"""
+        WITH changed AS MATERIALIZED (
+            SELECT o.id AS stored_id, {", ".join(f"{s} AS {c}" for c, s in zip(columns, sources, strict=True))}
+            FROM typed t {join} JOIN {table} o ON o.external_id = t.external_id
+            WHERE ({stored}) IS DISTINCT FROM ({", ".join(sources)})
+        ), updated AS (
+            UPDATE {table} AS target SET {", ".join(f"{c} = i.{c}" for c in columns)}, updated_at = now()
+            FROM changed i WHERE target.id = i.stored_id
+            RETURNING 1
+        ), created AS (
+            INSERT INTO {table} (external_id, {", ".join(columns)})
+            SELECT t.external_id, {", ".join(sources)} FROM typed t {join}
+            WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE o.external_id = t.external_id)
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM updated)""")
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def _upsert(session: AsyncSession, entity: Entity) -> tuple[int, int]:
+    """The same as one INSERT ... ON CONFLICT DO UPDATE: slower, but safe against any concurrent insert."""
+    table, columns, sources = _merge_parts(entity)
     changed = ", ".join(f"target.{c}" for c in columns)
     incoming = ", ".join(f"EXCLUDED.{c}" for c in columns)
     row = (
@@ -353,7 +476,7 @@ async def merge(session: AsyncSession, entity: Entity) -> tuple[int, int]:
             text(f"""
         WITH merged AS (
             INSERT INTO {table} AS target (external_id, {", ".join(columns)})
-            SELECT t.external_id, {", ".join(sources)} FROM typed t {join}
+            SELECT t.external_id, {", ".join(sources)} FROM typed t {_customer_join(entity)}
             ON CONFLICT (external_id) DO UPDATE
             SET {", ".join(f"{c} = EXCLUDED.{c}" for c in columns)}, updated_at = now()
             WHERE ({changed}) IS DISTINCT FROM ({incoming})

@@ -78,24 +78,28 @@ async def import_file(
         create_missing_customers=create_missing_customers,
     )
     sessions = request.app.state.sessionmaker
-    stale_after = timedelta(seconds=request.app.state.settings.import_stale_after_seconds)
-    job, replayed = await service.start(sessions, upload, stale_after)
+    job, replayed = await service.run(sessions, upload, _stale_after(request))
     response.headers["Location"] = f"/v1/segmentation/imports/{job.id}"
     if replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-        return job
-    return await service.run(sessions, job, upload)
+    return job
+
+
+def _stale_after(request: Request) -> timedelta:
+    return timedelta(seconds=request.app.state.settings.import_stale_after_seconds)
 
 
 @router.get("", response_model=Page[ImportJob], summary="Imports, newest first")
-async def list_imports(session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None) -> Page[ImportJob]:
-    return await service.list_jobs(session, cursor, limit)
+async def list_imports(
+    request: Request, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> Page[ImportJob]:
+    return await service.list_jobs(session, cursor, limit, _stale_after(request))
 
 
 @router.get("/{import_id}", response_model=ImportJob, summary="One import, with its progress and counts")
 async def get_import(request: Request, import_id: uuid.UUID) -> ImportJob:
-    return await service.get_job(request.app.state.sessionmaker, import_id)
+    return await service.get_job(request.app.state.sessionmaker, import_id, _stale_after(request))
 
 
 @router.get(

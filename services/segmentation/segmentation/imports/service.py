@@ -2,6 +2,8 @@
 
 The job row is written on its own first (so the import can be watched and its failure recorded); the data
 and the job's final counts are committed together, so a job says `succeeded` exactly when its rows are in.
+A job whose import ended without saying so (the upload broke off, the process died) is ended as `failed`
+by whoever next reads or replays it: its import's transaction holds a lock that is then free.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 from sqlalchemy import func, text
@@ -23,7 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from segmentation.classification.live import reclassify
 from segmentation.imports import repository
-from segmentation.imports.errors import ImportInProgress, ImportNotFound, UnreadableFile
+from segmentation.imports.errors import ImportGivenUp, ImportInProgress, ImportNotFound, UnreadableFile
 from segmentation.imports.fields import ENTITIES, Entity
 from segmentation.imports.schemas import ImportJob, RowError
 from servicekit.db import is_database_outage
@@ -44,11 +46,70 @@ class Upload:
     create_missing_customers: bool
 
 
-async def start(
+async def run(
     sessions: async_sessionmaker[AsyncSession], upload: Upload, stale_after: timedelta
 ) -> tuple[ImportJob, bool]:
-    """Register the job (committed at once). Returns (job, replayed): a finished job for a reused key."""
+    """Register the job, then stage, check and merge the file in one transaction; on any failure the job says
+    why. Returns (job, replayed): for a reused Idempotency-Key, the earlier import and True.
+    """
+    entity = ENTITIES[upload.entity]
+    job_id = uuid.uuid4()
+    progress = _Progress(sessions, job_id)
+    header: list[str] = []
+    registered = recorded = False
+    problem: AppError | None = None
+    try:
+        async with sessions() as session, session.begin():
+            # Taken before the job exists and held until this transaction ends: a job seen unfinished while
+            # its lock is free was interrupted (see repository.end_abandoned_jobs).
+            await repository.hold_job_lock(session, job_id)
+            earlier = await _register(sessions, upload, job_id, stale_after)
+            if earlier is not None:
+                return earlier, True
+            registered = True
+            try:
+                # In a savepoint: an error in the database aborts only this part, and the job's lock stays held
+                # until the failure is recorded (so that no reader ends the job first, with a vaguer reason).
+                async with session.begin_nested():
+                    await session.execute(text("SET LOCAL statement_timeout = 0"))  # a large file takes minutes
+                    body = progress.count(upload.body)
+                    if upload.format == "csv":
+                        header, rest = await _read_header(body, entity)
+                        await repository.stage_csv(session, entity, header, rest)
+                    else:
+                        await repository.stage_ndjson(session, entity, body)
+                    await progress.flush(status="processing")
+                    counts = await _check_and_merge(session, entity, job_id, upload.create_missing_customers)
+            except BaseException as exc:
+                problem, recorded = await _record_failure(sessions, job_id, exc, header), True
+                raise
+            finished = await repository.update_open_job(  # not now(): this transaction began before the job
+                session,
+                job_id,
+                status="succeeded",
+                bytes_received=progress.bytes,
+                finished_at=func.clock_timestamp(),
+                **counts,
+            )
+            if not finished:  # given up by age meanwhile: its rows must not appear under a failed job
+                raise ImportGivenUp()
+    except BaseException as exc:
+        if not registered:
+            raise
+        if not recorded:
+            problem = await _record_failure(sessions, job_id, exc, header)
+        if problem is None:
+            raise
+        raise problem from exc
+    return await get_job(sessions, job_id), False
+
+
+async def _register(
+    sessions: async_sessionmaker[AsyncSession], upload: Upload, job_id: uuid.UUID, stale_after: timedelta
+) -> ImportJob | None:
+    """Write the job (committed at once, so it can be watched); or the finished job of a reused key."""
     values = {
+        "id": job_id,
         "entity": upload.entity,
         "format": upload.format,
         "idempotency_key": upload.idempotency_key,
@@ -62,57 +123,15 @@ async def start(
             if earlier is None:  # deleted meanwhile: take the key
                 row = await repository.create_job(session, values)
             elif earlier.status == "succeeded":
-                return ImportJob.model_validate(earlier), True
-            elif earlier.status == "failed" or earlier.created_at < datetime.now(UTC) - stale_after:
-                # A failed attempt may be retried under the same key; so may one whose process died.
+                return ImportJob.model_validate(earlier)
+            elif earlier.status == "failed" or await repository.end_abandoned_jobs(session, stale_after, earlier.id):
+                # A failed attempt may be retried under the same key; so may one that was interrupted.
                 await repository.delete_job(session, earlier.id)
                 row = await repository.create_job(session, values)
             else:
                 raise ImportInProgress(upload.idempotency_key)
         assert row is not None
-        return ImportJob.model_validate(row), False
-
-
-async def run(sessions: async_sessionmaker[AsyncSession], job: ImportJob, upload: Upload) -> ImportJob:
-    """Stage, check and merge the file in one transaction; on any failure the job says why."""
-    entity = ENTITIES[upload.entity]
-    progress = _Progress(sessions, job.id)
-    header: list[str] = []
-    try:
-        async with sessions() as session, session.begin():
-            await session.execute(text("SET LOCAL statement_timeout = 0"))  # a large file may take minutes
-            body = progress.count(upload.body)
-            if upload.format == "csv":
-                header, rest = await _read_header(body, entity)
-                await repository.stage_csv(session, entity, header, rest)
-            else:
-                await repository.stage_ndjson(session, entity, body)
-            await progress.flush(status="processing")
-            counts = await _check_and_merge(session, entity, job.id, upload.create_missing_customers)
-            await repository.update_job(
-                session, job.id, status="succeeded", bytes_received=progress.bytes, finished_at=func.now(), **counts
-            )
-    except asyncpg.PostgresError as exc:
-        problem = _unreadable(exc, header)
-        if problem is None:
-            await _fail(sessions, job.id, "the import failed in the database; nothing was imported")
-            raise
-        await _fail(sessions, job.id, problem.detail or "")
-        raise problem from exc
-    except AppError as exc:
-        await _fail(sessions, job.id, exc.detail or exc.title)
-        raise
-    except StarletteHTTPException as exc:  # the body limit, hit while streaming
-        await _fail(sessions, job.id, f"{exc.detail}; nothing was imported")
-        raise
-    except ClientDisconnect:
-        await _fail(sessions, job.id, "the upload broke off; nothing was imported")
-        raise
-    except BaseException as exc:
-        reason = "the database was unavailable" if is_database_outage(exc) else "an internal error occurred"
-        await _fail(sessions, job.id, f"{reason}; nothing was imported")
-        raise
-    return await get_job(sessions, job.id)
+        return None
 
 
 async def _check_and_merge(
@@ -201,11 +220,32 @@ def _unreadable(exc: asyncpg.PostgresError, header: list[str]) -> UnreadableFile
     return UnreadableFile(f"The file cannot be read at line {line}: {message}. Nothing was imported.")
 
 
+async def _record_failure(
+    sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, exc: BaseException, header: list[str]
+) -> AppError | None:
+    """Mark the job failed, saying why; returns the problem to answer with instead of `exc`, if any."""
+    problem: AppError | None = None
+    if isinstance(exc, asyncpg.PostgresError):
+        problem = _unreadable(exc, header)
+        reason = (problem.detail or "") if problem else "the import failed in the database; nothing was imported"
+    elif isinstance(exc, AppError):
+        reason = exc.detail or exc.title
+    elif isinstance(exc, StarletteHTTPException):  # the body limit, hit while streaming
+        reason = f"{exc.detail}; nothing was imported"
+    elif isinstance(exc, ClientDisconnect):
+        reason = "the upload broke off; nothing was imported"
+    else:
+        cause = "the database was unavailable" if is_database_outage(exc) else "an internal error occurred"
+        reason = f"{cause}; nothing was imported"
+    await _fail(sessions, job_id, reason)
+    return problem
+
+
 async def _fail(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, reason: str) -> None:
     try:
         async with sessions() as session, session.begin():
             await repository.update_job(session, job_id, status="failed", error=reason, finished_at=func.now())
-    except Exception:  # the database may be the reason; the job then stays 'receiving' and says so by age
+    except Exception:  # the database may be the reason; the job is then ended as interrupted when next read
         logger.exception("could not mark import %s as failed", job_id)
 
 
@@ -230,20 +270,28 @@ class _Progress:
     async def flush(self, **values: str) -> None:
         self._written_at = time.monotonic()
         async with self.sessions() as session, session.begin():
-            await repository.update_job(
+            still_open = await repository.update_open_job(
                 session, self.job_id, bytes_received=self.bytes, rows_received=self.lines, **values
             )
+        if not still_open:  # given up by age meanwhile: stop rather than finish work that cannot be kept
+            raise ImportGivenUp()
 
 
-async def get_job(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> ImportJob:
-    async with sessions() as session:
+async def get_job(
+    sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, stale_after: timedelta | None = None
+) -> ImportJob:
+    """The job; with `stale_after`, ended first if it was interrupted (so a client polling it sees it end)."""
+    async with sessions() as session, session.begin():
+        if stale_after is not None:
+            await repository.end_abandoned_jobs(session, stale_after, job_id)
         row = await repository.get_job(session, job_id)
     if row is None:
         raise ImportNotFound(job_id)
     return ImportJob.model_validate(row)
 
 
-async def list_jobs(session: AsyncSession, cursor: str | None, limit: int) -> Page[ImportJob]:
+async def list_jobs(session: AsyncSession, cursor: str | None, limit: int, stale_after: timedelta) -> Page[ImportJob]:
+    """Newest first; interrupted imports are ended first (the session commits with the request)."""
     position = decode_cursor(cursor, ("created_at", "id"))
     after = None
     if position is not None:
@@ -251,6 +299,7 @@ async def list_jobs(session: AsyncSession, cursor: str | None, limit: int) -> Pa
             after = (datetime.fromisoformat(str(position["created_at"])), uuid.UUID(str(position["id"])))
         except ValueError as exc:
             raise BadRequest("The cursor is malformed; use the next_cursor of a previous page.") from exc
+    await repository.end_abandoned_jobs(session, stale_after)
     rows = await repository.list_jobs(session, after, limit)
     next_cursor = (
         encode_cursor({"created_at": rows[limit - 1].created_at.isoformat(), "id": str(rows[limit - 1].id)})

@@ -297,7 +297,8 @@ async def test_flows_count_customers_from_their_first_classification(client: htt
     params = {"attribute": "lifecycle", "to_date": day(-400)}
     before = (await client.get("/v1/segmentation/reports/flows", params={**params, "from_date": day(60)})).json()
     assert {(f["from_value"], f["to_value"], f["customers"]) for f in before["flows"]} == {
-        (None, "active", 1), (None, "new", 1)
+        (None, "active", 1),
+        (None, "new", 1),
     }, "on the first day neither was classified; EARLY is still as the run found him, LATE as his order made him"
     since = (await client.get("/v1/segmentation/reports/flows", params={**params, "from_date": day(30)})).json()
     assert {(f["from_value"], f["to_value"], f["customers"]) for f in since["flows"]} == {(None, "active", 1)}

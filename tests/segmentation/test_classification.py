@@ -274,6 +274,12 @@ async def test_a_run_rewrites_only_what_changed_and_every_profile_holds_as_of_it
         ("lifecycle", "active", "lapsed", day(-1)), ("abc", "A", "C", day(-1)), ("quadrant", "small", None, day(-1)),
     ]  # fmt: skip
 
+    await order(client, "CROSSING", -2, "40.00")  # back in the matrix: a change from null after the first one
+    history = (await client.get("/v1/segmentation/customers/CROSSING/history")).json()
+    assert [(c["from_value"], c["to_value"]) for c in history if c["attribute"] == "quadrant"] == [
+        (None, "small"), ("small", None), (None, "small")
+    ]
+
 
 async def test_a_run_clears_what_a_failed_run_left_behind(client: httpx.AsyncClient, db_url: str) -> None:
     connection = await asyncpg.connect(db_url)

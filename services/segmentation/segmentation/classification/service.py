@@ -138,7 +138,8 @@ async def get_history(session: AsyncSession, external_id: str) -> list[Change]:
     changes = [Change.model_validate(row) for row in await repository.history(session, customer.id)]
     if current is None:
         return changes
-    recorded_first = {c.attribute for c in changes if c.from_value is None}
+    # Histories from before migration 06 hold the first classification as rows from null on its day.
+    recorded_first = {c.attribute for c in changes if c.from_value is None and c.changed_on <= current.classified_on}
     started_from = await repository.first_changes(session, customer.id)
     first = [
         Change(attribute=attribute, from_value=None, changed_on=current.classified_on, run_id=None,

@@ -277,7 +277,9 @@ async def test_a_run_rewrites_only_what_changed_and_every_profile_holds_as_of_it
     await order(client, "CROSSING", -2, "40.00")  # back in the matrix: a change from null after the first one
     history = (await client.get("/v1/segmentation/customers/CROSSING/history")).json()
     assert [(c["from_value"], c["to_value"]) for c in history if c["attribute"] == "quadrant"] == [
-        (None, "small"), ("small", None), (None, "small")
+        (None, "small"),
+        ("small", None),
+        (None, "small"),
     ]
 
 

@@ -1,11 +1,16 @@
 """Bulk imports as an ERP integrator meets them: what is stored, what is refused and why, replays."""
 
+import asyncio
 import base64
 import json
 from datetime import datetime
 
 import asyncpg
 import httpx
+
+from segmentation.main import create_app
+from segmentation.settings import SegmentationSettings
+from servicekit.testing import app_client
 
 CUSTOMERS_CSV = """\
 external_id,name,kind,consent.email,revenue_potential.amount,revenue_potential.currency,attributes.industry
@@ -214,3 +219,25 @@ async def test_the_list_of_imports_pages_newest_first(client: httpx.AsyncClient)
     response = await client.get("/v1/segmentation/imports", params={"cursor": forged})
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_large_import_leaves_its_table_vacuumed_and_analysed(db_url: str) -> None:
+    app = create_app(SegmentationSettings(database_url=db_url, log_json=False, import_vacuum_min_rows=2))
+    async with app_client(app) as client:
+        small = await _import(client, "customers", b"external_id,name,kind\nV1,One,b2b\n", "text/csv")
+        assert small.json()["rows_accepted"] == 1
+        connection = await asyncpg.connect(db_url)
+        try:
+            vacuumed = "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables WHERE relid = $1::regclass"
+            assert await connection.fetchrow(vacuumed, "segmentation.customers") == (None, None), "below the size"
+            large = await _import(client, "customers", b"external_id,name,kind\nV2,Two,b2b\nV3,Three,b2c\n", "text/csv")
+            assert large.json()["rows_accepted"] == 2
+            for _ in range(100):  # the vacuum runs after the answer, in the background
+                seen = await connection.fetchrow(vacuumed, "segmentation.customers")
+                if seen[0] and seen[1]:
+                    break
+                await asyncio.sleep(0.1)
+            assert seen[0] is not None, "vacuumed"
+            assert seen[1] is not None, "analysed"
+        finally:
+            await connection.close()

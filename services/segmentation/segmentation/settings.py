@@ -15,3 +15,9 @@ class SegmentationSettings(ServiceSettings):
         description="An import still receiving or processing after this long is given up (failed, nothing "
         "imported). Imports whose upload broke off or whose process stopped end at once.",
     )
+    import_vacuum_min_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="After an import of at least this many rows, its table is vacuumed and analysed in the "
+        "background: fresh statistics, and a visibility map that lets runs read the covering indexes alone.",
+    )

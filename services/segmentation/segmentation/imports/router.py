@@ -1,5 +1,6 @@
 """HTTP for bulk imports: POST a CSV or NDJSON stream, read the job and its row errors."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Annotated, Literal
@@ -79,6 +80,10 @@ async def import_file(
     )
     sessions = request.app.state.sessionmaker
     job, replayed = await service.run(sessions, upload, _stale_after(request))
+    if not replayed and job.rows_accepted >= request.app.state.settings.import_vacuum_min_rows:
+        task = asyncio.create_task(service.vacuum(request.app.state.engine, entity), name=f"vacuum-{entity}")
+        request.app.state.background_tasks.add(task)
+        task.add_done_callback(request.app.state.background_tasks.discard)
     response.headers["Location"] = f"/v1/segmentation/imports/{job.id}"
     if replayed:
         response.status_code = status.HTTP_200_OK

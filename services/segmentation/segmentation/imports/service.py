@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from sqlalchemy import func, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from segmentation.classification.live import reclassify
+from segmentation.db import SCHEMA
 from segmentation.imports import repository
 from segmentation.imports.errors import ImportGivenUp, ImportInProgress, ImportNotFound, UnreadableFile
 from segmentation.imports.fields import ENTITIES, Entity
@@ -275,6 +276,19 @@ class _Progress:
             )
         if not still_open:  # given up by age meanwhile: stop rather than finish work that cannot be kept
             raise ImportGivenUp()
+
+
+async def vacuum(engine: AsyncEngine, entity: str) -> None:
+    """VACUUM (ANALYZE) the table an import filled, as autovacuum would later and throttled: the planner gets
+    its statistics, and runs can read orders and invoices from their covering indexes alone, which needs the
+    visibility map a vacuum sets. Best effort: a failure is logged, the import has succeeded anyway."""
+    try:
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text(f"VACUUM (ANALYZE) {SCHEMA}.{ENTITIES[entity].name}"))
+        logger.info("vacuumed %s after a large import", entity)
+    except Exception:
+        logger.exception("vacuum of %s after an import failed", entity)
 
 
 async def get_job(

@@ -22,7 +22,7 @@ class OrderRow(Base):
     ordered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     net_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     currency: Mapped[str] = mapped_column(CHAR(3))
-    # Sums over millions of orders are several times faster on bigint than on numeric.
+    # Sums over millions of orders are several times faster over whole cents than over numeric amounts.
     net_cents: Mapped[int] = mapped_column(BigInteger, Computed("(net_amount * 100)::bigint", persisted=True))
     contribution_margin: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     status: Mapped[str] = mapped_column(Text, server_default="booked")

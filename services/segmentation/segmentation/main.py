@@ -11,6 +11,7 @@ from segmentation.imports.router import router as imports_router
 from segmentation.interactions.router import router as interactions_router
 from segmentation.invoices.router import router as invoices_router
 from segmentation.orders.router import router as orders_router
+from segmentation.predictive.router import router as predictive_router
 from segmentation.settings import SegmentationSettings
 from servicekit.app import create_service_app
 
@@ -31,5 +32,6 @@ def create_app(settings: SegmentationSettings | None = None) -> FastAPI:
             interactions_router,
             imports_router,
             classification_router,
+            predictive_router,
         ],
     )

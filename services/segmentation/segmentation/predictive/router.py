@@ -1,0 +1,45 @@
+"""HTTP for the predictive models: fit them (a job), read a fit, and the current model."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from segmentation.predictive import service
+from segmentation.predictive.schemas import Fit, FitRequest
+from servicekit.db import SessionDep
+
+router = APIRouter(prefix="/v1/segmentation/predictive", tags=["predictive"])
+
+
+@router.post(
+    "/fits",
+    response_model=Fit,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Fit the purchase and spend models on the order history; poll the fit for its status",
+)
+async def start_fit(request: Request, response: Response, body: FitRequest | None = None) -> Fit:
+    fit, task = await service.start_fit(request.app.state.sessionmaker, body.calibration_end if body else None)
+    request.app.state.background_tasks.add(task)
+    task.add_done_callback(request.app.state.background_tasks.discard)
+    response.headers["Location"] = f"/v1/segmentation/predictive/fits/{fit.id}"
+    return fit
+
+
+@router.get("/fits", response_model=list[Fit], summary="Recent fits, newest first")
+async def list_fits(session: SessionDep, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[Fit]:
+    return await service.list_fits(session, limit)
+
+
+@router.get("/fits/{fit_id}", response_model=Fit, summary="One fit")
+async def get_fit(fit_id: uuid.UUID, session: SessionDep) -> Fit:
+    return await service.get_fit(session, fit_id)
+
+
+@router.get(
+    "/model",
+    response_model=Fit,
+    summary="The current model: the newest fit that succeeded, with its parameters, log-likelihood and sample",
+)
+async def current_model(session: SessionDep) -> Fit:
+    return await service.current_model(session)

@@ -1,0 +1,97 @@
+"""Fitting the predictive models as a job: the summary is read in SQL, the optimiser runs in a worker thread
+(so the API stays responsive), and only a fit that succeeds becomes the current model."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from segmentation.classification.live import today
+from segmentation.classification.repository import load_thresholds
+from segmentation.predictive import model, repository
+from segmentation.predictive.errors import FitNotFound, NoModelYet
+from segmentation.predictive.models import FitRow
+from segmentation.predictive.schemas import Fit
+
+logger = logging.getLogger("segmentation.predictive")
+
+
+async def start_fit(
+    sessions: async_sessionmaker[AsyncSession], calibration_end: date | None
+) -> tuple[Fit, asyncio.Task[None]]:
+    """Register a fit (committed at once) and compute it in a background task."""
+    async with sessions() as session, session.begin():
+        thresholds = await load_thresholds(session)
+        row = FitRow(calibration_end=calibration_end or today(thresholds), time_zone=thresholds.time_zone)
+        session.add(row)
+        await session.flush()
+        await session.refresh(row)
+        fit = Fit.model_validate(row)
+    return fit, asyncio.create_task(_execute(sessions, fit), name=f"predictive-fit-{fit.id}")
+
+
+def _fit_both(summary: model.Summary) -> dict[str, Any]:
+    """Both models on one summary; CPU-bound, for a worker thread."""
+    purchases = model.fit_bgnbd(summary.frequency, summary.recency, summary.age)
+    spend = model.fit_gamma_gamma(summary.frequency, summary.monetary)
+    return {
+        "purchases": {**asdict(purchases.params), "log_likelihood": purchases.log_likelihood,
+                      "customers": purchases.n_customers, "converged": purchases.converged},
+        "spend": {**asdict(spend.params), "log_likelihood": spend.log_likelihood,
+                  "customers": spend.n_customers, "converged": spend.converged},
+    }  # fmt: skip
+
+
+async def _execute(sessions: async_sessionmaker[AsyncSession], fit: Fit) -> None:
+    values: dict[str, Any] = {}
+    try:
+        async with sessions() as session:
+            summary = await repository.summary(session, fit.calibration_end, fit.time_zone)
+        values = {"customers": int(summary.frequency.size), "repeat_customers": int((summary.frequency > 0).sum())}
+        values |= {**await asyncio.to_thread(_fit_both, summary), "status": "succeeded"}
+    except model.PredictiveModelError as exc:  # too little history, or no finite estimate: said plainly
+        values |= {"status": "failed", "error": str(exc)}
+    except Exception as exc:
+        logger.exception("predictive fit %s failed", fit.id)
+        values |= {"status": "failed", "error": f"the fit failed unexpectedly ({type(exc).__name__})"}
+    except asyncio.CancelledError:
+        values |= {"status": "failed", "error": "interrupted: the service stopped"}
+        await _finish(sessions, fit.id, values)
+        raise
+    await _finish(sessions, fit.id, values)
+
+
+async def _finish(sessions: async_sessionmaker[AsyncSession], fit_id: uuid.UUID, values: dict[str, Any]) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(FitRow).where(FitRow.id == fit_id).values(finished_at=text("clock_timestamp()"), **values)
+        )
+
+
+async def get_fit(session: AsyncSession, fit_id: uuid.UUID) -> Fit:
+    row = await session.get(FitRow, fit_id)
+    if row is None:
+        raise FitNotFound(fit_id)
+    return Fit.model_validate(row)
+
+
+async def list_fits(session: AsyncSession, limit: int) -> list[Fit]:
+    rows = await session.scalars(select(FitRow).order_by(FitRow.started_at.desc(), FitRow.id).limit(limit))
+    return [Fit.model_validate(row) for row in rows]
+
+
+async def current_model(session: AsyncSession) -> Fit:
+    """The newest succeeded fit: a failed one never replaces it."""
+    row = await session.scalar(
+        select(FitRow).where(FitRow.status == "succeeded").order_by(FitRow.finished_at.desc()).limit(1)
+    )
+    if row is None:
+        raise NoModelYet()
+    return Fit.model_validate(row)

@@ -28,10 +28,13 @@ def upgrade() -> None:
         sa.Column("repeat_customers", sa.Integer),
         sa.Column("purchases", postgresql.JSONB),
         sa.Column("spend", postgresql.JSONB),
+        sa.Column("holdout_end", sa.Date),
+        sa.Column("holdout", postgresql.JSONB),
         sa.Column("error", sa.Text),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.Column("finished_at", sa.DateTime(timezone=True)),
         sa.CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status"),
+        sa.CheckConstraint("holdout_end > calibration_end", name="holdout_after_calibration"),
         schema=SCHEMA,
     )
 

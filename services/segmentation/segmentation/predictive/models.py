@@ -22,6 +22,8 @@ class FitRow(Base):
     repeat_customers: Mapped[int | None] = mapped_column(Integer)
     purchases: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     spend: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    holdout_end: Mapped[date | None] = mapped_column(Date)
+    holdout: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

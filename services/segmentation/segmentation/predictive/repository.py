@@ -41,3 +41,25 @@ async def summary(session: AsyncSession, calibration_end: date, time_zone: str) 
         age=np.array(column[3], dtype=np.float64) / DAYS_PER_WEEK,
         monetary=np.array(column[4], dtype=np.float64),
     )
+
+
+async def purchase_days_between(
+    session: AsyncSession, customer_ids: np.ndarray, after: date, until: date, time_zone: str
+) -> np.ndarray:
+    """Per customer of `customer_ids` (external ids, sorted byte-wise as `summary` returns them): the days with
+    a booked order after `after` up to `until`, in `time_zone`."""
+    start, end = Days(after, time_zone), Days(until, time_zone)
+    result = await session.execute(text(f"""
+        SELECT c.external_id, count(DISTINCT {start.local_date("o.ordered_at")})
+        FROM {SCHEMA}.orders o JOIN {SCHEMA}.customers c ON c.id = o.customer_id
+        WHERE o.status = 'booked' AND o.ordered_at >= {start.start(-1)} AND o.ordered_at < {end.start(-1)}
+        GROUP BY c.external_id"""))  # fmt: skip
+    rows = result.all()
+    counts = np.zeros(customer_ids.size)
+    if not rows or not customer_ids.size:
+        return counts
+    ids = np.array([row[0] for row in rows], dtype=str)
+    at = np.minimum(np.searchsorted(customer_ids, ids), customer_ids.size - 1)
+    asked = customer_ids[at] == ids  # customers who first bought after `after` are not among them
+    counts[at[asked]] = np.array([row[1] for row in rows], dtype=np.float64)[asked]
+    return counts

@@ -19,7 +19,8 @@ router = APIRouter(prefix="/v1/segmentation/predictive", tags=["predictive"])
     summary="Fit the purchase and spend models on the order history; poll the fit for its status",
 )
 async def start_fit(request: Request, response: Response, body: FitRequest | None = None) -> Fit:
-    fit, task = await service.start_fit(request.app.state.sessionmaker, body.calibration_end if body else None)
+    body = body or FitRequest()
+    fit, task = await service.start_fit(request.app.state.sessionmaker, body.calibration_end, body.holdout_end)
     request.app.state.background_tasks.add(task)
     task.add_done_callback(request.app.state.background_tasks.discard)
     response.headers["Location"] = f"/v1/segmentation/predictive/fits/{fit.id}"

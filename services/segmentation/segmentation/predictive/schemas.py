@@ -2,7 +2,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class FitRequest(BaseModel):
@@ -11,6 +11,17 @@ class FitRequest(BaseModel):
     calibration_end: date | None = Field(
         default=None, description="Fit on the orders up to this day (default: today in the company's time zone)."
     )
+    holdout_end: date | None = Field(
+        default=None,
+        description="Also check the fit: predicted against actual repeat purchases after calibration_end up to "
+        "this day, in total and per number of purchases in the calibration period.",
+    )
+
+    @model_validator(mode="after")
+    def _holdout_after_calibration(self) -> "FitRequest":
+        if self.holdout_end is not None and (self.calibration_end is None or self.holdout_end <= self.calibration_end):
+            raise ValueError("holdout_end needs a calibration_end before it.")
+        return self
 
 
 class PurchaseModel(BaseModel):
@@ -36,6 +47,22 @@ class SpendModel(BaseModel):
     converged: bool
 
 
+class HoldoutGroup(BaseModel):
+    calibration_purchases: str = Field(description="Repeat purchases in the calibration period: 0 .. 6, or 7+.")
+    customers: int
+    actual_mean: float = Field(description="Repeat purchases (days) per customer in the holdout period.")
+    expected_mean: float = Field(description="What the model expected per customer, from each one's history.")
+
+
+class Holdout(BaseModel):
+    """The paper's check: the model fitted up to calibration_end against what customers did afterwards."""
+
+    weeks: float
+    actual_purchases: float
+    expected_purchases: float
+    by_calibration_purchases: list[HoldoutGroup]
+
+
 class Fit(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -47,6 +74,8 @@ class Fit(BaseModel):
     repeat_customers: int | None = Field(description="Of those, customers who bought on more than one day.")
     purchases: PurchaseModel | None
     spend: SpendModel | None
+    holdout_end: date | None
+    holdout: Holdout | None
     error: str | None = Field(description="Why the fit failed, e.g. too little history; the previous model stays.")
     started_at: datetime
     finished_at: datetime | None

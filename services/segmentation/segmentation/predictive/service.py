@@ -10,6 +10,7 @@ from dataclasses import asdict
 from datetime import date
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,12 +25,16 @@ logger = logging.getLogger("segmentation.predictive")
 
 
 async def start_fit(
-    sessions: async_sessionmaker[AsyncSession], calibration_end: date | None
+    sessions: async_sessionmaker[AsyncSession], calibration_end: date | None, holdout_end: date | None = None
 ) -> tuple[Fit, asyncio.Task[None]]:
     """Register a fit (committed at once) and compute it in a background task."""
     async with sessions() as session, session.begin():
         thresholds = await load_thresholds(session)
-        row = FitRow(calibration_end=calibration_end or today(thresholds), time_zone=thresholds.time_zone)
+        row = FitRow(
+            calibration_end=calibration_end or today(thresholds),
+            holdout_end=holdout_end,
+            time_zone=thresholds.time_zone,
+        )
         session.add(row)
         await session.flush()
         await session.refresh(row)
@@ -37,16 +42,39 @@ async def start_fit(
     return fit, asyncio.create_task(_execute(sessions, fit), name=f"predictive-fit-{fit.id}")
 
 
-def _fit_both(summary: model.Summary) -> dict[str, Any]:
-    """Both models on one summary; CPU-bound, for a worker thread."""
+def _fit_both(summary: model.Summary, holdout: tuple[float, np.ndarray] | None) -> dict[str, Any]:
+    """Both models on one summary, and the holdout check with (weeks, actual purchases); for a worker thread."""
     purchases = model.fit_bgnbd(summary.frequency, summary.recency, summary.age)
     spend = model.fit_gamma_gamma(summary.frequency, summary.monetary)
-    return {
+    result: dict[str, Any] = {
         "purchases": {**asdict(purchases.params), "log_likelihood": purchases.log_likelihood,
                       "customers": purchases.n_customers, "converged": purchases.converged},
         "spend": {**asdict(spend.params), "log_likelihood": spend.log_likelihood,
                   "customers": spend.n_customers, "converged": spend.converged},
     }  # fmt: skip
+    if holdout is not None:
+        weeks, actual = holdout
+        expected = model.expected_purchases(purchases.params, summary.frequency, summary.recency, summary.age, weeks)
+        group = np.minimum(summary.frequency, HOLDOUT_GROUPS - 1).astype(int)
+        result["holdout"] = {
+            "weeks": weeks,
+            "actual_purchases": float(actual.sum()),
+            "expected_purchases": float(expected.sum()),
+            "by_calibration_purchases": [
+                {
+                    "calibration_purchases": str(g) if g < HOLDOUT_GROUPS - 1 else f"{g}+",
+                    "customers": int((group == g).sum()),
+                    "actual_mean": float(actual[group == g].mean()),
+                    "expected_mean": float(expected[group == g].mean()),
+                }
+                for g in range(HOLDOUT_GROUPS)
+                if (group == g).any()
+            ],
+        }
+    return result
+
+
+HOLDOUT_GROUPS = 8  # 0 .. 6 repeat purchases, and 7 or more: as the paper's conditional-expectation chart
 
 
 async def _execute(sessions: async_sessionmaker[AsyncSession], fit: Fit) -> None:
@@ -54,8 +82,14 @@ async def _execute(sessions: async_sessionmaker[AsyncSession], fit: Fit) -> None
     try:
         async with sessions() as session:
             summary = await repository.summary(session, fit.calibration_end, fit.time_zone)
+            holdout = None
+            if fit.holdout_end is not None:
+                actual = await repository.purchase_days_between(
+                    session, summary.customer_ids, fit.calibration_end, fit.holdout_end, fit.time_zone
+                )
+                holdout = ((fit.holdout_end - fit.calibration_end).days / model.DAYS_PER_WEEK, actual)
         values = {"customers": int(summary.frequency.size), "repeat_customers": int((summary.frequency > 0).sum())}
-        values |= {**await asyncio.to_thread(_fit_both, summary), "status": "succeeded"}
+        values |= {**await asyncio.to_thread(_fit_both, summary, holdout), "status": "succeeded"}
     except model.PredictiveModelError as exc:  # too little history, or no finite estimate: said plainly
         values |= {"status": "failed", "error": str(exc)}
     except Exception as exc:

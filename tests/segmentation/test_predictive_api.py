@@ -6,6 +6,7 @@ import uuid
 from datetime import date
 from pathlib import Path
 
+import asyncpg
 import httpx
 import numpy as np
 import pytest
@@ -141,3 +142,16 @@ async def test_a_fit_with_a_holdout_compares_predicted_and_actual_repeat_purchas
         "/v1/segmentation/predictive/fits", json={"calibration_end": "1997-09-30", "holdout_end": "1997-09-01"}
     )
     assert (refused.status_code, refused.headers["content-type"]) == (422, "application/problem+json")
+
+
+async def test_a_fit_whose_process_died_ends_failed(client: httpx.AsyncClient, db_url: str) -> None:
+    connection = await asyncpg.connect(db_url)
+    try:  # as a process that died while fitting leaves it
+        fit_id = await connection.fetchval(
+            """INSERT INTO segmentation.predictive_fits (calibration_end, time_zone, started_at)
+               VALUES ('2026-06-30', 'UTC', now() - interval '2 hours') RETURNING id"""
+        )
+    finally:
+        await connection.close()
+    job = (await client.get(f"/v1/segmentation/predictive/fits/{fit_id}")).json()
+    assert (job["status"], job["error"]) == ("failed", "interrupted: the process fitting it stopped")

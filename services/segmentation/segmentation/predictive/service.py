@@ -7,11 +7,11 @@ import asyncio
 import logging
 import uuid
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentation.classification.live import today
@@ -109,7 +109,22 @@ async def _finish(sessions: async_sessionmaker[AsyncSession], fit_id: uuid.UUID,
         )
 
 
+# A fit of a million customers takes seconds; one still running after this long lost its process (a fit's
+# task ends its row itself however it fails, unless the process dies).
+FIT_GIVEN_UP_AFTER = timedelta(hours=1)
+
+
+async def end_abandoned_fits(session: AsyncSession) -> None:
+    """Fits still `running` long after they began are ended `failed`: their process stopped."""
+    await session.execute(
+        update(FitRow)
+        .where(FitRow.status == "running", FitRow.started_at < func.now() - FIT_GIVEN_UP_AFTER)
+        .values(status="failed", error="interrupted: the process fitting it stopped", finished_at=func.now())
+    )
+
+
 async def get_fit(session: AsyncSession, fit_id: uuid.UUID) -> Fit:
+    await end_abandoned_fits(session)
     row = await session.get(FitRow, fit_id)
     if row is None:
         raise FitNotFound(fit_id)
@@ -117,6 +132,7 @@ async def get_fit(session: AsyncSession, fit_id: uuid.UUID) -> Fit:
 
 
 async def list_fits(session: AsyncSession, limit: int) -> list[Fit]:
+    await end_abandoned_fits(session)
     rows = await session.scalars(select(FitRow).order_by(FitRow.started_at.desc(), FitRow.id).limit(limit))
     return [Fit.model_validate(row) for row in rows]
 

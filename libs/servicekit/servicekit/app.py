@@ -125,6 +125,13 @@ class LastResortMiddleware:
             await internal_error_response(scope["path"])(scope, receive, send)
 
 
+def keep_until_shutdown(app: FastAPI, task: asyncio.Task[object]) -> None:
+    """Hold on to work a request started and does not wait for (a run, a fit, a vacuum): the event loop keeps
+    only weak references to tasks, and at shutdown the lifespan cancels what is still running."""
+    app.state.background_tasks.add(task)
+    task.add_done_callback(app.state.background_tasks.discard)
+
+
 def add_standard_middleware(app: FastAPI, settings: ServiceSettings) -> None:
     """Outermost first: request id, last-resort 500, metrics and access log, body limit."""
     app.add_middleware(

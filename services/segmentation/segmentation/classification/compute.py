@@ -123,8 +123,6 @@ async def classify_all(
     await step("features", 5)
     middle = int(await session.scalar(text(f"SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {SCHEMA}.customers")))
     other_half = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
-    # One process per half: a parallel worker would only take the other half's core.
-    await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     try:  # when one half fails, the other is cancelled
         async with asyncio.TaskGroup() as halves:
             halves.create_task(
@@ -189,6 +187,8 @@ RUN_WORK_MEM = "1GB"
 async def _run_settings(session: AsyncSession) -> None:
     await session.execute(text("SET LOCAL statement_timeout = 0"))
     await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+    # One process per connection and half: a parallel worker would only take the other half's core.
+    await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
 async def _features_elsewhere(
@@ -202,7 +202,6 @@ async def _features_elsewhere(
     Tables left by runs that failed are dropped first (runs never overlap: they hold RUN_LOCK)."""
     async with other_connection() as other, other.begin():
         await _run_settings(other)
-        await other.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
         stale = await other.scalars(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = :schema AND starts_with(tablename, :prefix)"
         ), {"schema": SCHEMA, "prefix": SCRATCH_PREFIX})  # fmt: skip

@@ -18,6 +18,7 @@ def today(thresholds: Thresholds | None = None) -> date:
 
 async def reclassify(session: AsyncSession, customer_ids_sql: str) -> int:
     """Classify the customers the SQL selects, as of today. Nothing before the first full run."""
+    # One round trip for both (every ingest pays it): the thresholds and the last successful run's cut points.
     settings = (await session.execute(text(f"""
         SELECT (SELECT thresholds FROM {SCHEMA}.settings WHERE id = 1),
                (SELECT cut_points FROM {SCHEMA}.runs WHERE status = 'succeeded' ORDER BY finished_at DESC LIMIT 1)"""))).one()  # fmt: skip

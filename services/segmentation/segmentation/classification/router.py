@@ -28,6 +28,7 @@ from segmentation.classification.schemas import (
     ZStage,
 )
 from segmentation.types import ExternalIdPath
+from servicekit.app import keep_until_shutdown
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
@@ -52,8 +53,7 @@ async def put_config(body: Thresholds, session: SessionDep) -> Thresholds:
 )
 async def start_run(request: Request, response: Response, body: RunRequest | None = None) -> Run:
     run, task = await service.start_run(request.app.state.sessionmaker, body.as_of if body else None)
-    request.app.state.background_tasks.add(task)
-    task.add_done_callback(request.app.state.background_tasks.discard)
+    keep_until_shutdown(request.app, task)
     response.headers["Location"] = f"/v1/segmentation/runs/{run.id}"
     return run
 

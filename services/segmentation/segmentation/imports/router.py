@@ -11,6 +11,7 @@ from segmentation.imports import service
 from segmentation.imports.errors import UnsupportedMediaType
 from segmentation.imports.fields import ENTITIES
 from segmentation.imports.schemas import ImportJob, RowError
+from servicekit.app import keep_until_shutdown
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
@@ -81,9 +82,8 @@ async def import_file(
     sessions = request.app.state.sessionmaker
     job, replayed = await service.run(sessions, upload, _stale_after(request))
     if not replayed and job.rows_accepted >= request.app.state.settings.import_vacuum_min_rows:
-        task = asyncio.create_task(service.vacuum(request.app.state.engine, entity), name=f"vacuum-{entity}")
-        request.app.state.background_tasks.add(task)
-        task.add_done_callback(request.app.state.background_tasks.discard)
+        vacuum = service.vacuum(request.app.state.engine, entity)
+        keep_until_shutdown(request.app, asyncio.create_task(vacuum, name=f"vacuum-{entity}"))
     response.headers["Location"] = f"/v1/segmentation/imports/{job.id}"
     if replayed:
         response.status_code = status.HTTP_200_OK

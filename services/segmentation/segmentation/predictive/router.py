@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from segmentation.predictive import service
 from segmentation.predictive.schemas import Fit, FitRequest
+from servicekit.app import keep_until_shutdown
 from servicekit.db import SessionDep
 
 router = APIRouter(prefix="/v1/segmentation/predictive", tags=["predictive"])
@@ -21,8 +22,7 @@ router = APIRouter(prefix="/v1/segmentation/predictive", tags=["predictive"])
 async def start_fit(request: Request, response: Response, body: FitRequest | None = None) -> Fit:
     body = body or FitRequest()
     fit, task = await service.start_fit(request.app.state.sessionmaker, body.calibration_end, body.holdout_end)
-    request.app.state.background_tasks.add(task)
-    task.add_done_callback(request.app.state.background_tasks.discard)
+    keep_until_shutdown(request.app, task)
     response.headers["Location"] = f"/v1/segmentation/predictive/fits/{fit.id}"
     return fit
 

@@ -76,3 +76,32 @@ def test_a_bulk_import_streams_through_the_gateway(stack: Stack) -> None:
         assert client.get(f"/v1/segmentation/imports/{job['id']}").json()["rows_created"] == 5000
         order = client.get("/v1/segmentation/orders/BULK-O-4999").json()
         assert (order["customer_external_id"], order["net_amount"]) == ("BULK-499", "99.99")
+
+
+def test_a_run_a_profile_and_a_fit_through_the_gateway(stack: Stack) -> None:
+    auth = {"Authorization": f"Bearer {stack.new_key(Scope.write)}"}
+
+    def until_done(client: httpx.Client, location: str) -> dict:
+        for _ in range(200):
+            job = client.get(location).json()
+            if job["status"] != "running":
+                return job
+            time.sleep(0.05)
+        raise AssertionError(job)
+
+    with httpx.Client(base_url=stack.gateway.url, headers=auth, timeout=30) as client:
+        client.put("/v1/segmentation/customers/E2E-RUN", json={"name": "Lindner OHG", "kind": "b2b"})
+        order = {"customer_external_id": "E2E-RUN", "ordered_at": "2026-06-01T10:00:00Z", "net_amount": "80.00",
+                 "currency": "EUR"}  # fmt: skip
+        assert client.put("/v1/segmentation/orders/E2E-RUN-1", json=order).status_code == 201
+        run = client.post("/v1/segmentation/runs", json={"as_of": "2026-06-30"})
+        assert until_done(client, run.headers["location"])["status"] == "succeeded"
+        profile = client.get("/v1/segmentation/customers/E2E-RUN/profile").json()["classification"]
+        assert (profile["lifecycle"], profile["z_stage"], profile["as_of"]) == ("new", "Z2", "2026-06-30")
+
+        fit = client.post("/v1/segmentation/predictive/fits", json={"calibration_end": "2000-01-31"})
+        assert fit.status_code == 202, fit.text
+        ended = until_done(client, fit.headers["location"])
+        assert (ended["status"], ended["customers"]) == ("failed", 0)
+        model = client.get("/v1/segmentation/predictive/model")
+        assert (model.status_code, model.headers["content-type"]) == (404, "application/problem+json")

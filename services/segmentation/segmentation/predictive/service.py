@@ -137,11 +137,16 @@ async def list_fits(session: AsyncSession, limit: int) -> list[Fit]:
     return [Fit.model_validate(row) for row in rows]
 
 
-async def current_model(session: AsyncSession) -> Fit:
+async def newest_model(session: AsyncSession) -> Fit | None:
     """The newest succeeded fit: a failed one never replaces it."""
     row = await session.scalar(
         select(FitRow).where(FitRow.status == "succeeded").order_by(FitRow.finished_at.desc()).limit(1)
     )
-    if row is None:
+    return None if row is None else Fit.model_validate(row)
+
+
+async def current_model(session: AsyncSession) -> Fit:
+    fit = await newest_model(session)
+    if fit is None:
         raise NoModelYet()
-    return Fit.model_validate(row)
+    return fit

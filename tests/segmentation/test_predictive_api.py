@@ -2,6 +2,7 @@
 the one computed from the transactions, and a fit (a job) reproduces the published estimates."""
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -204,13 +205,17 @@ def expected_predictions(job: dict, summary: model.Summary, customer: str) -> di
 async def test_a_run_scores_every_customer_with_the_current_model(
     imported: None, client: httpx.AsyncClient, db_url: str
 ) -> None:
-    await classify(client, CALIBRATION_END.isoformat())
+    assert (await classify(client, CALIBRATION_END.isoformat()))["model"] is None
     before = await profile(client, "00004")
     assert before["predictions"] is None, "no model yet: the rules alone"
     assert before["reasons"]["quadrant"]["potential_source"] == "revenue_12m"
 
     job = await fit(client, CALIBRATION_END.isoformat())
-    await classify(client, CALIBRATION_END.isoformat())
+    run = await classify(client, CALIBRATION_END.isoformat())
+    assert (run["model"]["fit_id"], run["model"]["purchases"]) == (
+        job["id"],
+        {k: job["purchases"][k] for k in ["r", "alpha", "a", "b"]},
+    )
     summary = await sql_summary(db_url)
     repeat_buyers = summary.customer_ids[summary.frequency > 0]
     loyal = str(summary.customer_ids[np.argmax(summary.frequency)])
@@ -228,7 +233,15 @@ async def test_a_run_scores_every_customer_with_the_current_model(
         # The matrix's potential is the predicted revenue when the ERP gave no estimate.
         assert shown["potential"] == predictions["predicted_revenue_12m"]
         assert shown["reasons"]["quadrant"]["potential_source"] == "predicted_revenue_12m"
-    assert float((await profile(client, loyal))["predictions"]["clv"]) > 0
+    shown = await profile(client, loyal)
+    assert float(shown["predictions"]["clv"]) > 0
+    # The audience stream carries the same figures, for campaigns to score members by.
+    audience = await client.get("/v1/segmentation/audiences", params={"lifecycle": shown["lifecycle"]})
+    members = {m["external_id"]: m for m in map(json.loads, audience.text.splitlines())}
+    assert "purchase_days" not in members[loyal], "only what campaigns need"
+    for name in ("probability_alive", "expected_purchases", "expected_order_value", "predicted_revenue_12m", "clv"):
+        assert members[loyal][name] == shown["predictions"][name], name
+    assert members[loyal]["potential"] == shown["potential"]
 
     # Horizons, margin and discount rate are the company's: the next run scores with the new ones.
     config = (await client.get("/v1/segmentation/config")).json()

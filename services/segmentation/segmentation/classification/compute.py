@@ -282,8 +282,16 @@ async def _store(
     days = predicted.days
     newer = "(CAST(:since AS timestamptz) IS NOT NULL AND {0}.computed_at >= CAST(:since AS timestamptz))"
     figures = ", ".join(FIGURES)
+    # An ingest classifies a few customers: each stored row is looked up by key. The planner cannot tell how few
+    # they are (IN a subquery) and would otherwise read all the classifications into a hash table.
+    stored_row = (
+        f"LEFT JOIN {SCHEMA}.classifications o ON o.customer_id = n.customer_id"
+        if run_id is not None
+        else f"""LEFT JOIN LATERAL (SELECT * FROM {SCHEMA}.classifications c WHERE c.customer_id = n.customer_id
+                                    OFFSET 0) o ON true"""
+    )
     only_changed = f"""
-            LEFT JOIN {SCHEMA}.classifications o ON o.customer_id = n.customer_id
+            {stored_row}
             WHERE o.customer_id IS NULL
                OR (({", ".join(f"n.{c}" for c in FIGURES)}) IS DISTINCT FROM ({", ".join(f"o.{c}" for c in FIGURES)})
                    AND NOT {newer.format("o")})

@@ -111,12 +111,15 @@ class Run(BaseModel):
     id: uuid.UUID
     as_of: date
     status: Literal["running", "succeeded", "failed"]
-    phase: str = Field(description="queued, features, ranking, storing, done")
+    phase: str = Field(description="queued, features, predictions (with a model), ranking, storing, done")
     progress: int = Field(description="Percent done, by phase.")
     customers: int
     changes: int = Field(description="Changes of lifecycle, Z-stage, ABC class or quadrant this run recorded.")
     thresholds: dict[str, Any]
     cut_points: dict[str, Any] | None = Field(description="The revenue limits of A and B and the matrix split points.")
+    model: dict[str, Any] | None = Field(
+        description="The predictive fit and terms the run scored with; null before the first successful fit."
+    )
     error: str | None
     started_at: datetime
     finished_at: datetime | None

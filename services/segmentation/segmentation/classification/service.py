@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -153,29 +155,45 @@ class Basis:
                    ScoringModel.from_json(row.model))  # fmt: skip
 
 
+def _inputs(row: Any, as_of: date) -> scoring.Inputs | None:
+    """What a customer's predictions rest on, from his stored classification; None for prospects."""
+    if row.first_order_on is None or not row.purchase_days:
+        return None
+    return scoring.Inputs(
+        purchase_days=row.purchase_days,
+        recency_days=(row.last_order_on - row.first_order_on).days,
+        age_days=(as_of - row.first_order_on).days,
+        repeat_spend=row.repeat_spend,
+    )
+
+
+async def _score(
+    session: AsyncSession, model: ScoringModel, inputs: dict[int, scoring.Inputs]
+) -> dict[int, dict[str, float]]:
+    """Each customer's predictions under `model`, from the terms of his (repeat purchases, age). Terms that no
+    run or ingest tabulated (an old classification's day) are computed here, not stored: a read writes nothing."""
+    pairs = {(i.repeat_purchases, i.age_days) for i in inputs.values()}
+    terms = await scoring.fetch_terms(session, model, pairs)
+    if missing := sorted(pairs - terms.keys()):
+        computed = scoring.tabulate(model, *(np.array(column) for column in zip(*missing, strict=True)))
+        terms |= {pair: tuple(float(computed[k][i]) for k in scoring.TERMS) for i, pair in enumerate(missing)}
+    return {
+        customer_id: scoring.predict(model, customer, terms[(customer.repeat_purchases, customer.age_days)])
+        for customer_id, customer in inputs.items()
+    }
+
+
 async def _predictions(
     session: AsyncSession, shown: list[tuple[ClassificationRow, date, Basis]]
 ) -> dict[int, Predictions]:
-    """Each customer's predictions from his stored figures and the terms of his (repeat purchases, age), the
-    figures a run classified him with. Terms a run or ingest did not tabulate are computed here, not stored."""
+    """Each shown customer's predictions under the model he was classified with."""
     wanted: dict[ScoringModel, dict[int, scoring.Inputs]] = {}
     for row, as_of, basis in shown:
-        if basis.model is not None and row.first_order_on is not None and row.purchase_days > 0:
-            wanted.setdefault(basis.model, {})[row.customer_id] = scoring.Inputs(
-                purchase_days=row.purchase_days,
-                recency_days=(row.last_order_on - row.first_order_on).days if row.last_order_on else 0,
-                age_days=(as_of - row.first_order_on).days,
-                repeat_spend=row.repeat_spend,
-            )
+        if basis.model is not None and (inputs := _inputs(row, as_of)) is not None:
+            wanted.setdefault(basis.model, {})[row.customer_id] = inputs
     found: dict[int, Predictions] = {}
     for model, inputs in wanted.items():
-        pairs = {(i.repeat_purchases, i.age_days) for i in inputs.values()}
-        terms = await scoring.fetch_terms(session, model, pairs)
-        if missing := sorted(pairs - terms.keys()):
-            computed = scoring.tabulate(model, *(np.array(column) for column in zip(*missing, strict=True)))
-            terms |= {pair: tuple(float(computed[k][i]) for k in scoring.TERMS) for i, pair in enumerate(missing)}
-        for customer_id, customer in inputs.items():
-            figures = scoring.predict(model, customer, terms[(customer.repeat_purchases, customer.age_days)])
+        for customer_id, figures in (await _score(session, model, inputs)).items():
             found[customer_id] = Predictions(
                 probability_alive=round(figures["probability_alive"], 6),
                 expected_purchases=round(figures["expected_purchases"], 6),
@@ -286,12 +304,47 @@ async def list_profiles(
 AUDIENCE_BATCH = 5000
 
 
+# Predicted figures in each audience line: what campaigns score members by. Null without a model or orders.
+AUDIENCE_PREDICTIONS = ("probability_alive", "expected_purchases", "expected_order_value", "predicted_revenue_12m",
+                        "clv")  # fmt: skip
+
+
 async def audience_lines(sessions: async_sessionmaker[AsyncSession], filters: ProfileFilters) -> AsyncIterator[bytes]:
-    """The matching customers as NDJSON, streamed from a server-side cursor (never all in memory)."""
-    async with sessions() as session, session.begin():
+    """The matching customers as NDJSON, streamed from a server-side cursor (never all in memory), each with
+    his predictions under the last run's model (the terms are read on a second connection, batch by batch)."""
+    async with sessions() as session, session.begin(), sessions() as terms_session:
+        latest = await repository.latest_run(session)
+        model = ScoringModel.from_json(latest.model) if latest else None
         result = await session.stream(repository.audience_query(filters).execution_options(yield_per=AUDIENCE_BATCH))
         async for partition in result.partitions():
-            yield "".join(json.dumps(dict(row._mapping), default=_json_value) + "\n" for row in partition).encode()
+            members = [dict(row._mapping) for row in partition]
+            facts = [
+                SimpleNamespace(last_order_on=m["last_order_on"], **{k: m.pop(k) for k in repository.PREDICTION_INPUTS})
+                for m in members
+            ]
+            scored: dict[int, dict[str, float]] = {}
+            if model is not None:
+                inputs = {f.customer_id: i for f in facts if (i := _inputs(f, _as_of(f, latest))) is not None}
+                scored = await _score(terms_session, model, inputs) if inputs else {}
+            lines = []
+            for member, fact in zip(members, facts, strict=True):
+                figures = scored.get(fact.customer_id)
+                for name in AUDIENCE_PREDICTIONS:
+                    member[name] = None if figures is None else _rounded(name, figures[name])
+                if member["potential"] is None and figures is not None:
+                    member["potential"] = member["predicted_revenue_12m"]
+                lines.append(json.dumps(member, default=_json_value) + "\n")
+            yield "".join(lines).encode()
+
+
+def _as_of(row: Any, latest: Any) -> date:
+    """The day a stored classification holds for: the last run's, if the run confirmed it."""
+    confirmed = latest is not None and latest.snapshot_at is not None and row.computed_at < latest.snapshot_at
+    return latest.as_of if confirmed else row.as_of
+
+
+def _rounded(name: str, value: float) -> float | Decimal:
+    return round(value, 6) if name in ("probability_alive", "expected_purchases") else _money(value)
 
 
 def _json_value(value: object) -> str:

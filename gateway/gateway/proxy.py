@@ -16,6 +16,8 @@ from starlette.responses import StreamingResponse
 from yarl import URL
 
 from gateway.auth import authorize, required_scope
+from gateway.keys.schemas import ApiKey
+from gateway.ratelimit import RATE_LIMIT_HEADERS
 from gateway.settings import GatewaySettings
 from servicekit.app import UPLOAD_PATH_SEGMENT
 from servicekit.errors import AppError, BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
@@ -30,6 +32,7 @@ _HOP_BY_HOP = frozenset(
 )  # fmt: skip
 _NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "x-api-key", "x-api-key-id", "x-request-id"}
 _NOT_RETURNED = _HOP_BY_HOP | {"date", "server"}  # the gateway's own server sets these
+_RATE_LIMIT_FIELDS = frozenset(name.lower() for name in RATE_LIMIT_HEADERS)  # the gateway's own, never a service's
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 router = APIRouter()
@@ -118,8 +121,24 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
     if upstream is None:
         raise NotFound(f"No service {service!r}; the API has {', '.join(f'/v1/{s}' for s in upstreams)}.")
     request.scope["route_template"] = f"/v1/{service}/*"
-    api_key = await authorize(request, required_scope(request.method))
+    scope = required_scope(request.method)
+    api_key = await authorize(request, scope)
+    rate_limit_headers = await request.app.state.rate_limiter.admit(api_key.id, scope)
+    try:
+        response = await _forward(upstream, request, api_key)
+    except AppError as exc:
+        exc.headers = {**rate_limit_headers, **exc.headers}
+        raise
+    relayed = StreamingResponse(_relay(response), status_code=response.status)
+    # Raw pairs keep repeated fields (Set-Cookie, Link) apart; the body passes through still encoded.
+    not_returned = _NOT_RETURNED | _RATE_LIMIT_FIELDS if rate_limit_headers else _NOT_RETURNED
+    relayed.raw_headers = [(k, v) for k, v in response.raw_headers if k.decode("latin-1").lower() not in not_returned]
+    relayed.raw_headers += [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers.items()]
+    return relayed
 
+
+async def _forward(upstream: Upstream, request: Request, api_key: ApiKey) -> aiohttp.ClientResponse:
+    """The service's response to the caller's request, its body not yet read."""
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
     headers = [(k, v) for k, v in headers if k.lower() not in _NOT_FORWARDED]
     headers += [
@@ -147,12 +166,9 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
     except (TimeoutError, aiohttp.ClientError) as exc:
         if body.failed:
             raise body.failed from exc
-        logger.warning("upstream %s failed: %s", service, type(exc).__name__)
+        logger.warning("upstream %s failed: %s", upstream.name, type(exc).__name__)
         raise upstream.error(exc) from exc
     if body.failed:  # the upload broke off (too large, client gone); the service saw a cut body
         response.release()
         raise body.failed
-    relayed = StreamingResponse(_relay(response), status_code=response.status)
-    # Raw pairs keep repeated fields (Set-Cookie, Link) apart; the body passes through still encoded.
-    relayed.raw_headers = [(k, v) for k, v in response.raw_headers if k.decode("latin-1").lower() not in _NOT_RETURNED]
-    return relayed
+    return response

@@ -35,6 +35,21 @@ class GatewaySettings(ServiceSettings):
         default_factory=list, description="Origins allowed by CORS, comma-separated ('*' for any)."
     )
     openapi_cache_seconds: float = Field(default=60.0, ge=0, description="How long the merged OpenAPI is kept.")
+    rate_limit_enabled: bool = Field(default=True, description="Limit the requests each API key may make.")
+    rate_limit_read_per_second: float = Field(
+        default=50.0, gt=0, description="Reads (GET, HEAD, OPTIONS) a key may make per second, sustained."
+    )
+    rate_limit_read_burst: int = Field(default=100, ge=1, description="Reads a key may make at once.")
+    rate_limit_write_per_second: float = Field(
+        default=20.0, gt=0, description="Writes (every other method) a key may make per second, sustained."
+    )
+    rate_limit_write_burst: int = Field(default=40, ge=1, description="Writes a key may make at once.")
+    redis_url: str = Field(
+        default="", description="Redis for rate limits shared by every replica; empty: each process counts alone."
+    )
+    redis_timeout_seconds: float = Field(
+        default=0.25, gt=0, description="A Redis slower than this lets the request through unchecked."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

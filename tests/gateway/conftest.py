@@ -97,8 +97,9 @@ class FakeService:
         return Starlette(routes=[Route("/{path:path}", self._answer, methods=methods)])
 
     async def _answer(self, request: Request) -> JSONResponse:
-        body = await request.body()
-        self.calls.append(Call(request.method, request.url.path, dict(request.headers), body))
+        call = Call(request.method, request.url.path, dict(request.headers), b"")
+        self.calls.append(call)  # before the body, so that a request whose body broke off counts too
+        call.body = body = await request.body()
         await asyncio.sleep(float(request.query_params.get("delay", 0)))
         status = int(request.query_params.get("status", self.status))
         return JSONResponse({"call": len(self.calls), "received": len(body)}, status_code=status)

@@ -59,7 +59,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        allow_headers=[
+            "Authorization",
+            "X-API-Key",
+            "Content-Type",
+            "Idempotency-Key",
+            "X-Request-ID",
+            "traceparent",
+            "tracestate",
+        ],
         expose_headers=["X-Request-ID", "Location", "Retry-After", *RATE_LIMIT_HEADERS],
         max_age=600,
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,12 +35,13 @@ from servicekit.observability import current_request_id
 
 logger = logging.getLogger("gateway.proxy")
 
+_TRACE_CONTEXT = frozenset({"traceparent", "tracestate"})  # checked, then passed on (_trace_context)
 # RFC 9110 7.6.1 hop-by-hop fields, plus the ones the proxy sets itself; credentials stay at the gateway.
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
      "transfer-encoding", "upgrade", "host"}
 )  # fmt: skip
-_NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "x-api-key", "x-api-key-id", "x-request-id"}
+_NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "x-api-key", "x-api-key-id", "x-request-id"} | _TRACE_CONTEXT
 _NOT_RETURNED = _HOP_BY_HOP | {"date", "server"}  # the gateway's own server sets these
 _RATE_LIMIT_FIELDS = frozenset(name.lower() for name in RATE_LIMIT_HEADERS)  # the gateway's own, never a service's
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -51,6 +54,10 @@ _RETRIED_STATUSES = frozenset({502, 503})  # a 504 took the whole timeout alread
 # Failures where the request cannot have been processed, or the connection broke before an answer came.
 # Never a read timeout: the service may still be working on it, and a retry would answer late.
 _RETRIED_ERRORS = frozenset({"connect_error", "connect_timeout", "disconnected"})
+
+# W3C Trace Context: version, trace id, parent id, flags; a later version may append fields.
+_TRACEPARENT = re.compile(r"^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$")
+_TRACE_ID = re.compile(r"^(?!0{32})[0-9a-f]{32}$")
 
 router = APIRouter()
 
@@ -167,6 +174,7 @@ async def _forward(upstream: Upstream, request: Request, api_key: ApiKey) -> aio
     """The service's response to the caller's request, its body not yet read."""
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
     headers = [(k, v) for k, v in headers if k.lower() not in _NOT_FORWARDED]
+    headers += _trace_context(request)
     headers += [
         ("x-request-id", current_request_id() or ""),
         ("x-api-key-id", str(api_key.id)),
@@ -218,6 +226,25 @@ async def _forward(upstream: Upstream, request: Request, api_key: ApiKey) -> aio
                 await _back_off(upstream, attempt)
                 continue
         return response
+
+
+def _trace_context(request: Request) -> list[tuple[str, str]]:
+    """The caller's `traceparent` and `tracestate`, unchanged, when the traceparent is valid; else a new trace,
+    so that the services' calls can still be joined up. Its id is the request id when that is one (32 hex
+    digits, as the gateway makes them), so that logs and traces share it."""
+    traceparents = request.headers.getlist("traceparent")
+    if len(traceparents) == 1 and _valid_traceparent(traceparents[0]):
+        return [("traceparent", traceparents[0])] + [("tracestate", v) for v in request.headers.getlist("tracestate")]
+    # A tracestate belongs to the trace its traceparent names: without one, it is dropped (W3C 3.3).
+    request_id = current_request_id() or ""
+    trace_id = request_id if _TRACE_ID.match(request_id) else secrets.token_hex(16)
+    # Sampled, as the service's own trace would be if it started one: the gateway records nothing itself.
+    return [("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")]
+
+
+def _valid_traceparent(value: str) -> bool:
+    # Version 00 has exactly the four fields; a later version may have more after them.
+    return bool(_TRACEPARENT.match(value)) and (len(value) == 55 or not value.startswith("00-"))
 
 
 async def _attempt(

@@ -250,5 +250,5 @@ async def test_a_bulk_import_is_never_sent_twice(db_url: str) -> None:
             content=rows(),
             headers={**auth, "Idempotency-Key": "import-1", "Content-Type": "text/csv"},
         )
-    assert response.status_code == 503, "its body was streamed through and is gone: it cannot be sent again"
-    assert len(service.requests) == 1
+    assert response.status_code in (502, 503), "hung up on while sending (503) or sending into the void (502)"
+    assert len(service.requests) == 1, "its body was streamed through and is gone: it cannot be sent again"

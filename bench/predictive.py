@@ -30,7 +30,7 @@ from datetime import date
 
 import asyncpg
 import httpx
-from benchkit import create_key, full_run, import_file, machine, psql_binary
+from benchkit import UNLIMITED, create_key, full_run, import_file, machine, psql_binary
 
 from segmentation.synthetic import generate
 from servicekit.migrations import discover_components, upgrade
@@ -84,7 +84,7 @@ def main() -> int:
     env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
     segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
     gateway = ServerProcess(
-        "gateway.main:create_app", {**env, "GATEWAY_SEGMENTATION_URL": segmentation.url}, name="gateway"
+        "gateway.main:create_app", {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}, name="gateway"
     ).start()
     try:
         key = asyncio.run(create_key(url))

@@ -34,7 +34,7 @@ from datetime import date
 
 import asyncpg
 import httpx
-from benchkit import create_key, full_run, import_file, machine, psql_binary
+from benchkit import UNLIMITED, create_key, full_run, import_file, machine, psql_binary
 
 from segmentation.synthetic import generate
 from servicekit.migrations import discover_components, upgrade
@@ -43,10 +43,6 @@ from servicekit.testing import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER_COLUMNS = "external_id, customer_id, ordered_at, net_amount, currency, contribution_margin, status"
-# One key makes all the load, far beyond any client's rate limit: the limiter runs but never refuses.
-UNLIMITED = {
-    f"GATEWAY_RATE_LIMIT_{kind}_{limit}": "1000000" for kind in ("READ", "WRITE") for limit in ("PER_SECOND", "BURST")
-}
 
 
 async def export_orders(url: str, path: Path) -> None:

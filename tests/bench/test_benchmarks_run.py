@@ -23,3 +23,19 @@ def test_the_segmentation_benchmark_runs_end_to_end(postgres_server_url: str) ->
     assert "full segmentation run, first run (all new): 300 customers" in result.stdout
     assert "full segmentation run, next day's run: 300 customers" in result.stdout
     assert "order PUT -> updated profile" in result.stdout
+
+
+def test_the_predictive_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "predictive.py"), "--customers", "2000", "--database", "bench_smoke"],
+        env={**os.environ, "DATABASE_URL": postgres_server_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "full run without a model (the rules alone)" in result.stdout
+    assert "fit: " in result.stdout
+    assert "repeat buyers" in result.stdout
+    assert "fit + scoring" in result.stdout

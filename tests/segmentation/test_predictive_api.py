@@ -40,12 +40,21 @@ async def imported(client: httpx.AsyncClient) -> None:
 
 
 async def sql_summary(db_url: str, time_zone: str = "UTC") -> model.Summary:
+    """The summary the service fits on, by the customers' external ids (sorted, as model.summarise has them)."""
     engine = build_engine(SegmentationSettings(database_url=db_url), "test")
     try:
         async with sessionmaker_for(engine)() as session:
-            return await repository.summary(session, CALIBRATION_END, time_zone)
+            found = await repository.summary(session, CALIBRATION_END, time_zone)
     finally:
         await engine.dispose()
+    connection = await asyncpg.connect(db_url)
+    try:
+        external = dict(await connection.fetch("SELECT id, external_id FROM segmentation.customers"))
+    finally:
+        await connection.close()
+    ids = np.array([external[i] for i in found.customer_ids.tolist()], dtype=str)
+    order = np.argsort(ids)
+    return model.Summary(ids[order], *(getattr(found, k)[order] for k in ("frequency", "recency", "age", "monetary")))
 
 
 async def test_the_summary_from_sql_equals_the_one_from_the_transactions(imported: None, db_url: str) -> None:

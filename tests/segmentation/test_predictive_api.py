@@ -322,3 +322,25 @@ async def test_prediction_settings_are_validated(client: httpx.AsyncClient) -> N
         refused = await client.put("/v1/segmentation/config", json={**config, field: value})
         assert (refused.status_code, refused.headers["content-type"]) == (422, "application/problem+json"), field
         assert refused.json()["errors"][0]["field"] == f"body.{field}"
+
+
+async def test_weekly_purchases_forecast_what_the_customers_will_buy(imported: None, client: httpx.AsyncClient) -> None:
+    params = {"from_date": "1997-09-29", "weeks": 39}
+    before = await client.get("/v1/segmentation/predictive/weekly-purchases", params=params)
+    assert (before.status_code, before.headers["content-type"]) == (409, "application/problem+json")
+
+    job = await fit_with(client, {"calibration_end": CALIBRATION_END.isoformat(), "holdout_end": "1998-06-30"})
+    await classify(client, CALIBRATION_END.isoformat())
+    forecast = (await client.get("/v1/segmentation/predictive/weekly-purchases", params=params)).json()
+    assert (forecast["fit_id"], forecast["as_of"], forecast["customers"]) == (job["id"], "1997-09-30", 2357)
+    weeks = forecast["weeks"]
+    assert [w["week_start"] for w in weeks[:2]] == ["1997-09-29", "1997-10-06"]
+    assert (weeks[0]["iso_week"], len(weeks)) == ("1997-W40", 39)
+    expected = [float(w["expected_orders"]) for w in weeks]
+    # The same model, summed per week: what the holdout check expects of each customer in the 39 weeks after.
+    assert sum(expected) == pytest.approx(job["holdout"]["expected_purchases"], rel=0.01)
+    assert expected[1] > expected[-1] > 0, "customers drop out: fewer purchases week by week"
+    assert expected[0] < expected[1], "the first week began before the run's day: only its last days count"
+
+    not_monday = await client.get("/v1/segmentation/predictive/weekly-purchases", params={"from_date": "1997-09-30"})
+    assert (not_monday.status_code, not_monday.headers["content-type"]) == (400, "application/problem+json")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import text
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from segmentation.classification.compute import FIRST_DAY, FIRST_DAY_SCALE, Days, aggregate_by_sorting, run_settings
 from segmentation.db import SCHEMA
 from segmentation.predictive.model import DAYS_PER_WEEK, Summary
+from segmentation.predictive.scoring import ScoringModel, probability_alive_sql
 
 
 async def summary(
@@ -81,3 +83,20 @@ async def middle_customer_id(session: AsyncSession) -> int:
 def concatenate(first: Summary, second: Summary) -> Summary:
     """Two summaries of customers with smaller and larger ids, as one."""
     return Summary(*(np.concatenate([getattr(first, k), getattr(second, k)]) for k in Summary.__dataclass_fields__))
+
+
+async def alive_by_history(session: AsyncSession, m: ScoringModel, run_as_of: date, snapshot_at: datetime) -> list[Any]:
+    """The stored customers grouped by (repeat purchases, age in days, the day their classification holds
+    for), with how many there are and their summed probability alive under `m`: every customer's expected
+    purchases are his group's factor times his probability alive, so a forecast needs only these groups."""
+    # A run stores only what changed: the others hold as of its day (as classification.service shows them).
+    run_day = f"DATE '{run_as_of.isoformat()}'"
+    as_of = f"CASE WHEN c.computed_at < CAST(:snapshot_at AS timestamptz) THEN {run_day} ELSE c.as_of END"
+    alive = probability_alive_sql(
+        m, "(c.purchase_days - 1)", "(c.last_order_on - c.first_order_on)", f"({as_of} - c.first_order_on)"
+    )
+    result = await session.execute(text(f"""
+        SELECT c.purchase_days - 1, {as_of} - c.first_order_on, {as_of}, count(*), sum({alive})
+        FROM {SCHEMA}.classifications c WHERE c.purchase_days > 0
+        GROUP BY 1, 2, 3"""), {"snapshot_at": snapshot_at})  # fmt: skip
+    return list(result)

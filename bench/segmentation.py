@@ -42,7 +42,7 @@ from servicekit.pg import create_database, ensure_database_url, with_database
 from servicekit.testing import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER_COLUMNS = "external_id, customer_id, ordered_at, net_amount, currency, contribution_margin, status"
+ORDER_COLUMNS = "external_id, customer_id, ordered_at, net_amount, currency, net_cents, contribution_margin, status"
 
 
 async def export_orders(url: str, path: Path) -> None:

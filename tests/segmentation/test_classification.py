@@ -489,3 +489,36 @@ async def test_a_run_keeps_what_an_ingest_classified_while_it_computed(client: h
     await classify(client)
     assert (await profile(client, "BUSY"))["lifecycle"] == "reactivated", "the newer classification survives"
     assert (await profile(client, "IDLE"))["lifecycle"] == "lapsed"
+
+
+async def test_revenue_is_counted_in_the_base_currency(client: httpx.AsyncClient) -> None:
+    await customer(client, "ABROAD", revenue_potential={"amount": "1000.00", "currency": "USD"})
+    foreign = {"customer_external_id": "ABROAD", "ordered_at": f"{day(10)}T12:00:00Z", "net_amount": "100.00",
+               "currency": "USD"}  # fmt: skip
+    refused = await client.put("/v1/segmentation/orders/USD-1", json=foreign)
+    assert (refused.status_code, refused.json()["errors"][0]["field"]) == (422, "body.currency")
+    assert "no exchange rate from USD to the base currency EUR" in refused.json()["detail"]
+
+    config = (await client.get("/v1/segmentation/config")).json()
+    assert (config["base_currency"], config["exchange_rates"]) == ("EUR", {})
+    rates = {**config, "exchange_rates": {"USD": "0.5"}}
+    assert (await client.put("/v1/segmentation/config", json=rates)).status_code == 200
+    assert (await client.put("/v1/segmentation/orders/USD-1", json=foreign)).status_code == 201
+    await order(client, "ABROAD", 5, "20.00")  # EUR
+    csv = ("external_id,customer_external_id,ordered_at,net_amount,currency\n"
+           f"USD-2,ABROAD,{day(3)}T12:00:00Z,10.01,USD\nCHF-1,ABROAD,{day(3)}T12:00:00Z,10.00,CHF\n")  # fmt: skip
+    job = (
+        await client.post("/v1/segmentation/imports/orders", content=csv, headers={"Content-Type": "text/csv"})
+    ).json()
+    assert (job["rows_accepted"], job["rows_rejected"]) == (1, 1)
+    errors = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()["items"]
+    assert [(e["line"], e["field"]) for e in errors] == [(3, "currency")]
+    assert "has no exchange rate to the base currency EUR" in errors[0]["message"]
+
+    await classify(client)
+    shown = (await client.get("/v1/segmentation/customers/ABROAD/profile")).json()["classification"]
+    # 100 USD and 10.01 USD at 0.5 (5.005 rounds half up to 5.01), and 20 EUR; the estimate of 1,000 USD is 500.
+    assert (shown["revenue_12m"], shown["potential"]) == ("75.01", "500.00")
+    order_shown = (await client.get("/v1/segmentation/orders/USD-1")).json()
+    assert (order_shown["net_amount"], order_shown["currency"]) == ("100.00", "USD"), "the ERP's amount as sent"
+    assert "net_cents" not in order_shown

@@ -46,8 +46,8 @@ async def test_an_order_stored_meanwhile_under_a_new_external_id_is_updated_not_
         transaction = connection.transaction()
         await transaction.start()
         await connection.execute("""
-            INSERT INTO segmentation.orders (external_id, customer_id, ordered_at, net_amount, currency)
-            SELECT 'O-7', id, '2026-03-01T08:00:00Z', 1.00, 'EUR' FROM segmentation.customers""")
+            INSERT INTO segmentation.orders (external_id, customer_id, ordered_at, net_amount, currency, net_cents)
+            SELECT 'O-7', id, '2026-03-01T08:00:00Z', 1.00, 'EUR', 100 FROM segmentation.customers""")
         importing = asyncio.create_task(_import(client, orders_csv(range(100), "K-1", "10.00")))
         await _until_waiting_on_a_lock(db_url, 1)
         await transaction.commit()

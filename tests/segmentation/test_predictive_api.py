@@ -30,6 +30,8 @@ def cdnow_orders_csv() -> bytes:
 
 @pytest.fixture
 async def imported(client: httpx.AsyncClient) -> None:
+    config = (await client.get("/v1/segmentation/config")).json()
+    assert (await client.put("/v1/segmentation/config", json={**config, "base_currency": "USD"})).status_code == 200
     response = await client.post(
         "/v1/segmentation/imports/orders",
         params={"create_missing_customers": "true"},

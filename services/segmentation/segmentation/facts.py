@@ -14,6 +14,8 @@ from segmentation.customers.service import resolve_customer_id
 from segmentation.db import Base
 
 _NOT_REPLACED = {"id", "external_id", "created_at", "updated_at"}
+# Ours, not the ERP's: the customer as our id (shown by his external id) and derived figures.
+_NOT_SHOWN = {"customer_id", "net_cents"}
 
 
 class CustomerFactTable:
@@ -26,7 +28,7 @@ class CustomerFactTable:
 
     def select(self) -> Select[Any]:
         """Rows as the API shows them: every column, and the customer's external id instead of our id."""
-        shown = [c for c in self.columns if c.name != "customer_id" and c.computed is None]
+        shown = [c for c in self.columns if c.name not in _NOT_SHOWN and c.computed is None]
         return select(*shown, CustomerRow.external_id.label("customer_external_id")).join(
             CustomerRow, CustomerRow.id == self.row.customer_id
         )
@@ -60,13 +62,20 @@ class CustomerFactTable:
 
 
 async def upsert_fact(
-    session: AsyncSession, table: CustomerFactTable, external_id: str, data: BaseModel, *, create_missing_customer: bool
+    session: AsyncSession,
+    table: CustomerFactTable,
+    external_id: str,
+    data: BaseModel,
+    *,
+    create_missing_customer: bool,
+    stored: dict[str, Any] | None = None,
 ) -> bool:
-    """Store a fact from its PUT body, resolving its customer (a 422 when unknown, unless it may be created),
-    and classify the customer again so that the profile shows it at once."""
+    """Store a fact from its PUT body and the columns `stored` derives from it, resolving its customer (a 422
+    when unknown, unless it may be created), and classify the customer again so that the profile shows it at
+    once."""
     external_customer = data.customer_external_id  # type: ignore[attr-defined]
     customer_id = await resolve_customer_id(session, external_customer, create_missing=create_missing_customer)
-    values = data.model_dump(exclude={"customer_external_id"}) | {"customer_id": customer_id}
+    values = data.model_dump(exclude={"customer_external_id"}) | {"customer_id": customer_id} | (stored or {})
     created = await table.upsert(session, external_id, values)
     await reclassify_customer(session, customer_id)
     return created

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from segmentation.classification.models import ClassificationRow
 from segmentation.classification.schemas import Thresholds
 from segmentation.db import SCHEMA
+from segmentation.money import Money
 from segmentation.predictive.scoring import (
     ScoringModel,
     drop_other_terms,
@@ -413,6 +414,8 @@ def _features_sql(days: Days, t: Thresholds, ids: str | None = None) -> str:
     """
     subset = f"AND {ids.format('customer_id')}" if ids else ""
     d, lapsed = _sql(days.as_of), t.lapsed_after_days
+    # The ERP's estimate in the base currency; in a currency without a rate it cannot be compared: none.
+    potential = f"round(c.revenue_potential * {Money.of(t).rate_sql('c.revenue_potential_currency')}, 2)"
     return f"""
     WITH per_customer AS ({_orders_sql(days, t, subset)}),
     contacts AS (
@@ -422,7 +425,7 @@ def _features_sql(days: Days, t: Thresholds, ids: str | None = None) -> str:
     billing AS ({_billing_sql(days, subset)}),
     joined AS (
         SELECT c.id AS customer_id, c.external_id, c.key_account AS erp_key_account,
-               c.revenue_potential IS NOT NULL AS potential_estimated, c.revenue_potential AS potential_estimate,
+               {potential} IS NOT NULL AS potential_estimated, {potential} AS potential_estimate,
                coalesce(p.order_count, 0) AS order_count, coalesce(p.purchase_days, 0) AS purchase_days,
                coalesce(p.repeat_spend, 0) AS repeat_spend, p.first_order_on, p.last_order_on,
                coalesce(p.revenue_12m, 0) AS revenue_12m, coalesce(p.recent_revenue, 0) AS recent_revenue,

@@ -1,12 +1,13 @@
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from segmentation.customers.schemas import Customer
+from segmentation.types import CurrencyCode
 
 Lifecycle = Literal["prospect", "new", "active", "lapsed", "reactivated"]
 ZStage = Literal["Z0", "Z1", "Z2", "Z3", "Z4"]
@@ -14,6 +15,9 @@ AbcClass = Literal["A", "B", "C"]
 Payment = Literal["punctual", "late", "prepayment_only"]
 Quadrant = Literal["top", "development", "premium", "small"]
 Phase = Literal["acquisition", "onboarding", "growth", "maturity", "at_risk", "win_back"]
+
+
+ExchangeRate = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=8)]
 
 
 class Thresholds(BaseModel):
@@ -69,6 +73,15 @@ class Thresholds(BaseModel):
     )
     clv_annual_discount_rate: Decimal = Field(
         default=Decimal("0.10"), ge=0, lt=1, description="Yearly rate the CLV discounts future margin by."
+    )
+    base_currency: CurrencyCode = Field(
+        default="EUR", description="Every revenue figure is in this currency; orders are converted when stored."
+    )
+    exchange_rates: dict[CurrencyCode, ExchangeRate] = Field(
+        default_factory=dict,
+        description="Units of the base currency per unit of another currency, used when an order in it is "
+        "stored; an order in a currency without a rate is refused.",
+        examples=[{"USD": "0.92", "CHF": "1.05"}],
     )
     time_zone: str = Field(
         default="UTC",

@@ -6,10 +6,13 @@ once: every field is staged as text and validated set-based, so an import never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 from segmentation.types import ISO_4217
+
+if TYPE_CHECKING:
+    from segmentation.money import Money
 
 Kind = Literal[
     "external_id", "text", "amount", "signed_amount", "date", "timestamp", "bool", "enum", "currency", "small_int"
@@ -51,6 +54,18 @@ class Entity:
     merge: tuple[tuple[str, str], ...]  # (column of the table, SQL over typed row t and customer c)
     cross_checks: tuple[CrossCheck, ...] = ()
     has_attributes: bool = False  # a free JSON object; in CSV as attributes.<key> columns
+    # (amount, currency): converted into base-currency cents as `net_cents` when merged (segmentation.money)
+    converted: tuple[str, str] | None = None
+
+    def priced_in(self, money: Money) -> Entity:
+        """The entity as an import with these exchange rates checks and merges it."""
+        if self.converted is None:
+            return self
+        amount, currency = self.converted
+        known = CrossCheck(currency, f"{money.rate_sql(currency)} IS NOT NULL",
+                           f"has no exchange rate to the base currency {money.base} (see exchange_rates in /config)")  # fmt: skip
+        cents = ("net_cents", money.cents_sql(f"t.{amount}", f"t.{currency}"))
+        return replace(self, cross_checks=(*self.cross_checks, known), merge=(*self.merge, cents))
 
     @property
     def belongs_to_customer(self) -> bool:
@@ -127,6 +142,7 @@ ENTITIES: dict[str, Entity] = {
             ("currency", "t.currency"), ("contribution_margin", "t.contribution_margin"),
             ("status", "coalesce(t.status, 'booked')"),
         ),
+        converted=("net_amount", "currency"),
     ),
     "invoices": Entity(
         "invoices",

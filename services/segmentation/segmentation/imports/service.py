@@ -24,11 +24,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from segmentation.classification.live import reclassify
+from segmentation.classification.repository import load_thresholds
 from segmentation.db import SCHEMA
 from segmentation.imports import repository
 from segmentation.imports.errors import ImportGivenUp, ImportInProgress, ImportNotFound, UnreadableFile
 from segmentation.imports.fields import ENTITIES, Entity
 from segmentation.imports.schemas import ImportJob, RowError
+from segmentation.money import Money
 from servicekit.db import is_database_outage
 from servicekit.errors import AppError, BadRequest
 from servicekit.pagination import Page, decode_cursor, encode_cursor
@@ -138,6 +140,7 @@ async def _register(
 async def _check_and_merge(
     session: AsyncSession, entity: Entity, job_id: uuid.UUID, create_missing_customers: bool
 ) -> dict[str, int]:
+    entity = entity.priced_in(Money.of(await load_thresholds(session)))
     await repository.check_fields(session, entity)
     await repository.type_rows(session, entity)
     customers_created = 0

@@ -1,7 +1,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CHAR, BigInteger, Computed, DateTime, ForeignKey, Identity, Index, Numeric, Text, func
+from sqlalchemy import CHAR, BigInteger, DateTime, ForeignKey, Identity, Index, Numeric, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from segmentation.db import SCHEMA, Base
@@ -23,7 +23,8 @@ class OrderRow(Base):
     net_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     currency: Mapped[str] = mapped_column(CHAR(3))
     # Sums over millions of orders are several times faster over whole cents than over numeric amounts.
-    net_cents: Mapped[int] = mapped_column(BigInteger, Computed("(net_amount * 100)::bigint", persisted=True))
+    # The net amount in cents of the base currency, converted when stored (segmentation.money): what runs sum.
+    net_cents: Mapped[int] = mapped_column(BigInteger)
     contribution_margin: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
     status: Mapped[str] = mapped_column(Text, server_default="booked")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

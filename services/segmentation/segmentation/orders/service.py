@@ -5,10 +5,13 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from segmentation.classification.repository import load_thresholds
 from segmentation.facts import upsert_fact
+from segmentation.money import Money
 from segmentation.orders import repository
 from segmentation.orders.errors import OrderNotFound
 from segmentation.orders.schemas import Order, OrderFilters, OrderUpsert
+from servicekit.errors import Unprocessable
 from servicekit.pagination import Page, decode_id_cursor, id_page
 
 
@@ -19,9 +22,13 @@ def to_schema(row: Row[Any]) -> Order:
 async def upsert_order(
     session: AsyncSession, external_id: str, data: OrderUpsert, *, create_missing_customer: bool
 ) -> tuple[Order, bool]:
+    money = Money.of(await load_thresholds(session))
+    if refusal := money.refusal(data.currency):
+        raise Unprocessable(refusal, field=["body", "currency"])
     created = await upsert_fact(
-        session, repository.facts, external_id, data, create_missing_customer=create_missing_customer
-    )
+        session, repository.facts, external_id, data, create_missing_customer=create_missing_customer,
+        stored={"net_cents": money.cents(data.net_amount, data.currency)},
+    )  # fmt: skip
     return await get_order(session, external_id), created
 
 

@@ -1,0 +1,43 @@
+"""The company's base currency and its exchange rates: every revenue figure is in the base currency.
+
+An order is converted when it is stored (PUT or import), at the rate configured then, into `net_cents`, the
+figure every classification sums: as bookkeeping converts at the transaction's rate, a later change of a rate
+does not restate stored orders. An order in a currency without a rate is refused, with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from segmentation.classification.schemas import Thresholds
+
+
+@dataclass(frozen=True)
+class Money:
+    base: str
+    rates: dict[str, Decimal]  # units of the base currency per unit of the currency
+
+    @classmethod
+    def of(cls, thresholds: Thresholds) -> Money:
+        return cls(thresholds.base_currency, {**thresholds.exchange_rates, thresholds.base_currency: Decimal(1)})
+
+    def refusal(self, currency: str) -> str | None:
+        """Why an amount in `currency` cannot be stored, or None."""
+        if currency in self.rates:
+            return None
+        return (f"no exchange rate from {currency} to the base currency {self.base}: add it to exchange_rates "
+                "in /v1/segmentation/config, or send the amount in the base currency")  # fmt: skip
+
+    def cents(self, amount: Decimal, currency: str) -> int:
+        return int((amount * self.rates[currency] * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    def rate_sql(self, currency: str) -> str:
+        """SQL: the rate of the currency in the column `currency`, NULL for one without a rate. Codes and rates
+        are validated (ISO 4217 letters, decimals), so they are inlined as literals."""
+        cases = " ".join(f"WHEN '{code}' THEN {rate}::numeric" for code, rate in sorted(self.rates.items()))
+        return f"(CASE {currency} {cases} END)"
+
+    def cents_sql(self, amount: str, currency: str) -> str:
+        """SQL: the amount in base-currency cents, rounded half away from zero (as `cents`)."""
+        return f"round({amount} * {self.rate_sql(currency)} * 100)::bigint"

@@ -25,12 +25,8 @@ import subprocess
 import tempfile
 
 import asyncpg
-from benchkit import UNLIMITED, machine
+from benchkit import UNLIMITED, create_key, machine
 
-from gateway.keys import service as keys
-from gateway.keys.schemas import Scope
-from gateway.settings import GatewaySettings
-from servicekit.db import build_engine, sessionmaker_for
 from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import create_database, ensure_database_url, with_database
 from servicekit.testing import ServerProcess
@@ -73,14 +69,7 @@ async def seed(url: str, customers: int) -> str:
         await connection.execute("ANALYZE segmentation.customers")
     finally:
         await connection.close()
-    settings = GatewaySettings(database_url=url)
-    engine = build_engine(settings, application_name="bench")
-    try:
-        async with sessionmaker_for(engine)() as session, session.begin():
-            secret = settings.api_key_secret.get_secret_value()
-            return (await keys.create_key(session, secret, "bench", [Scope.write])).key
-    finally:
-        await engine.dispose()
+    return await create_key(url)
 
 
 def wrk(name: str, url: str, script: str, args: argparse.Namespace, headers: list[str]) -> None:

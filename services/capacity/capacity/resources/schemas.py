@@ -2,15 +2,21 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 ResourceKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN), Field(examples=["assembly-hours"])]
 AbcClass = Literal["A", "B", "C"]
 
-Units = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0, examples=["120.00"])]
+
+def to_cents(value: Decimal) -> Decimal:
+    """Two places, as every amount is answered ("60" is read as 60.00)."""
+    return value.quantize(Decimal("0.01"))
+
+
+Units = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0, examples=["120.00"]), AfterValidator(to_cents)]
 """An amount of a resource's unit, as a decimal string with at most two places."""
-SignedUnits = Annotated[Decimal, Field(max_digits=14, decimal_places=2, examples=["-24.00"])]
+SignedUnits = Annotated[Decimal, Field(max_digits=14, decimal_places=2, examples=["-24.00"]), AfterValidator(to_cents)]
 Load = Annotated[Decimal, Field(max_digits=14, decimal_places=4, ge=0, examples=["1.5"])]
 Share = Annotated[Decimal, Field(max_digits=5, decimal_places=4, ge=0, le=1, examples=["0.10"])]
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]

@@ -23,3 +23,22 @@ def test_the_segmentation_benchmark_runs_end_to_end(postgres_server_url: str) ->
     assert "full segmentation run, first run (all new): 300 customers" in result.stdout
     assert "full segmentation run, next day's run: 300 customers" in result.stdout
     assert "order PUT -> updated profile" in result.stdout
+
+
+def test_the_capacity_benchmark_runs_end_to_end_and_stays_exact(postgres_server_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "capacity.py"), "--requests", "40", "--concurrency", "8",
+         "--customers", "100", "--database", "bench_capacity_smoke"],
+        env={**os.environ, "DATABASE_URL": postgres_server_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "machine: " in result.stdout
+    assert "reservations: " in result.stdout
+    assert "requests/s" in result.stdout
+    assert "p95" in result.stdout
+    assert "exact: yes" in result.stdout
+    assert "0 other" in result.stdout

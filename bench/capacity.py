@@ -1,8 +1,9 @@
 """Capacity: reservation throughput under contention, and whether it stays exact.
 
 On a fresh database next to the development one (DATABASE_URL or the embedded server): segmentation with
-synthetic customers (segmentation.synthetic, their orders up to today) and capacity as uvicorn processes;
-resources whose baseline capacity forecasts from those orders over HTTP. Then `--requests` reservations,
+synthetic customers (segmentation.synthetic, their orders up to today, a predictive fit and a run that
+scores them) and capacity as uvicorn processes; resources whose baseline capacity forecasts from them over
+HTTP. Then `--requests` reservations,
 each with its own Idempotency-Key and two lines on two of a few hot resource-weeks (`--cells`), are sent by
 `--concurrency` clients at once, so that they queue for the same rows; together they ask for about twice
 what fits. Prints requests/s, latency percentiles, granted and refused, and checks that what was granted
@@ -16,13 +17,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and its name would hide the service package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# Run as a script, this file's folder comes first on sys.path and its name would hide the service package;
+# what the benchmarks share lives in bench/lib, which hides nothing.
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH] + [str(BENCH / "lib")]
 
 import argparse
 import asyncio
-import os
-import platform
 import random
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from datetime import date, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 import httpx
+from benchkit import machine
 
 from capacity.weeks import current_week
 from segmentation.synthetic import generate
@@ -39,13 +41,6 @@ from servicekit.testing import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 RESOURCES = ("assembly-hours", "delivery-slots")
-
-
-def machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB, Python {platform.python_version()}"
 
 
 def import_history(segmentation: ServerProcess, customers: int) -> int:
@@ -60,6 +55,18 @@ def import_history(segmentation: ServerProcess, customers: int) -> int:
             )
             response.raise_for_status()
     return dataset.orders.rows
+
+
+def fit_and_run(segmentation: ServerProcess) -> str:
+    """A predictive fit, then a run that scores the customers with it: the baseline's expected purchases."""
+    with httpx.Client(base_url=segmentation.url, timeout=600) as client:
+        for path in ("/v1/segmentation/predictive/fits", "/v1/segmentation/runs"):
+            location = client.post(path, json={}).raise_for_status().headers["location"]
+            while (state := client.get(location).json())["status"] == "running":
+                time.sleep(0.1)
+            if state["status"] != "succeeded":
+                return f"{path} {state['status']}: {state.get('error')}"
+    return "fitted and scored"
 
 
 def headroom(client: httpx.Client, cells: list[tuple[str, date]]) -> dict[tuple[str, date], Decimal]:
@@ -123,6 +130,7 @@ def main() -> int:
     ).start()  # fmt: skip
     try:
         orders = import_history(segmentation, args.customers)
+        model = fit_and_run(segmentation)
         with httpx.Client(base_url=capacity.url, timeout=60) as client:
             forecast = client.post("/v1/capacity/baseline/refresh").raise_for_status().json()
             for key in RESOURCES:  # capacity for about four times the existing customers' orders
@@ -142,8 +150,8 @@ def main() -> int:
             for n in range(args.requests):
                 lines = [{"resource": r, "week_start": str(w), "amount": str(amount)} for r, w in rng.sample(cells, 2)]
                 bodies.append({"campaign": f"bench-{n % 50}", "allow_partial": rng.random() < 0.5, "lines": lines})
-            print(f"baseline: {args.customers} customers, {orders} orders; forecast from {forecast['source']}: "
-                  f"{forecast['method']}")  # fmt: skip
+            print(f"baseline: {args.customers} customers, {orders} orders; predictive model: {model}")
+            print(f"forecast ({forecast['source']}): {forecast['method']}")
             print(
                 f"load: {args.requests} reservations x 2 lines of {amount} on {args.cells} hot cells "
                 f"(headroom {sum(before.values())} in all), {args.concurrency} at once, half with allow_partial"

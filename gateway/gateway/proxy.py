@@ -1,5 +1,8 @@
 """Routing `/v1/<service>/...` to the services: pooled connections, bodies streamed both ways.
 
+Calls to a service have a timeout per route, retries for requests that are safe to send again, and go
+through the service's circuit breaker (gateway/breaker.py).
+
 The proxy uses aiohttp rather than httpx: on this hot path httpx's pool checks every pooled
 connection on each request, which cost more than half of the gateway's throughput (docs/benchmarks.md).
 """
@@ -8,7 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import re
+import secrets
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Request
@@ -16,6 +24,10 @@ from starlette.responses import StreamingResponse
 from yarl import URL
 
 from gateway.auth import authorize, required_scope
+from gateway.breaker import CircuitBreaker
+from gateway.keys.schemas import ApiKey
+from gateway.metrics import UPSTREAM_DURATION, UPSTREAM_ERRORS, UPSTREAM_RETRIES
+from gateway.ratelimit import RATE_LIMIT_HEADERS
 from gateway.settings import GatewaySettings
 from servicekit.app import UPLOAD_PATH_SEGMENT
 from servicekit.errors import AppError, BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
@@ -23,14 +35,29 @@ from servicekit.observability import current_request_id
 
 logger = logging.getLogger("gateway.proxy")
 
+_TRACE_CONTEXT = frozenset({"traceparent", "tracestate"})  # checked, then passed on (_trace_context)
 # RFC 9110 7.6.1 hop-by-hop fields, plus the ones the proxy sets itself; credentials stay at the gateway.
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
      "transfer-encoding", "upgrade", "host"}
 )  # fmt: skip
-_NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "x-api-key", "x-api-key-id", "x-request-id"}
+_NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "x-api-key", "x-api-key-id", "x-request-id"} | _TRACE_CONTEXT
 _NOT_RETURNED = _HOP_BY_HOP | {"date", "server"}  # the gateway's own server sets these
+_RATE_LIMIT_FIELDS = frozenset(name.lower() for name in RATE_LIMIT_HEADERS)  # the gateway's own, never a service's
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# RFC 9110 9.2.2: sending these twice has the effect of sending them once. So has a POST with an
+# Idempotency-Key, which the services honour.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# The service is down, overloaded or stuck (a 500 is a bug on one route: the service itself is fine).
+_UNHEALTHY = frozenset({502, 503, 504})
+_RETRIED_STATUSES = frozenset({502, 503})  # a 504 took the whole timeout already
+# Failures where the request cannot have been processed, or the connection broke before an answer came.
+# Never a read timeout: the service may still be working on it, and a retry would answer late.
+_RETRIED_ERRORS = frozenset({"connect_error", "connect_timeout", "disconnected"})
+
+# W3C Trace Context: version, trace id, parent id, flags; a later version may append fields.
+_TRACEPARENT = re.compile(r"^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}(-.*)?$")
+_TRACE_ID = re.compile(r"^(?!0{32})[0-9a-f]{32}$")
 
 router = APIRouter()
 
@@ -41,20 +68,29 @@ class Upstream:
     def __init__(self, name: str, base_url: str, settings: GatewaySettings) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
-        # A bulk import answers once it is committed, which for a large file takes minutes.
-        self.upload_timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.upstream_connect_timeout_seconds, sock_read=settings.upload_timeout_seconds
+        self.settings = settings
+        self.breaker = CircuitBreaker(
+            name, settings.circuit_breaker_failures, settings.circuit_breaker_cooldown_seconds
         )
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=settings.upstream_max_connections),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=settings.upstream_connect_timeout_seconds,  # includes waiting for a pooled connection
-                sock_read=settings.upstream_timeout_seconds,
-            ),
+            timeout=self.timeout(settings.upstream_timeout_seconds),
             cookie_jar=aiohttp.DummyCookieJar(),  # a proxy keeps no cookies
             auto_decompress=False,  # bodies pass through as the service encoded them
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),  # only the caller's are sent
+        )
+        # aiohttp sends an idempotent request once more when the connection breaks; the gateway retries
+        # itself (counted, bounded, seen by the breaker), so that would double every attempt. No public
+        # switch: aiohttp's own test client sets the same attribute.
+        self.session._retry_connection = False
+
+    def timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        """How long the service may stay silent (before its answer, or between two chunks of it): a read
+        timeout, not a total, so that long streams and bulk imports that keep talking are not cut off."""
+        return aiohttp.ClientTimeout(
+            total=None,
+            connect=self.settings.upstream_connect_timeout_seconds,  # includes waiting for a pooled connection
+            sock_read=seconds,
         )
 
     def url(self, raw_path_and_query: str) -> URL:
@@ -118,10 +154,27 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
     if upstream is None:
         raise NotFound(f"No service {service!r}; the API has {', '.join(f'/v1/{s}' for s in upstreams)}.")
     request.scope["route_template"] = f"/v1/{service}/*"
-    api_key = await authorize(request, required_scope(request.method))
+    scope = required_scope(request.method)
+    api_key = await authorize(request, scope)
+    rate_limit_headers = await request.app.state.rate_limiter.admit(api_key.id, scope)
+    try:
+        response = await _forward(upstream, request, api_key)
+    except AppError as exc:
+        exc.headers = {**rate_limit_headers, **exc.headers}
+        raise
+    relayed = StreamingResponse(_relay(response), status_code=response.status)
+    # Raw pairs keep repeated fields (Set-Cookie, Link) apart; the body passes through still encoded.
+    not_returned = _NOT_RETURNED | _RATE_LIMIT_FIELDS if rate_limit_headers else _NOT_RETURNED
+    relayed.raw_headers = [(k, v) for k, v in response.raw_headers if k.decode("latin-1").lower() not in not_returned]
+    relayed.raw_headers += [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers.items()]
+    return relayed
 
+
+async def _forward(upstream: Upstream, request: Request, api_key: ApiKey) -> aiohttp.ClientResponse:
+    """The service's response to the caller's request, its body not yet read."""
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
     headers = [(k, v) for k, v in headers if k.lower() not in _NOT_FORWARDED]
+    headers += _trace_context(request)
     headers += [
         ("x-request-id", current_request_id() or ""),
         ("x-api-key-id", str(api_key.id)),
@@ -132,27 +185,101 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
     query = request.scope.get("query_string", b"")
     target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
     has_body = request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
-    body = _ForwardedBody(request)
-    # aiohttp reads timeout=None as "no timeout": pass one only to override the session's.
-    timeout = {"timeout": upstream.upload_timeout} if UPLOAD_PATH_SEGMENT in request.url.path else {}
+    streamed = _ForwardedBody(request) if has_body and UPLOAD_PATH_SEGMENT in request.url.path else None
+    # A bulk import streams its file through, never held here, so it cannot be sent twice. Other bodies are
+    # small (the body limit holds while reading) and read first: they can be sent again, and a body over the
+    # limit is refused before the service sees any of it.
+    data = await request.body() if has_body and streamed is None else None
+    retry = streamed is None and (request.method in _IDEMPOTENT or "idempotency-key" in request.headers)
+    attempts = 1 + upstream.settings.upstream_retries if retry else 1
+    timeout = upstream.timeout(upstream.settings.upstream_timeout(request.method, request.url.path))
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = await _attempt(
+                upstream,
+                request.method,
+                upstream.url(target),
+                headers=headers,
+                data=streamed.stream() if streamed else data,
+                body=streamed,
+                timeout=timeout,
+            )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if streamed and streamed.failed:
+                raise streamed.failed from exc
+            reason = _failure_reason(exc)
+            UPSTREAM_ERRORS.labels(upstream.name, reason).inc()
+            if attempt < attempts and reason in _RETRIED_ERRORS:
+                await _back_off(upstream, attempt)
+                continue
+            logger.warning("upstream %s failed: %s", upstream.name, type(exc).__name__)
+            raise upstream.error(exc) from exc
+        if streamed and streamed.failed:  # the upload broke off (too large, client gone); the service saw a cut body
+            response.release()
+            raise streamed.failed
+        if response.status in _UNHEALTHY:
+            UPSTREAM_ERRORS.labels(upstream.name, f"http_{response.status}").inc()
+            if attempt < attempts and response.status in _RETRIED_STATUSES:
+                response.release()
+                await _back_off(upstream, attempt)
+                continue
+        return response
+
+
+def _trace_context(request: Request) -> list[tuple[str, str]]:
+    """The caller's `traceparent` and `tracestate`, unchanged, when the traceparent is valid; else a new trace,
+    so that the services' calls can still be joined up. Its id is the request id when that is one (32 hex
+    digits, as the gateway makes them), so that logs and traces share it."""
+    traceparents = request.headers.getlist("traceparent")
+    if len(traceparents) == 1 and _valid_traceparent(traceparents[0]):
+        return [("traceparent", traceparents[0])] + [("tracestate", v) for v in request.headers.getlist("tracestate")]
+    # A tracestate belongs to the trace its traceparent names: without one, it is dropped (W3C 3.3).
+    request_id = current_request_id() or ""
+    trace_id = request_id if _TRACE_ID.match(request_id) else secrets.token_hex(16)
+    # Sampled, as the service's own trace would be if it started one: the gateway records nothing itself.
+    return [("traceparent", f"00-{trace_id}-{secrets.token_hex(8)}-01")]
+
+
+def _valid_traceparent(value: str) -> bool:
+    # Version 00 has exactly the four fields; a later version may have more after them.
+    return bool(_TRACEPARENT.match(value)) and (len(value) == 55 or not value.startswith("00-"))
+
+
+async def _attempt(
+    upstream: Upstream, method: str, url: URL, *, body: _ForwardedBody | None, **kwargs: Any
+) -> aiohttp.ClientResponse:
+    """One call to the service, let through and judged by its circuit breaker."""
+    probe = upstream.breaker.admit()
+    healthy: bool | None = None  # None: the call ended in a way that says nothing about the service
+    started = time.perf_counter()
     try:
-        response = await upstream.session.request(
-            request.method,
-            upstream.url(target),
-            headers=headers,
-            data=body.stream() if has_body else None,
-            allow_redirects=False,
-            **timeout,
-        )
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        if body.failed:
-            raise body.failed from exc
-        logger.warning("upstream %s failed: %s", service, type(exc).__name__)
-        raise upstream.error(exc) from exc
-    if body.failed:  # the upload broke off (too large, client gone); the service saw a cut body
-        response.release()
-        raise body.failed
-    relayed = StreamingResponse(_relay(response), status_code=response.status)
-    # Raw pairs keep repeated fields (Set-Cookie, Link) apart; the body passes through still encoded.
-    relayed.raw_headers = [(k, v) for k, v in response.raw_headers if k.decode("latin-1").lower() not in _NOT_RETURNED]
-    return relayed
+        response = await upstream.session.request(method, url, allow_redirects=False, **kwargs)
+        healthy = response.status not in _UNHEALTHY
+        return response
+    except (TimeoutError, aiohttp.ClientError):
+        healthy = None if body and body.failed else False  # a broken upload is the caller's doing
+        raise
+    finally:
+        UPSTREAM_DURATION.labels(upstream.name).observe(time.perf_counter() - started)
+        upstream.breaker.record(probe, healthy)
+
+
+async def _back_off(upstream: Upstream, attempt: int) -> None:
+    UPSTREAM_RETRIES.labels(upstream.name).inc()
+    delay = upstream.settings.upstream_retry_backoff_seconds * 2 ** (attempt - 1)
+    await asyncio.sleep(delay * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, so that callers spread out
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """The `reason` label of gateway_upstream_errors_total."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connect_error"
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return "connect_timeout"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError):
+        return "disconnected"
+    if isinstance(exc, TimeoutError):
+        return "read_timeout"
+    return "protocol_error"

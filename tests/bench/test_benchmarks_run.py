@@ -25,6 +25,22 @@ def test_the_segmentation_benchmark_runs_end_to_end(postgres_server_url: str) ->
     assert "order PUT -> updated profile" in result.stdout
 
 
+def test_the_predictive_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "predictive.py"), "--customers", "2000", "--database", "bench_smoke"],
+        env={**os.environ, "DATABASE_URL": postgres_server_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "full run without a model (the rules alone)" in result.stdout
+    assert "fit: " in result.stdout
+    assert "repeat buyers" in result.stdout
+    assert "fit + scoring" in result.stdout
+
+
 def test_the_capacity_benchmark_runs_end_to_end_and_stays_exact(postgres_server_url: str) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "capacity.py"), "--requests", "40", "--concurrency", "8",

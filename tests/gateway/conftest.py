@@ -1,8 +1,16 @@
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from gateway.keys import service as keys
 from gateway.keys.schemas import Scope
@@ -50,3 +58,65 @@ async def gateway(db_url: str) -> AsyncIterator[Gateway]:
                 return created.key
 
             yield Gateway(client, new_key)
+
+
+@asynccontextmanager
+async def gateway_for(db_url: str, **settings: Any) -> AsyncIterator[Gateway]:
+    """The gateway in-process with the given settings, e.g. `segmentation_url` of a fake service."""
+    gateway_settings = GatewaySettings(database_url=db_url, log_json=False, **settings)
+    app = create_gateway(gateway_settings)
+    async with app_client(app) as client:
+
+        async def new_key(*scopes: Scope, name: str = "test") -> str:
+            async with app.state.sessionmaker() as session, session.begin():
+                secret = gateway_settings.api_key_secret.get_secret_value()
+                created = await keys.create_key(session, secret, name, list(scopes))
+            return created.key
+
+        yield Gateway(client, new_key)
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class FakeService:
+    """A service behind the gateway, over real HTTP: answers `status` (or `?status=`) after `?delay=` seconds,
+    and keeps every request it got."""
+
+    status: int = 200
+    calls: list[Call] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return Starlette(routes=[Route("/{path:path}", self._answer, methods=methods)])
+
+    async def _answer(self, request: Request) -> JSONResponse:
+        call = Call(request.method, request.url.path, dict(request.headers), b"")
+        self.calls.append(call)  # before the body, so that a request whose body broke off counts too
+        call.body = body = await request.body()
+        await asyncio.sleep(float(request.query_params.get("delay", 0)))
+        status = int(request.query_params.get("status", self.status))
+        return JSONResponse({"call": len(self.calls), "received": len(body)}, status_code=status)
+
+
+@pytest.fixture
+async def fake_service() -> AsyncIterator[tuple[FakeService, str]]:
+    """A fake service and its base URL."""
+    service = FakeService()
+    async with serve_in_loop(service.app()) as url:
+        yield service, url
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample of the Prometheus text `text` (0 when absent, as for a counter not yet incremented)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0

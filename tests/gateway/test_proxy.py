@@ -1,5 +1,6 @@
 """What the gateway forwards and returns, and how it answers for an upstream that is slow or gone."""
 
+import re
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,6 +16,7 @@ from gateway.keys.schemas import Scope
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
 from servicekit.testing import app_client, serve_in_loop
+from tests.gateway.conftest import FakeService, gateway_for
 
 
 async def echo(request: Request) -> JSONResponse:
@@ -113,3 +115,61 @@ async def test_a_silent_upstream_is_a_504_within_its_timeout(db_url: str, silent
     assert response.status_code == 504
     assert response.headers["content-type"] == "application/problem+json"
     assert "did not answer in time" in response.json()["detail"]
+
+
+async def test_bulk_imports_have_a_body_limit_of_their_own(db_url: str, fake_service: tuple[FakeService, str]) -> None:
+    service, url = fake_service
+    settings = {"segmentation_url": url, "request_body_limit_bytes": 1000, "upload_body_limit_bytes": 100_000}
+    async with gateway_for(db_url, **settings) as gw:
+        auth = gw.auth(await gw.new_key(Scope.write))
+
+        async def chunks(size: int) -> AsyncIterator[bytes]:  # no Content-Length: counted while streaming
+            for _ in range(size // 1000):
+                yield b"x" * 1000
+
+        imported = await gw.client.post("/v1/segmentation/imports/orders", content=chunks(50_000), headers=auth)
+        assert imported.status_code == 200
+        assert imported.json()["received"] == 50_000, "an import may be far larger than other bodies"
+
+        too_large = await gw.client.post("/v1/segmentation/imports/orders", content=b"x" * 100_001, headers=auth)
+        assert too_large.status_code == 413
+        assert "100000 bytes" in too_large.json()["detail"]
+        streamed = await gw.client.post("/v1/segmentation/imports/orders", content=chunks(101_000), headers=auth)
+        assert streamed.status_code == 413
+
+        other = await gw.client.post("/v1/segmentation/runs", content=chunks(2000), headers=auth)
+        assert other.status_code == 413
+        assert "1000 bytes" in other.json()["detail"]
+    assert [call.path for call in service.calls if call.path.endswith("/runs")] == [], "refused before it was sent"
+    assert len(service.calls[0].body) == 50_000
+
+
+async def test_trace_context_is_passed_on_or_started(db_url: str, fake_service: tuple[FakeService, str]) -> None:
+    service, url = fake_service
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    async with gateway_for(db_url, segmentation_url=url) as gw:
+        auth = gw.auth(await gw.new_key(Scope.read))
+        await gw.client.get(
+            "/v1/segmentation/customers", headers={**auth, "traceparent": traceparent, "tracestate": "erp=a1"}
+        )
+        started = await gw.client.get("/v1/segmentation/customers", headers=auth)
+        await gw.client.get(
+            "/v1/segmentation/customers",
+            headers={
+                **auth,
+                "traceparent": "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                "tracestate": "x=1",
+            },
+        )
+    passed_on, new, replaced = (call.headers for call in service.calls)
+    assert passed_on["traceparent"] == traceparent, "a valid trace context passes unchanged"
+    assert passed_on["tracestate"] == "erp=a1"
+
+    version, trace_id, parent_id, flags = new["traceparent"].split("-")
+    assert (version, flags) == ("00", "01")
+    assert trace_id == started.headers["x-request-id"], "the trace has the request's id, as the logs do"
+    assert re.fullmatch(r"[0-9a-f]{16}", parent_id)
+
+    assert replaced["traceparent"] != "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "an invalid id"
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", replaced["traceparent"])
+    assert "tracestate" not in replaced, "a tracestate without its trace is dropped"

@@ -241,3 +241,18 @@ async def test_a_large_import_leaves_its_table_vacuumed_and_analysed(db_url: str
             assert seen[1] is not None, "analysed"
         finally:
             await connection.close()
+
+
+async def test_days_and_times_outside_1900_to_2099_are_refused_rows(client: httpx.AsyncClient) -> None:
+    csv = (
+        "external_id,customer_external_id,ordered_at,net_amount,currency\n"
+        "O-1,K-9,1899-12-31T10:00:00Z,10.00,EUR\n"
+        "O-2,K-9,2100-01-01T10:00:00Z,10.00,EUR\n"
+        "O-3,K-9,2099-12-31T10:00:00Z,10.00,EUR\n"
+    )
+    job = (await _import(client, "orders", csv.encode(), "text/csv", create_missing_customers="true")).json()
+    assert (job["rows_accepted"], job["rows_rejected"]) == (1, 2)
+    page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
+    assert [(e["line"], e["field"], e["message"]) for e in page["items"]] == [
+        (2, "ordered_at", "must lie in the years 1900 to 2099"), (3, "ordered_at", "must lie in the years 1900 to 2099"),
+    ]  # fmt: skip

@@ -2,8 +2,9 @@
 the one computed from the transactions, and a fit (a job) reproduces the published estimates."""
 
 import asyncio
+import json
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import asyncpg
@@ -39,12 +40,21 @@ async def imported(client: httpx.AsyncClient) -> None:
 
 
 async def sql_summary(db_url: str, time_zone: str = "UTC") -> model.Summary:
+    """The summary the service fits on, by the customers' external ids (sorted, as model.summarise has them)."""
     engine = build_engine(SegmentationSettings(database_url=db_url), "test")
     try:
         async with sessionmaker_for(engine)() as session:
-            return await repository.summary(session, CALIBRATION_END, time_zone)
+            found = await repository.summary(session, CALIBRATION_END, time_zone)
     finally:
         await engine.dispose()
+    connection = await asyncpg.connect(db_url)
+    try:
+        external = dict(await connection.fetch("SELECT id, external_id FROM segmentation.customers"))
+    finally:
+        await connection.close()
+    ids = np.array([external[i] for i in found.customer_ids.tolist()], dtype=str)
+    order = np.argsort(ids)
+    return model.Summary(ids[order], *(getattr(found, k)[order] for k in ("frequency", "recency", "age", "monetary")))
 
 
 async def test_the_summary_from_sql_equals_the_one_from_the_transactions(imported: None, db_url: str) -> None:
@@ -155,3 +165,182 @@ async def test_a_fit_whose_process_died_ends_failed(client: httpx.AsyncClient, d
         await connection.close()
     job = (await client.get(f"/v1/segmentation/predictive/fits/{fit_id}")).json()
     assert (job["status"], job["error"]) == ("failed", "interrupted: the process fitting it stopped")
+
+
+# --- Per-customer predictions, scored by full runs and ingests -----------------------------------------------
+
+HORIZON_WEEKS = 12 * model.WEEKS_PER_MONTH
+
+
+async def classify(client: httpx.AsyncClient, as_of: str) -> dict:
+    response = await client.post("/v1/segmentation/runs", json={"as_of": as_of})
+    assert response.status_code == 202, response.text
+    for _ in range(600):
+        run = (await client.get(response.headers["location"])).json()
+        if run["status"] != "running":
+            assert run["status"] == "succeeded", run
+            return run
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the run did not end: {run}")
+
+
+async def profile(client: httpx.AsyncClient, customer: str) -> dict:
+    response = await client.get(f"/v1/segmentation/customers/{customer}/profile")
+    assert response.status_code == 200, response.text
+    return response.json()["classification"]
+
+
+def expected_predictions(job: dict, summary: model.Summary, customer: str) -> dict[str, float]:
+    """What model.py gives for the customer's calibration history, with the default horizons and CLV terms."""
+    at = summary.customer_ids.tolist().index(customer)
+    history = [a[at : at + 1] for a in (summary.frequency, summary.recency, summary.age)]
+    purchases = model.BgNbdParams(*(job["purchases"][k] for k in ("r", "alpha", "a", "b")))
+    spend = model.GammaGammaParams(*(job["spend"][k] for k in ("p", "q", "gamma")))
+    monetary = summary.monetary[at : at + 1]
+    alive = model.probability_alive(purchases, *history)[0]
+    order_value = model.expected_spend(spend, history[0], monetary)[0]
+    return {
+        "probability_alive": alive,
+        "expected_purchases": model.expected_purchases(purchases, *history, HORIZON_WEEKS)[0],
+        "expected_order_value": order_value,
+        "predicted_revenue_12m": model.expected_purchases(purchases, *history, model.WEEKS_PER_YEAR)[0] * order_value,
+        "clv": model.discounted_clv(
+            purchases, spend, *history, monetary, horizon_weeks=36 * model.WEEKS_PER_MONTH, margin=0.3,
+            annual_discount_rate=0.1,
+        )[0],
+    }  # fmt: skip
+
+
+async def test_a_run_scores_every_customer_with_the_current_model(
+    imported: None, client: httpx.AsyncClient, db_url: str
+) -> None:
+    assert (await classify(client, CALIBRATION_END.isoformat()))["model"] is None
+    before = await profile(client, "00004")
+    assert before["predictions"] is None, "no model yet: the rules alone"
+    assert before["reasons"]["quadrant"]["potential_source"] == "revenue_12m"
+
+    job = await fit(client, CALIBRATION_END.isoformat())
+    run = await classify(client, CALIBRATION_END.isoformat())
+    assert (run["model"]["fit_id"], run["model"]["purchases"]) == (
+        job["id"],
+        {k: job["purchases"][k] for k in ["r", "alpha", "a", "b"]},
+    )
+    summary = await sql_summary(db_url)
+    repeat_buyers = summary.customer_ids[summary.frequency > 0]
+    loyal = str(summary.customer_ids[np.argmax(summary.frequency)])
+    # One-time buyers, a customer bought twice, and the most frequent one: each as model.py predicts him.
+    for customer in ("00004", str(summary.customer_ids[summary.frequency == 0][0]), str(repeat_buyers[0]), loyal):
+        shown = await profile(client, customer)
+        predictions, want = shown["predictions"], expected_predictions(job, summary, customer)
+        for name in ("probability_alive", "expected_purchases"):
+            assert predictions[name] == pytest.approx(want[name], rel=1e-6, abs=1e-6), (customer, name)
+        for name in ("expected_order_value", "predicted_revenue_12m", "clv"):
+            assert float(predictions[name]) == pytest.approx(want[name], abs=0.006), (customer, name)
+        assert (predictions["horizon_months"], predictions["clv_horizon_months"]) == (12, 36)
+        assert predictions["model"]["fit_id"] == job["id"]
+        assert predictions["model"]["purchases"]["r"] == job["purchases"]["r"]
+        # The matrix's potential is the predicted revenue when the ERP gave no estimate.
+        assert shown["potential"] == predictions["predicted_revenue_12m"]
+        assert shown["reasons"]["quadrant"]["potential_source"] == "predicted_revenue_12m"
+    shown = await profile(client, loyal)
+    assert float(shown["predictions"]["clv"]) > 0
+    # The audience stream carries the same figures, for campaigns to score members by.
+    audience = await client.get("/v1/segmentation/audiences", params={"lifecycle": shown["lifecycle"]})
+    members = {m["external_id"]: m for m in map(json.loads, audience.text.splitlines())}
+    assert "purchase_days" not in members[loyal], "only what campaigns need"
+    for name in ("probability_alive", "expected_purchases", "expected_order_value", "predicted_revenue_12m", "clv"):
+        assert members[loyal][name] == shown["predictions"][name], name
+    assert members[loyal]["potential"] == shown["potential"]
+
+    # Horizons, margin and discount rate are the company's: the next run scores with the new ones.
+    config = (await client.get("/v1/segmentation/config")).json()
+    changed = {"prediction_horizon_months": 24, "clv_horizon_months": 12, "clv_margin": "0.6",
+               "clv_annual_discount_rate": "0"}  # fmt: skip
+    assert (await client.put("/v1/segmentation/config", json={**config, **changed})).status_code == 200
+    await classify(client, CALIBRATION_END.isoformat())
+    predictions = (await profile(client, loyal))["predictions"]
+    at = summary.customer_ids.tolist().index(loyal)
+    history = [a[at : at + 1] for a in (summary.frequency, summary.recency, summary.age)]
+    params = model.BgNbdParams(*(job["purchases"][k] for k in ("r", "alpha", "a", "b")))
+    two_years = model.expected_purchases(params, *history, 24 * model.WEEKS_PER_MONTH)[0]
+    assert predictions["expected_purchases"] == pytest.approx(two_years, rel=1e-6)
+    # Undiscounted over 12 months: the CLV is the margin of the predicted 12-month revenue (12 months of
+    # 4.35 weeks: 52.18 weeks either way).
+    assert float(predictions["clv"]) == pytest.approx(0.6 * float(predictions["predicted_revenue_12m"]), abs=0.01)
+    assert (predictions["horizon_months"], predictions["clv_horizon_months"], predictions["margin"]) == (24, 12, 0.6)
+
+
+async def test_an_active_customer_unlikely_to_be_alive_is_at_risk(imported: None, client: httpx.AsyncClient) -> None:
+    await fit(client, CALIBRATION_END.isoformat())
+    await classify(client, CALIBRATION_END.isoformat())
+    at_risk = (await client.get("/v1/segmentation/profiles", params={"phase": "at_risk", "limit": 1000})).json()
+    # At risk by the model alone: revenue did not fall sharply, but he stopped buying for longer than he used to.
+    by_model = [
+        p for p in at_risk["items"]
+        if p["classification"]["predictions"]["probability_alive"] < 0.5
+        and p["classification"]["reasons"]["phase"]["recent_revenue"]
+        > 0.5 * p["classification"]["reasons"]["phase"]["previous_revenue"]
+    ]  # fmt: skip
+    assert by_model, "CDNOW has active customers whose purchase pattern says they left"
+    customer = by_model[0]["customer"]["external_id"]
+    reasons = by_model[0]["classification"]["reasons"]["phase"]
+    assert (reasons["at_risk_probability_alive"], by_model[0]["classification"]["lifecycle"]) == (0.5, "active")
+
+    # The threshold is configurable: below his probability, he is no longer at risk.
+    config = (await client.get("/v1/segmentation/config")).json()
+    config["at_risk_probability_alive"] = str(reasons["probability_alive"] / 2)
+    assert (await client.put("/v1/segmentation/config", json=config)).status_code == 200
+    await classify(client, CALIBRATION_END.isoformat())
+    assert (await profile(client, customer))["phase"] != "at_risk"
+
+
+async def test_a_new_order_updates_the_customers_predictions_at_once(imported: None, client: httpx.AsyncClient) -> None:
+    job = await fit(client, CALIBRATION_END.isoformat())
+    await classify(client, CALIBRATION_END.isoformat())
+    before = await profile(client, "00004")
+    today = datetime.now(UTC).date().isoformat()  # the company's day: its time zone is UTC here
+    order = {"customer_external_id": "00004", "ordered_at": f"{today}T09:00:00Z",
+             "net_amount": "20.00", "currency": "USD"}  # fmt: skip
+    assert (await client.put("/v1/segmentation/orders/LIVE-1", json=order)).status_code in (200, 201)
+    after = await profile(client, "00004")
+    assert (after["as_of"], after["lifecycle"]) == (today, "reactivated")
+    # Bought today: t_x = T, so P(alive) = 1 / (1 + a / (b + x - 1)), whatever the gap before.
+    x = after["order_count"] - 1  # 00004 never bought twice on one day
+    a, b = job["purchases"]["a"], job["purchases"]["b"]
+    assert after["predictions"]["probability_alive"] == pytest.approx(1 / (1 + a / (b + x - 1)), rel=1e-6)
+    assert after["predictions"]["probability_alive"] > before["predictions"]["probability_alive"]
+    assert after["predictions"]["model"]["fit_id"] == job["id"], "ingests score with the last run's model"
+
+
+async def test_prediction_settings_are_validated(client: httpx.AsyncClient) -> None:
+    config = (await client.get("/v1/segmentation/config")).json()
+    assert (config["prediction_horizon_months"], config["clv_horizon_months"]) == (12, 36)
+    assert (config["clv_margin"], config["clv_annual_discount_rate"], config["at_risk_probability_alive"]) == (
+        "0.30", "0.10", "0.5",
+    )  # fmt: skip
+    for field, value in (("clv_margin", "1.5"), ("at_risk_probability_alive", "1"), ("prediction_horizon_months", 0)):
+        refused = await client.put("/v1/segmentation/config", json={**config, field: value})
+        assert (refused.status_code, refused.headers["content-type"]) == (422, "application/problem+json"), field
+        assert refused.json()["errors"][0]["field"] == f"body.{field}"
+
+
+async def test_weekly_purchases_forecast_what_the_customers_will_buy(imported: None, client: httpx.AsyncClient) -> None:
+    params = {"from_date": "1997-09-29", "weeks": 39}
+    before = await client.get("/v1/segmentation/predictive/weekly-purchases", params=params)
+    assert (before.status_code, before.headers["content-type"]) == (409, "application/problem+json")
+
+    job = await fit_with(client, {"calibration_end": CALIBRATION_END.isoformat(), "holdout_end": "1998-06-30"})
+    await classify(client, CALIBRATION_END.isoformat())
+    forecast = (await client.get("/v1/segmentation/predictive/weekly-purchases", params=params)).json()
+    assert (forecast["fit_id"], forecast["as_of"], forecast["customers"]) == (job["id"], "1997-09-30", 2357)
+    weeks = forecast["weeks"]
+    assert [w["week_start"] for w in weeks[:2]] == ["1997-09-29", "1997-10-06"]
+    assert (weeks[0]["iso_week"], len(weeks)) == ("1997-W40", 39)
+    expected = [float(w["expected_orders"]) for w in weeks]
+    # The same model, summed per week: what the holdout check expects of each customer in the 39 weeks after.
+    assert sum(expected) == pytest.approx(job["holdout"]["expected_purchases"], rel=0.01)
+    assert expected[1] > expected[-1] > 0, "customers drop out: fewer purchases week by week"
+    assert expected[0] < expected[1], "the first week began before the run's day: only its last days count"
+
+    not_monday = await client.get("/v1/segmentation/predictive/weekly-purchases", params={"from_date": "1997-09-30"})
+    assert (not_monday.status_code, not_monday.headers["content-type"]) == (400, "application/problem+json")

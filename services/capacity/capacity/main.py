@@ -2,11 +2,9 @@
 how much of the rest acquisition may promise, granted exactly to concurrent campaigns."""
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import event
 
 from capacity import maintenance
 from capacity.baseline.router import router as baseline_router
@@ -23,14 +21,6 @@ from servicekit.app import create_service_app
 COMPONENT_DIR = Path(__file__).resolve().parent.parent
 
 
-def _without_jit(dbapi_connection: Any, _record: object) -> None:
-    """Every statement here reads a handful of rows; compiling one to machine code (Postgres's JIT, on by
-    default) took a second where running it takes milliseconds."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("SET jit = off")
-    cursor.close()
-
-
 def create_app(
     settings: CapacitySettings | None = None, *, segmentation_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
@@ -38,7 +28,6 @@ def create_app(
     settings = settings or CapacitySettings()
 
     async def start(app: FastAPI) -> None:
-        event.listen(app.state.engine.sync_engine, "connect", _without_jit)
         app.state.segmentation = SegmentationClient(
             settings.segmentation_url,
             timeout_seconds=settings.segmentation_timeout_seconds,

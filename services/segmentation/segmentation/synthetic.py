@@ -103,8 +103,10 @@ def generate(customers: int, *, seed: int = 1, as_of: date | None = None, orders
     count = np.maximum(1, np.minimum(purchases_before_dropout, rng.poisson(rate_per_day * window) + 1))
     owner, order_day = _order_days(rng, first_order, rate_per_day, count)  # owner: index into buyers
     seconds = rng.integers(7 * 3600, 19 * 3600, owner.size)
-    mean_spend = rng.gamma(6.0, rng.gamma(3.7, 15.0, buyers.size) / 6.0) * np.where(is_b2b[buyers], 8.0, 1.0)
-    amount = np.round(rng.gamma(6.0, mean_spend[owner] / 6.0), 2) + 1.0
+    # Spend per order ~ Gamma(6, rate nu), nu ~ Gamma(3.7, rate 15) across customers, as the Gamma-Gamma model
+    # has it (about 33 a purchase on average); businesses spend three times as much.
+    spend_rate = rng.gamma(3.7, 1 / 15.0, buyers.size) / np.where(is_b2b[buyers], 3.0, 1.0)
+    amount = np.round(rng.gamma(6.0, 1 / spend_rate[owner]), 2) + 1.0
     status = rng.choice(3, owner.size, p=[0.92, 0.05, 0.03])  # booked, cancelled, returned
     margin = _cents(np.round(amount * rng.uniform(0.15, 0.4, owner.size), 2))
     amount = _cents(amount)

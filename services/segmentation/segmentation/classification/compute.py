@@ -31,6 +31,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from segmentation.classification.models import ClassificationRow
 from segmentation.classification.schemas import Thresholds
 from segmentation.db import SCHEMA
+from segmentation.predictive.scoring import (
+    ScoringModel,
+    drop_other_terms,
+    ensure_terms,
+    expected_spend_sql,
+    probability_alive_sql,
+)
 
 RUN_LOCK = "segmentation.runs"
 
@@ -40,7 +47,7 @@ FIGURES = [
     "average_order_value", "below_minimum_order_value", "potential", "first_order_on", "last_order_on",
     "recent_revenue", "previous_revenue", "reactivated_on", "reactivation_gap_days", "interactions", "invoices",
     "average_days_late", "overdue_invoices_12m", "max_dunning_level", "erp_key_account", "potential_estimated",
-    "in_top_n",
+    "in_top_n", "purchase_days", "repeat_spend",
 ]  # fmt: skip
 HISTORY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant")
 assert set(FIGURES) | {"customer_id", "as_of", "run_id", "basis_id", "classified_on", "computed_at"} == {
@@ -104,15 +111,17 @@ async def classify_all(
     t: Thresholds,
     step: Step,
     other_connection: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    model: ScoringModel | None = None,
 ) -> dict[str, Any]:
     """Classify every customer as of `as_of`, record what changed, store the customers that changed.
+    With a predictive `model`, its probability alive and predicted revenue take part (at risk, potential).
 
     `step(phase, percent)` is told before each phase, for the run's progress. The customers are split in two
     halves by id: `other_connection` computes the figures of one half while this session computes the
     other's, two cores each with its own half of every aggregate.
     """
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": RUN_LOCK})
-    await _run_settings(session)
+    await run_settings(session)
     # Ingests keep classifying while the run computes from the facts it read first; their newer
     # classifications must survive the run's write.
     snapshot_at = await session.scalar(text("SELECT clock_timestamp()"))
@@ -123,6 +132,7 @@ async def classify_all(
     await step("features", 5)
     middle = int(await session.scalar(text(f"SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {SCHEMA}.customers")))
     other_half = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
+    await aggregate_by_sorting(session)
     try:  # when one half fails, the other is cancelled
         async with asyncio.TaskGroup() as halves:
             halves.create_task(
@@ -134,9 +144,15 @@ async def classify_all(
             halves.create_task(_features_elsewhere(other_connection, other_half, days, t, ids=f"{{}} > {middle}"))
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
+    await aggregate_by_sorting(session, on=False)
     await session.execute(text(f"INSERT INTO features SELECT * FROM {other_half}"))
     # Dropped with the run's commit; a failed run's table goes when the next run starts.
     await session.execute(text(f"DROP TABLE {other_half}"))
+    predicted = Predicted(model, days)
+    if model is not None:
+        await step("predictions", 50)
+        await ensure_terms(session, model, predicted.pairs_sql("features"))
+        await drop_other_terms(session, model)
     await step("ranking", 55)
     # Only customers with revenue take part in ABC and top-N; ties go by external id, byte by byte.
     await session.execute(text("""
@@ -153,10 +169,11 @@ async def classify_all(
                min(revenue_12m) FILTER (WHERE revenue_before < {_sql(t.abc_b_share)} * total),
                min(revenue_12m) FILTER (WHERE revenue_rank <= {top_n})
         FROM ranks, (SELECT sum(revenue_12m) AS total FROM ranks) s"""))).one()  # fmt: skip
-    medians = (await session.execute(text("""
-        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY revenue_12m) FILTER (WHERE in_active_base),
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY potential) FILTER (WHERE in_active_base), count(*)
-        FROM features"""))).one()  # fmt: skip
+    medians = (await session.execute(text(f"""
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f.revenue_12m) FILTER (WHERE f.in_active_base),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY {predicted.potential}) FILTER (WHERE f.in_active_base),
+               count(*)
+        FROM features f {predicted.join}"""))).one()  # fmt: skip
     cut = CutPoints(
         abc_a_min_revenue=_decimal(limits[2]),
         abc_b_min_revenue=_decimal(limits[3]),
@@ -174,9 +191,10 @@ async def classify_all(
                          coalesce(r.revenue_rank <= {top_n}, false) AS in_top_n
                   FROM features f LEFT JOIN ranks r USING (customer_id))"""
     await step("storing", 70)
-    result = await _store(session, days, t, cut, ranked, run_id=run_id, since=snapshot_at, first=first)
+    result = await _store(session, t, cut, ranked, predicted, run_id=run_id, since=snapshot_at, first=first)
     # `customers`: all classified; the stored ones are only those that changed.
-    return {**result, "customers": medians[2], "cut_points": cut.as_json(), "snapshot_at": snapshot_at}
+    return {**result, "customers": medians[2], "cut_points": cut.as_json(), "snapshot_at": snapshot_at,
+            "model": model.as_json() if model else None}  # fmt: skip
 
 
 SCRATCH_PREFIX = "run_features_"
@@ -184,11 +202,20 @@ SCRATCH_PREFIX = "run_features_"
 RUN_WORK_MEM = "1GB"
 
 
-async def _run_settings(session: AsyncSession) -> None:
+async def run_settings(session: AsyncSession) -> None:
+    """For a transaction that aggregates every order: runs, and the summary a fit starts from."""
     await session.execute(text("SET LOCAL statement_timeout = 0"))
     await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
     # One process per connection and half: a parallel worker would only take the other half's core.
     await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+
+
+async def aggregate_by_sorting(session: AsyncSession, on: bool = True) -> None:
+    """For the statements that sum the orders per customer and day. The orders come sorted by customer from
+    their covering index and need only a sort within each customer; a hash table of every (customer, day)
+    holds millions of groups and takes twice as long, but the planner cannot see that the day follows the
+    timestamp's order. Other statements of a run (DISTINCT, joins) are better off with hashing."""
+    await session.execute(text(f"SET LOCAL enable_hashagg = {'off' if on else 'on'}"))
 
 
 async def _features_elsewhere(
@@ -201,7 +228,8 @@ async def _features_elsewhere(
     """The features of the customers `ids` selects into an unlogged `table`, committed on another connection.
     Tables left by runs that failed are dropped first (runs never overlap: they hold RUN_LOCK)."""
     async with other_connection() as other, other.begin():
-        await _run_settings(other)
+        await run_settings(other)
+        await aggregate_by_sorting(other)
         stale = await other.scalars(text(
             "SELECT tablename FROM pg_tables WHERE schemaname = :schema AND starts_with(tablename, :prefix)"
         ), {"schema": SCHEMA, "prefix": SCRATCH_PREFIX})  # fmt: skip
@@ -211,14 +239,26 @@ async def _features_elsewhere(
 
 
 async def classify_some(
-    session: AsyncSession, customer_ids_sql: str, as_of: date, t: Thresholds, cut: CutPoints
+    session: AsyncSession,
+    customer_ids_sql: str,
+    as_of: date,
+    t: Thresholds,
+    cut: CutPoints,
+    model: ScoringModel | None = None,
 ) -> int:
-    """Classify the customers `customer_ids_sql` selects, against the cut points of the last full run.
+    """Classify the customers `customer_ids_sql` selects, against the cut points and model of the last full run.
 
     For the customers an ingest touched, in the ingest's own transaction: their profile is current at once.
     Customers with revenue above the last run's limits are A (B); when that run had no revenue at all, the
     first customer with revenue is A, as a run would find.
     """
+    days = Days(as_of, t.time_zone)
+    predicted = Predicted(model, days)
+    features = f"({_features_sql(days, t, ids=f'{{}} IN ({customer_ids_sql})')})"
+    if model is not None:  # the terms of their (repeat purchases, age) first: computed once, kept
+        await session.execute(text(f"CREATE TEMP TABLE touched_features ON COMMIT DROP AS {features[1:-1]}"))
+        await ensure_terms(session, model, predicted.pairs_sql("touched_features"))
+        features = "touched_features"
     a_min, b_min, top_min = (_sql(v) for v in (cut.abc_a_min_revenue, cut.abc_b_min_revenue,
                                                cut.key_account_top_n_min_revenue))  # fmt: skip
     ranked = f"""(SELECT f.*, CASE WHEN revenue_12m <= 0 THEN 'C'
@@ -226,32 +266,44 @@ async def classify_some(
                                    WHEN {b_min} IS NULL OR revenue_12m >= {b_min} THEN 'B' ELSE 'C' END AS abc,
                          ({_sql(t.key_account_top_n)} IS NOT NULL AND revenue_12m > 0
                           AND ({top_min} IS NULL OR revenue_12m >= {top_min})) AS in_top_n
-                  FROM ({_features_sql(Days(as_of, t.time_zone), t, ids=f"{{}} IN ({customer_ids_sql})")}) f)"""
-    return (await _store(session, Days(as_of, t.time_zone), t, cut, ranked))["customers"]
+                  FROM {features} f)"""
+    stored = (await _store(session, t, cut, ranked, predicted))["customers"]
+    if model is not None:  # an ingest may classify twice in one transaction
+        await session.execute(text("DROP TABLE touched_features"))
+    return stored
 
 
 async def _store(
     session: AsyncSession,
-    days: Days,
     t: Thresholds,
     cut: CutPoints,
     ranked: str,
+    predicted: Predicted,
     *,
     run_id: uuid.UUID | None = None,
     since: datetime | None = None,
     first: bool = False,
 ) -> dict[str, Any]:
     """Classify `ranked` (features with abc and in_top_n), store the customers whose figures changed with the
-    basis (thresholds, cut points) they were computed with, and record the changes of those classified before.
+    basis (thresholds, cut points, model) they were computed with, and record the changes of those classified before.
     One statement.
 
     With `since`, customers classified at or after it (by an ingest while this run computed from older facts)
     keep their newer classification. `first`: nothing is stored yet and nobody else stores meanwhile.
     """
+    days = predicted.days
     newer = "(CAST(:since AS timestamptz) IS NOT NULL AND {0}.computed_at >= CAST(:since AS timestamptz))"
     figures = ", ".join(FIGURES)
+    # An ingest classifies a few customers: each stored row is looked up by key. The planner cannot tell how few
+    # they are (IN a subquery) and would otherwise read all the classifications into a hash table.
+    stored_row = (
+        f"LEFT JOIN {SCHEMA}.classifications o ON o.customer_id = n.customer_id"
+        if run_id is not None
+        else f"""LEFT JOIN LATERAL (SELECT * FROM {SCHEMA}.classifications c WHERE c.customer_id = n.customer_id
+                                    OFFSET 0) o ON true"""
+    )
     only_changed = f"""
-            LEFT JOIN {SCHEMA}.classifications o ON o.customer_id = n.customer_id
+            {stored_row}
             WHERE o.customer_id IS NULL
                OR (({", ".join(f"n.{c}" for c in FIGURES)}) IS DISTINCT FROM ({", ".join(f"o.{c}" for c in FIGURES)})
                    AND NOT {newer.format("o")})
@@ -263,17 +315,19 @@ async def _store(
     # states the stored rows had from there.
     row = (await session.execute(text(f"""
         WITH basis AS (
-            SELECT md5(jsonb_build_array(thresholds, cut_points)::text)::uuid AS id, thresholds, cut_points
-            FROM (SELECT CAST(:thresholds AS jsonb) AS thresholds, CAST(:cut_points AS jsonb) AS cut_points) v),
+            SELECT md5(jsonb_build_array(thresholds, cut_points, model)::text)::uuid AS id, thresholds, cut_points,
+                   model
+            FROM (SELECT CAST(:thresholds AS jsonb) AS thresholds, CAST(:cut_points AS jsonb) AS cut_points,
+                         CAST(:model AS jsonb) AS model) v),
         basis_stored AS (
-            INSERT INTO {SCHEMA}.classification_bases (id, thresholds, cut_points) SELECT * FROM basis
+            INSERT INTO {SCHEMA}.classification_bases (id, thresholds, cut_points, model) SELECT * FROM basis
             ON CONFLICT (id) DO NOTHING),
         stored AS (
             INSERT INTO {SCHEMA}.classifications AS target
                 (customer_id, as_of, run_id, basis_id, classified_on, computed_at, {figures})
             SELECT n.customer_id, {_sql(days.as_of)}, CAST(:run_id AS uuid), (SELECT id FROM basis),
                    {_sql(days.as_of)}, clock_timestamp(), {", ".join(f"n.{c}" for c in FIGURES)}
-            FROM ({_classes_sql(days, t, cut, ranked)}) n {"" if first else only_changed}
+            FROM ({_classes_sql(t, cut, ranked, predicted)}) n {"" if first else only_changed}
             RETURNING customer_id, {", ".join(f"{c}::text" for c in HISTORY_ATTRIBUTES)}),
         recorded AS (
             INSERT INTO {SCHEMA}.classification_changes (customer_id, attribute, from_value, to_value, changed_on, run_id)
@@ -287,39 +341,54 @@ async def _store(
             RETURNING 1)
         SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM recorded), (SELECT id FROM basis)"""),
         {"run_id": str(run_id) if run_id else None, "since": since,
-         "thresholds": json.dumps(t.model_dump(mode="json")), "cut_points": json.dumps(cut.as_json())},
+         "thresholds": json.dumps(t.model_dump(mode="json")), "cut_points": json.dumps(cut.as_json()),
+         "model": json.dumps(predicted.model.as_json()) if predicted.model else None},
     )).one()  # fmt: skip
     return {"customers": row[0], "changes": row[1], "basis_id": row[2]}
 
 
 def _orders_sql(days: Days, t: Thresholds, subset: str) -> str:
-    """Per customer with booked orders: count, first and last order day, revenue per window, average order
-    value, and the first order day of the last lapsed_after_days days with the gap before it. Each
-    conversion happens once per customer, in the aggregate's output.
+    """Per customer with booked orders: orders and purchase days (orders of one day are one purchase, as the
+    predictive model counts them), first and last order day, revenue per window, average order value, the
+    spend of all purchase days but the first, and the first order day of the last lapsed_after_days days with
+    the gap before it.
 
-    Cents are summed as float8: whole numbers below 2^53 add up exactly in a double, and a float8 sum is
-    the cheapest aggregate Postgres has (its state passes by value, also between parallel workers); the
-    sums are exact up to 90 trillion in any currency."""
-    trend, window_start = t.trend_window_days, days.start(t.lapsed_after_days)
+    The orders are first summed per customer and day, the one conversion of a timestamp per order; every
+    window is a range of days. Cents are summed as float8: whole numbers below 2^53 add up exactly in a double,
+    and a float8 sum is the cheapest aggregate Postgres has (its state passes by value); the sums are exact up
+    to 90 trillion in any currency."""
+    d, trend, lapsed = _sql(days.as_of), t.trend_window_days, t.lapsed_after_days
     return f"""
-        SELECT customer_id, order_count, {days.local_date("first_at")} AS first_order_on,
-               {days.local_date("last_at")} AS last_order_on,
+        SELECT customer_id, order_count, purchase_days, first_order_on, last_order_on,
                coalesce(revenue_cents, 0)::bigint * 0.01 AS revenue_12m,
                coalesce(recent_cents, 0)::bigint * 0.01 AS recent_revenue,
                coalesce(previous_cents, 0)::bigint * 0.01 AS previous_revenue,
                round(total_cents::bigint * 0.01 / order_count, 2) AS average_order_value,
-               {days.local_date("first_in_window_at")} AS first_in_window,
-               {days.local_date("first_in_window_at")} - {days.local_date("last_before_window_at")} AS comeback_gap
-        FROM (SELECT customer_id, count(*)::int AS order_count, min(ordered_at) AS first_at, max(ordered_at) AS last_at,
-                     sum(net_cents::float8) AS total_cents,
-                     sum(net_cents::float8) FILTER (WHERE ordered_at >= {days.start(365)}) AS revenue_cents,
-                     sum(net_cents::float8) FILTER (WHERE ordered_at >= {days.start(trend - 1)}) AS recent_cents,
-                     sum(net_cents::float8) FILTER (WHERE ordered_at >= {days.start(2 * trend - 1)}
-                                              AND ordered_at < {days.start(trend - 1)}) AS previous_cents,
-                     min(ordered_at) FILTER (WHERE ordered_at >= {window_start}) AS first_in_window_at,
-                     max(ordered_at) FILTER (WHERE ordered_at < {window_start}) AS last_before_window_at
-              FROM {SCHEMA}.orders WHERE status = 'booked' AND ordered_at < {days.start(-1)} {subset}
+               (total_cents::bigint - first_day % {FIRST_DAY_SCALE}) * 0.01 AS repeat_spend,
+               first_in_window, first_in_window - last_before_window AS comeback_gap
+        FROM (SELECT customer_id, sum(orders)::int AS order_count, count(*)::int AS purchase_days,
+                     min(day) AS first_order_on, max(day) AS last_order_on, sum(cents) AS total_cents,
+                     sum(cents) FILTER (WHERE day >= {d} - 365) AS revenue_cents,
+                     sum(cents) FILTER (WHERE day >= {d} - {trend - 1}) AS recent_cents,
+                     sum(cents) FILTER (WHERE day >= {d} - {2 * trend - 1} AND day < {d} - {trend - 1}) AS previous_cents,
+                     -- the first day's cents, carried by the smallest (day, cents): one pass, no sort
+                     min({FIRST_DAY}) AS first_day,
+                     min(day) FILTER (WHERE day >= {d} - {lapsed}) AS first_in_window,
+                     max(day) FILTER (WHERE day < {d} - {lapsed}) AS last_before_window
+              FROM (SELECT customer_id, {days.local_date("ordered_at")} AS day, count(*) AS orders,
+                           sum(net_cents::float8) AS cents
+                    FROM {SCHEMA}.orders WHERE status = 'booked' AND ordered_at < {days.start(-1)} {subset}
+                    GROUP BY customer_id, day) per_day
               GROUP BY customer_id) sums"""
+
+
+# A day's cents and its distance from this epoch share one bigint (days * scale + cents): cents below 10^14 (a
+# trillion a day and customer) and days up to 2150 fit in 63 bits. Facts lie in 1900..2099 (types.py); the
+# epoch is a year earlier, for times early on 1900-01-01 that are still 1899 in the company's time zone.
+FIRST_DAY_EPOCH = date(1899, 1, 1)
+FIRST_DAY_SCALE = 10**14
+# Over (day, cents) rows: the smallest is the first day's, and `% FIRST_DAY_SCALE` gives back its cents.
+FIRST_DAY = f"(day - DATE '{FIRST_DAY_EPOCH}')::bigint * {FIRST_DAY_SCALE} + cents::bigint"
 
 
 def _billing_sql(days: Days, subset: str) -> str:
@@ -354,7 +423,8 @@ def _features_sql(days: Days, t: Thresholds, ids: str | None = None) -> str:
     joined AS (
         SELECT c.id AS customer_id, c.external_id, c.key_account AS erp_key_account,
                c.revenue_potential IS NOT NULL AS potential_estimated, c.revenue_potential AS potential_estimate,
-               coalesce(p.order_count, 0) AS order_count, p.first_order_on, p.last_order_on,
+               coalesce(p.order_count, 0) AS order_count, coalesce(p.purchase_days, 0) AS purchase_days,
+               coalesce(p.repeat_spend, 0) AS repeat_spend, p.first_order_on, p.last_order_on,
                coalesce(p.revenue_12m, 0) AS revenue_12m, coalesce(p.recent_revenue, 0) AS recent_revenue,
                coalesce(p.previous_revenue, 0) AS previous_revenue, p.average_order_value, p.first_in_window,
                p.comeback_gap,
@@ -367,7 +437,7 @@ def _features_sql(days: Days, t: Thresholds, ids: str | None = None) -> str:
         LEFT JOIN billing b ON b.customer_id = c.id
         {f"WHERE {ids.format('c.id')}" if ids else ""}
     )
-    SELECT j.*, coalesce(potential_estimate, revenue_12m) AS potential,
+    SELECT j.*,
            CASE WHEN comeback_gap > {t.reactivation_gap_days} THEN first_in_window END AS reactivated_on,
            CASE WHEN comeback_gap > {t.reactivation_gap_days} THEN comeback_gap END AS reactivation_gap_days,
            CASE WHEN order_count = 0 THEN 'prospect'
@@ -379,7 +449,59 @@ def _features_sql(days: Days, t: Thresholds, ids: str | None = None) -> str:
     FROM joined j"""
 
 
-def _classes_sql(days: Days, t: Thresholds, cut: CutPoints, ranked: str) -> str:
+@dataclass(frozen=True)
+class Predicted:
+    """The predictive model's share of a classification, as SQL over a features row `f` (order_count,
+    purchase_days, first/last_order_on, repeat_spend, revenue_12m, potential_estimate): the join to the
+    tabulated terms, the probability alive and the potential. Without a model: the rules alone."""
+
+    model: ScoringModel | None
+    days: Days
+
+    @property
+    def join(self) -> str:
+        if self.model is None:
+            return ""
+        return f"""LEFT JOIN {SCHEMA}.prediction_terms pt ON pt.terms_id = '{self.model.terms_id}'
+                   AND pt.repeat_purchases = f.purchase_days - 1 AND pt.age_days = {_sql(self.days.as_of)} - f.first_order_on"""
+
+    def pairs_sql(self, features: str) -> str:
+        """The (repeat purchases, age) pairs the customers of `features` need terms for."""
+        return f"""SELECT purchase_days - 1 AS repeat_purchases, {_sql(self.days.as_of)} - first_order_on AS age_days
+                   FROM {features} WHERE order_count > 0"""
+
+    @property
+    def probability_alive(self) -> str:
+        assert self.model is not None
+        return probability_alive_sql(
+            self.model, "(f.purchase_days - 1)", "(f.last_order_on - f.first_order_on)",
+            f"({_sql(self.days.as_of)} - f.first_order_on)",
+        )  # fmt: skip
+
+    @property
+    def potential(self) -> str:
+        """The matrix's potential: the estimate, else the predicted 12-month revenue, else (no model) the revenue."""
+        if self.model is None:
+            return "coalesce(f.potential_estimate, f.revenue_12m)"
+        spend = expected_spend_sql(self.model, "(f.purchase_days - 1)", "f.repeat_spend")
+        predicted = f"round(({self.probability_alive} * pt.purchases_12m * {spend})::numeric, 2)"
+        return f"coalesce(f.potential_estimate, CASE WHEN f.order_count > 0 THEN {predicted} END, f.revenue_12m)"
+
+    @property
+    def stored_potential(self) -> str:
+        """A predicted potential moves every day: it is not stored but computed when read (predictive.scoring)."""
+        if self.model is None:
+            return "coalesce(f.potential_estimate, f.revenue_12m)"
+        return "coalesce(f.potential_estimate, CASE WHEN f.order_count = 0 THEN f.revenue_12m END)"
+
+    @property
+    def unlikely_alive(self) -> str:
+        if self.model is None:
+            return "false"
+        return f"{self.probability_alive} < {_sql(Decimal(str(self.model.at_risk_probability_alive)))}"
+
+
+def _classes_sql(t: Thresholds, cut: CutPoints, ranked: str, predicted: Predicted) -> str:
     """Every classification and its figures from `ranked`, in the column order of FIGURES."""
     revenue_split, potential_split = _sql(cut.matrix_revenue_split), _sql(cut.matrix_potential_split)
     payment = f"""CASE WHEN max_dunning_level >= {t.prepayment_dunning_level}
@@ -392,7 +514,8 @@ def _classes_sql(days: Days, t: Thresholds, cut: CutPoints, ranked: str) -> str:
                         WHEN revenue_12m >= {revenue_split} THEN 'premium'
                         WHEN potential >= {potential_split} THEN 'development'
                         ELSE 'small' END"""
-    trend = f"""CASE WHEN previous_revenue > 0 AND recent_revenue <= {_sql(t.sharp_fall_ratio)} * previous_revenue
+    trend = f"""CASE WHEN unlikely_alive
+                       OR previous_revenue > 0 AND recent_revenue <= {_sql(t.sharp_fall_ratio)} * previous_revenue
                      THEN 'at_risk'
                      WHEN recent_revenue > 0 AND recent_revenue >= {_sql(t.growth_ratio)} * previous_revenue
                      THEN 'growth' ELSE 'maturity' END"""
@@ -407,7 +530,9 @@ def _classes_sql(days: Days, t: Thresholds, cut: CutPoints, ranked: str) -> str:
                           WHEN 'lapsed' THEN 'win_back' ELSE {trend} END AS phase,
            order_count, revenue_12m, average_order_value,
            coalesce(average_order_value < {minimum}, false) AS below_minimum_order_value,
-           potential, first_order_on, last_order_on, recent_revenue, previous_revenue, reactivated_on,
-           reactivation_gap_days, interactions, invoices, average_days_late, overdue_invoices_12m, max_dunning_level,
-           erp_key_account, potential_estimated, in_top_n
-    FROM {ranked} ranked"""
+           stored_potential AS potential, first_order_on, last_order_on, recent_revenue, previous_revenue,
+           reactivated_on, reactivation_gap_days, interactions, invoices, average_days_late, overdue_invoices_12m,
+           max_dunning_level, erp_key_account, potential_estimated, in_top_n, purchase_days, repeat_spend
+    FROM (SELECT f.*, {predicted.potential} AS potential, {predicted.stored_potential} AS stored_potential,
+                 {predicted.unlikely_alive} AS unlikely_alive
+          FROM {ranked} f {predicted.join}) classified"""

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from segmentation.classification import compute
 from segmentation.classification.schemas import Thresholds
 from segmentation.db import SCHEMA
+from segmentation.predictive.scoring import ScoringModel
 
 
 def today(thresholds: Thresholds | None = None) -> date:
@@ -18,15 +19,18 @@ def today(thresholds: Thresholds | None = None) -> date:
 
 async def reclassify(session: AsyncSession, customer_ids_sql: str) -> int:
     """Classify the customers the SQL selects, as of today. Nothing before the first full run."""
-    # One round trip for both (every ingest pays it): the thresholds and the last successful run's cut points.
+    # One round trip (every ingest pays it): the thresholds, and the last successful run's cut points and model.
     settings = (await session.execute(text(f"""
-        SELECT (SELECT thresholds FROM {SCHEMA}.settings WHERE id = 1),
-               (SELECT cut_points FROM {SCHEMA}.runs WHERE status = 'succeeded' ORDER BY finished_at DESC LIMIT 1)"""))).one()  # fmt: skip
+        SELECT (SELECT thresholds FROM {SCHEMA}.settings WHERE id = 1), r.cut_points, r.model
+        FROM (SELECT 1) one LEFT JOIN LATERAL (
+            SELECT cut_points, model FROM {SCHEMA}.runs WHERE status = 'succeeded' ORDER BY finished_at DESC LIMIT 1
+        ) r ON true"""))).one()  # fmt: skip
     if settings[1] is None:
         return 0
     thresholds = Thresholds.model_validate(settings[0] or {})
     cut = compute.CutPoints.from_json(settings[1])
-    return await compute.classify_some(session, customer_ids_sql, today(thresholds), thresholds, cut)
+    model = ScoringModel.from_json(settings[2])
+    return await compute.classify_some(session, customer_ids_sql, today(thresholds), thresholds, cut, model)
 
 
 async def reclassify_customer(session: AsyncSession, customer_id: int) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     Identity,
     Index,
     Integer,
@@ -49,16 +50,20 @@ class RunRow(Base):
     # When the run read the facts: classifications computed before it were confirmed by the run.
     snapshot_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     basis_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # The predictive model the run scored with (predictive.scoring.ScoringModel); null: none was fitted yet.
+    model: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class BasisRow(Base):
-    """Thresholds and cut points that classifications were computed with; the id derives from the content."""
+    """Thresholds, cut points and predictive model that classifications were computed with; the id derives from
+    the content."""
 
     __tablename__ = "classification_bases"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     thresholds: Mapped[dict[str, Any]] = mapped_column(JSONB)
     cut_points: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    model: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -96,6 +101,9 @@ class ClassificationRow(Base):
     erp_key_account: Mapped[bool] = mapped_column(Boolean)
     potential_estimated: Mapped[bool] = mapped_column(Boolean)
     in_top_n: Mapped[bool] = mapped_column(Boolean)
+    # What the predictions rest on: days with a booked order, and the spend of all but the first of them.
+    purchase_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    repeat_spend: Mapped[Decimal] = mapped_column(Numeric(18, 2), server_default="0")
     classified_on: Mapped[date] = mapped_column(Date)
     basis_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -115,3 +123,17 @@ class ClassificationChangeRow(Base):
     to_value: Mapped[str | None] = mapped_column(Text)
     changed_on: Mapped[date] = mapped_column(Date)
     run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class PredictionTermRow(Base):
+    """The factors of the predictions that depend on a customer only through (repeat purchases, age in days),
+    per model and horizons (predictive.scoring)."""
+
+    __tablename__ = "prediction_terms"
+
+    terms_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    repeat_purchases: Mapped[int] = mapped_column(Integer, primary_key=True)
+    age_days: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purchases: Mapped[float] = mapped_column(Float)
+    purchases_12m: Mapped[float] = mapped_column(Float)
+    discounted_purchases: Mapped[float] = mapped_column(Float)

@@ -9,7 +9,7 @@ from typing import Any
 
 from segmentation.classification.compute import CutPoints
 from segmentation.classification.models import ClassificationRow
-from segmentation.classification.schemas import Thresholds
+from segmentation.classification.schemas import Predictions, Thresholds
 
 
 def _number(value: Decimal | None) -> float | None:
@@ -20,7 +20,16 @@ def _days(since: date | None, as_of: date) -> int | None:
     return None if since is None else (as_of - since).days
 
 
-def explain(row: ClassificationRow, as_of: date, t: Thresholds, cut: CutPoints) -> dict[str, Any]:
+def _potential_source(row: ClassificationRow, predicted: Predictions | None) -> str:
+    if row.potential_estimated:
+        return "estimate"
+    return "predicted_revenue_12m" if row.potential is None and predicted is not None else "revenue_12m"
+
+
+def explain(
+    row: ClassificationRow, as_of: date, t: Thresholds, cut: CutPoints, predicted: Predictions | None = None
+) -> dict[str, Any]:
+    """`predicted`: the customer's predictions under the model he was classified with, if any."""
     return {
         "lifecycle": {
             "first_order_on": row.first_order_on,
@@ -66,8 +75,10 @@ def explain(row: ClassificationRow, as_of: date, t: Thresholds, cut: CutPoints) 
         "quadrant": {
             "revenue_12m": _number(row.revenue_12m),
             "revenue_split": _number(cut.matrix_revenue_split),
-            "potential": _number(row.potential),
-            "potential_source": "estimate" if row.potential_estimated else "revenue_12m",
+            "potential": _number(
+                row.potential if row.potential is not None or predicted is None else predicted.predicted_revenue_12m
+            ),
+            "potential_source": _potential_source(row, predicted),
             "potential_split": _number(cut.matrix_potential_split),
         },
         "phase": {
@@ -76,5 +87,7 @@ def explain(row: ClassificationRow, as_of: date, t: Thresholds, cut: CutPoints) 
             "trend_window_days": t.trend_window_days,
             "growth_ratio": _number(t.growth_ratio),
             "sharp_fall_ratio": _number(t.sharp_fall_ratio),
+            "probability_alive": predicted.probability_alive if predicted else None,
+            "at_risk_probability_alive": _number(t.at_risk_probability_alive) if predicted else None,
         },
     }

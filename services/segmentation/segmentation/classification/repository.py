@@ -202,9 +202,16 @@ _OPEN_COMPLAINT = (
 )
 
 
+# Read with each audience member to compute his predictions, and not passed on as they are.
+PREDICTION_INPUTS = ("customer_id", "purchase_days", "repeat_spend", "first_order_on", "as_of", "computed_at")
+
+
 def audience_query(filters: ProfileFilters) -> Select[Any]:
-    """What campaigns need of each member: ids, consent, every classification, value figures, open complaints."""
+    """What campaigns need of each member: ids, consent, every classification, value figures, open complaints,
+    and the PREDICTION_INPUTS."""
     return _matching(filters, _customers_with_classification(
+        CustomerRow.id.label("customer_id"), ClassificationRow.purchase_days, ClassificationRow.repeat_spend,
+        ClassificationRow.first_order_on, ClassificationRow.as_of, ClassificationRow.computed_at,
         CustomerRow.external_id, CustomerRow.kind, CustomerRow.consent_email, CustomerRow.consent_phone,
         CustomerRow.consent_post, ClassificationRow.lifecycle, ClassificationRow.z_stage, ClassificationRow.abc,
         ClassificationRow.quadrant, ClassificationRow.payment, ClassificationRow.phase,

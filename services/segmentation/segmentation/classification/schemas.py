@@ -54,6 +54,22 @@ class Thresholds(BaseModel):
     sharp_fall_ratio: Decimal = Field(
         default=Decimal("0.5"), gt=0, lt=1, description="At risk: recent revenue at most this times the previous."
     )
+    at_risk_probability_alive: Decimal = Field(
+        default=Decimal("0.5"),
+        gt=0,
+        lt=1,
+        description="At risk: an active customer the purchase model gives a lower probability of being alive.",
+    )
+    prediction_horizon_months: int = Field(
+        default=12, ge=1, le=120, description="Expected purchases are counted over this many months."
+    )
+    clv_horizon_months: int = Field(default=36, ge=1, le=120, description="The customer lifetime value's horizon.")
+    clv_margin: Decimal = Field(
+        default=Decimal("0.30"), gt=0, le=1, description="Share of revenue that is contribution margin, for the CLV."
+    )
+    clv_annual_discount_rate: Decimal = Field(
+        default=Decimal("0.10"), ge=0, lt=1, description="Yearly rate the CLV discounts future margin by."
+    )
     time_zone: str = Field(
         default="UTC",
         description="The company's IANA time zone: days (as-of, order days, weeks) are its calendar days.",
@@ -95,15 +111,43 @@ class Run(BaseModel):
     id: uuid.UUID
     as_of: date
     status: Literal["running", "succeeded", "failed"]
-    phase: str = Field(description="queued, features, ranking, storing, done")
+    phase: str = Field(description="queued, features, predictions (with a model), ranking, storing, done")
     progress: int = Field(description="Percent done, by phase.")
     customers: int
     changes: int = Field(description="Changes of lifecycle, Z-stage, ABC class or quadrant this run recorded.")
     thresholds: dict[str, Any]
     cut_points: dict[str, Any] | None = Field(description="The revenue limits of A and B and the matrix split points.")
+    model: dict[str, Any] | None = Field(
+        description="The predictive fit and terms the run scored with; null before the first successful fit."
+    )
     error: str | None
     started_at: datetime
     finished_at: datetime | None
+
+
+class ModelUsed(BaseModel):
+    """The fit the predictions come from (GET /v1/segmentation/predictive/fits/{fit_id} has the rest)."""
+
+    fit_id: uuid.UUID
+    fitted_at: datetime
+    calibration_end: date
+    purchases: dict[str, float] = Field(description="BG/NBD: r, alpha, a, b.")
+    spend: dict[str, float] = Field(description="Gamma-Gamma: p, q, gamma.")
+
+
+class Predictions(BaseModel):
+    """What the purchase and spend models expect of this customer, as of the classification's day."""
+
+    probability_alive: float = Field(description="Probability that the customer still buys (BG/NBD).")
+    expected_purchases: float = Field(description="Expected purchase days in the next horizon_months.")
+    horizon_months: int
+    expected_order_value: Decimal = Field(description="Expected spend per purchase (Gamma-Gamma).")
+    predicted_revenue_12m: Decimal = Field(description="Expected revenue of the next 12 months.")
+    clv: Decimal = Field(description="Margin of the next clv_horizon_months, discounted at annual_discount_rate.")
+    clv_horizon_months: int
+    margin: float
+    annual_discount_rate: float
+    model: ModelUsed
 
 
 class Classification(BaseModel):
@@ -121,9 +165,15 @@ class Classification(BaseModel):
     revenue_12m: Decimal
     average_order_value: Decimal | None
     below_minimum_order_value: bool
-    potential: Decimal | None
+    potential: Decimal | None = Field(
+        description="Future revenue potential: the ERP's estimate, else the predicted 12-month revenue, else "
+        "(no model) the 12-month revenue."
+    )
     first_order_on: date | None
     last_order_on: date | None
+    predictions: Predictions | None = Field(
+        description="Null without a fitted model (POST /v1/segmentation/predictive/fits) and for prospects."
+    )
     reasons: dict[str, Any] = Field(description="Per classification: the rule that applied and the figures behind it.")
     computed_at: datetime
 

@@ -7,15 +7,19 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentation.classification import compute, repository
 from segmentation.classification.errors import RunNotFound
 from segmentation.classification.live import today
-from segmentation.classification.models import ClassificationRow
+from segmentation.classification.models import BasisRow, ClassificationRow
 from segmentation.classification.reasons import explain
 from segmentation.classification.schemas import (
     Bucket,
@@ -23,6 +27,8 @@ from segmentation.classification.schemas import (
     Classification,
     Flow,
     FlowReport,
+    ModelUsed,
+    Predictions,
     Profile,
     ProfileFilters,
     Run,
@@ -33,6 +39,9 @@ from segmentation.classification.schemas import (
 )
 from segmentation.customers.errors import CustomerNotFound
 from segmentation.customers.service import to_schema as customer_schema
+from segmentation.predictive import scoring
+from segmentation.predictive import service as predictive
+from segmentation.predictive.scoring import ScoringModel
 from servicekit.errors import BadRequest
 from servicekit.pagination import Page, decode_cursor, encode_cursor
 
@@ -65,7 +74,9 @@ async def _execute(sessions: async_sessionmaker[AsyncSession], run_id: uuid.UUID
 
     try:
         async with sessions() as session, session.begin():
-            result = await compute.classify_all(session, run_id, as_of, t, step, other_connection=sessions)
+            fit = await predictive.newest_model(session)
+            model = ScoringModel.of(fit, t) if fit else None  # without one, the rules alone (at risk, potential)
+            result = await compute.classify_all(session, run_id, as_of, t, step, other_connection=sessions, model=model)
             await repository.finish_run(session, run_id, status="succeeded", phase="done", progress=100, **result)
         logger.info("segmentation run %s as of %s: %s customers", run_id, as_of, result["customers"])
     except (Exception, asyncio.CancelledError) as exc:
@@ -89,10 +100,11 @@ async def list_runs(session: AsyncSession, limit: int) -> list[Run]:
 
 
 async def _classifications(session: AsyncSession, rows: list[ClassificationRow | None]) -> list[Classification | None]:
-    """The API's view of stored classifications: each as of the day it holds for, with its reasons.
+    """The API's view of stored classifications: each as of the day it holds for, with its predictions and
+    reasons.
 
     A run stores only the customers that changed; those it left alone hold as of the run's day, with the
-    run's thresholds and cut points.
+    run's thresholds, cut points and model.
     """
     latest = await repository.latest_run(session)
 
@@ -103,7 +115,7 @@ async def _classifications(session: AsyncSession, rows: list[ClassificationRow |
     wanted |= {row.basis_id for row in rows if row is not None and row.basis_id and not confirmed_by_run(row)}
     bases = await repository.bases(session, wanted)
     fallback = bases.get(latest.basis_id) if latest and latest.basis_id else None
-    shown: list[Classification | None] = []
+    shown: list[tuple[ClassificationRow, date, Basis] | None] = []
     for row in rows:
         if row is None:
             shown.append(None)
@@ -111,11 +123,97 @@ async def _classifications(session: AsyncSession, rows: list[ClassificationRow |
         confirmed = confirmed_by_run(row)
         as_of = latest.as_of if confirmed and latest else row.as_of
         basis = fallback if confirmed else bases.get(row.basis_id, fallback) if row.basis_id else fallback
-        thresholds = Thresholds.model_validate(basis.thresholds) if basis else Thresholds()
-        cut = compute.CutPoints.from_json(basis.cut_points) if basis else compute.CutPoints.from_json({})
-        figures = {name: getattr(row, name) for name in Classification.model_fields if name not in ("as_of", "reasons")}
-        shown.append(Classification(**figures, as_of=as_of, reasons=explain(row, as_of, thresholds, cut)))
-    return shown
+        shown.append((row, as_of, Basis.of(basis)))
+    predictions = await _predictions(session, [s for s in shown if s is not None])
+    result: list[Classification | None] = []
+    for entry in shown:
+        if entry is None:
+            result.append(None)
+            continue
+        row, as_of, basis = entry
+        predicted = predictions.get(row.customer_id)
+        figures = {name: getattr(row, name) for name in Classification.model_fields
+                   if name not in ("as_of", "reasons", "predictions")}  # fmt: skip
+        if figures["potential"] is None and predicted is not None:
+            figures["potential"] = predicted.predicted_revenue_12m
+        reasons = explain(row, as_of, basis.thresholds, basis.cut, predicted)
+        result.append(Classification(**figures, as_of=as_of, predictions=predicted, reasons=reasons))
+    return result
+
+
+@dataclass(frozen=True)
+class Basis:
+    thresholds: Thresholds
+    cut: compute.CutPoints
+    model: ScoringModel | None
+
+    @classmethod
+    def of(cls, row: BasisRow | None) -> Basis:
+        if row is None:
+            return cls(Thresholds(), compute.CutPoints.from_json({}), None)
+        return cls(Thresholds.model_validate(row.thresholds), compute.CutPoints.from_json(row.cut_points),
+                   ScoringModel.from_json(row.model))  # fmt: skip
+
+
+def _inputs(row: Any, as_of: date) -> scoring.Inputs | None:
+    """What a customer's predictions rest on, from his stored classification; None for prospects."""
+    if row.first_order_on is None or not row.purchase_days:
+        return None
+    return scoring.Inputs(
+        purchase_days=row.purchase_days,
+        recency_days=(row.last_order_on - row.first_order_on).days,
+        age_days=(as_of - row.first_order_on).days,
+        repeat_spend=row.repeat_spend,
+    )
+
+
+async def _score(
+    session: AsyncSession, model: ScoringModel, inputs: dict[int, scoring.Inputs]
+) -> dict[int, dict[str, float]]:
+    """Each customer's predictions under `model`, from the terms of his (repeat purchases, age). Terms that no
+    run or ingest tabulated (an old classification's day) are computed here, not stored: a read writes nothing."""
+    pairs = {(i.repeat_purchases, i.age_days) for i in inputs.values()}
+    terms = await scoring.fetch_terms(session, model, pairs)
+    if missing := sorted(pairs - terms.keys()):
+        computed = scoring.tabulate(model, *(np.array(column) for column in zip(*missing, strict=True)))
+        terms |= {pair: tuple(float(computed[k][i]) for k in scoring.TERMS) for i, pair in enumerate(missing)}
+    return {
+        customer_id: scoring.predict(model, customer, terms[(customer.repeat_purchases, customer.age_days)])
+        for customer_id, customer in inputs.items()
+    }
+
+
+async def _predictions(
+    session: AsyncSession, shown: list[tuple[ClassificationRow, date, Basis]]
+) -> dict[int, Predictions]:
+    """Each shown customer's predictions under the model he was classified with."""
+    wanted: dict[ScoringModel, dict[int, scoring.Inputs]] = {}
+    for row, as_of, basis in shown:
+        if basis.model is not None and (inputs := _inputs(row, as_of)) is not None:
+            wanted.setdefault(basis.model, {})[row.customer_id] = inputs
+    found: dict[int, Predictions] = {}
+    for model, inputs in wanted.items():
+        for customer_id, figures in (await _score(session, model, inputs)).items():
+            found[customer_id] = Predictions(
+                probability_alive=round(figures["probability_alive"], 6),
+                expected_purchases=round(figures["expected_purchases"], 6),
+                horizon_months=model.horizon_months,
+                expected_order_value=_money(figures["expected_order_value"]),
+                predicted_revenue_12m=_money(figures["predicted_revenue_12m"]),
+                clv=_money(figures["clv"]),
+                clv_horizon_months=model.clv_horizon_months,
+                margin=model.margin,
+                annual_discount_rate=model.annual_discount_rate,
+                model=ModelUsed(
+                    fit_id=model.fit_id, fitted_at=model.fitted_at, calibration_end=model.calibration_end,
+                    purchases=asdict(model.purchases), spend=asdict(model.spend),
+                ),
+            )  # fmt: skip
+    return found
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(Decimal("0.01"))
 
 
 async def get_profile(session: AsyncSession, external_id: str) -> Profile:
@@ -206,12 +304,47 @@ async def list_profiles(
 AUDIENCE_BATCH = 5000
 
 
+# Predicted figures in each audience line: what campaigns score members by. Null without a model or orders.
+AUDIENCE_PREDICTIONS = ("probability_alive", "expected_purchases", "expected_order_value", "predicted_revenue_12m",
+                        "clv")  # fmt: skip
+
+
 async def audience_lines(sessions: async_sessionmaker[AsyncSession], filters: ProfileFilters) -> AsyncIterator[bytes]:
-    """The matching customers as NDJSON, streamed from a server-side cursor (never all in memory)."""
-    async with sessions() as session, session.begin():
+    """The matching customers as NDJSON, streamed from a server-side cursor (never all in memory), each with
+    his predictions under the last run's model (the terms are read on a second connection, batch by batch)."""
+    async with sessions() as session, session.begin(), sessions() as terms_session:
+        latest = await repository.latest_run(session)
+        model = ScoringModel.from_json(latest.model) if latest else None
         result = await session.stream(repository.audience_query(filters).execution_options(yield_per=AUDIENCE_BATCH))
         async for partition in result.partitions():
-            yield "".join(json.dumps(dict(row._mapping), default=_json_value) + "\n" for row in partition).encode()
+            members = [dict(row._mapping) for row in partition]
+            facts = [
+                SimpleNamespace(last_order_on=m["last_order_on"], **{k: m.pop(k) for k in repository.PREDICTION_INPUTS})
+                for m in members
+            ]
+            scored: dict[int, dict[str, float]] = {}
+            if model is not None:
+                inputs = {f.customer_id: i for f in facts if (i := _inputs(f, _as_of(f, latest))) is not None}
+                scored = await _score(terms_session, model, inputs) if inputs else {}
+            lines = []
+            for member, fact in zip(members, facts, strict=True):
+                figures = scored.get(fact.customer_id)
+                for name in AUDIENCE_PREDICTIONS:
+                    member[name] = None if figures is None else _rounded(name, figures[name])
+                if member["potential"] is None and figures is not None:
+                    member["potential"] = member["predicted_revenue_12m"]
+                lines.append(json.dumps(member, default=_json_value) + "\n")
+            yield "".join(lines).encode()
+
+
+def _as_of(row: Any, latest: Any) -> date:
+    """The day a stored classification holds for: the last run's, if the run confirmed it."""
+    confirmed = latest is not None and latest.snapshot_at is not None and row.computed_at < latest.snapshot_at
+    return latest.as_of if confirmed else row.as_of
+
+
+def _rounded(name: str, value: float) -> float | Decimal:
+    return round(value, 6) if name in ("probability_alive", "expected_purchases") else _money(value)
 
 
 def _json_value(value: object) -> str:

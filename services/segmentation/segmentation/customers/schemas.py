@@ -1,9 +1,9 @@
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from segmentation.types import Amount, CurrencyCode, ExternalId
+from segmentation.types import Amount, CurrencyCode, ExternalId, FactDate
 
 AttributeValue = str | int | float | bool | None
 
@@ -34,7 +34,7 @@ class CustomerUpsert(BaseModel):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True)]
     kind: Literal["b2b", "b2c"]
-    first_contact_on: date | None = Field(default=None, description="First contact with the company.")
+    first_contact_on: FactDate | None = Field(default=None, description="First contact with the company.")
     revenue_potential: Money | None = Field(
         default=None, description="Estimated yearly revenue potential (ERP or salesperson); else predicted."
     )

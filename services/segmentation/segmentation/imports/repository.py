@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from segmentation.db import SCHEMA
 from segmentation.imports.fields import CURRENCIES, Entity, Field
 from segmentation.imports.models import ImportErrorRow, ImportRow
+from segmentation.types import FIRST_YEAR, LAST_YEAR
 
 # --- job rows -------------------------------------------------------------------------------------
 
@@ -154,6 +155,12 @@ def _date_in_range(v: str) -> str:
     )
 
 
+def _in_supported_years(v: str) -> str:
+    # The year of a YYYY-MM-DD... value that passed the shape checks: compared as text, no cast.
+    return (f"WHEN substr({v}, 1, 4) NOT BETWEEN '{FIRST_YEAR}' AND '{LAST_YEAR}' "
+            f"THEN 'must lie in the years {FIRST_YEAR} to {LAST_YEAR}'")  # fmt: skip
+
+
 def _time_in_range(v: str) -> str:
     return (
         f"substr({v}, 12, 2) <= '23' AND substr({v}, 15, 2) <= '59'"
@@ -180,6 +187,7 @@ def _error_expression(f: Field) -> str:
     elif f.kind == "date":
         cases.append(f"WHEN {v} !~ '^{_DATE_SHAPE}$' THEN 'must be a date YYYY-MM-DD'")
         cases.append(f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar'")
+        cases.append(_in_supported_years(v))
     elif f.kind == "timestamp":
         canonical = f"(length({v}) = 20 AND translate({v}, '0123456789', '') = '--T::Z')"  # the usual shape, no regex
         cases.append(
@@ -187,6 +195,7 @@ def _error_expression(f: Field) -> str:
         )
         cases.append(f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar'")
         cases.append(f"WHEN NOT ({_time_in_range(v)}) THEN 'is not a time of the day'")
+        cases.append(_in_supported_years(v))
     elif f.kind == "bool":
         cases.append(
             f"WHEN lower({v}) NOT IN ('true', 'false', 't', 'f', '1', '0', 'yes', 'no') THEN 'must be true or false'"

@@ -1,9 +1,9 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from segmentation.types import ExternalId
+from segmentation.types import ExternalId, FactTime
 
 InteractionKind = Literal["inquiry", "lead", "visit", "call", "meeting", "event", "complaint", "survey", "other"]
 InteractionChannel = Literal["email", "phone", "post", "visit", "event", "web", "other"]
@@ -20,8 +20,8 @@ class InteractionUpsert(BaseModel):
     customer_external_id: ExternalId = Field(description="The ERP's id of the customer.")
     kind: InteractionKind
     channel: InteractionChannel
-    occurred_at: AwareDatetime = Field(description="When it happened, RFC 3339 with a time zone.")
-    resolved_at: AwareDatetime | None = Field(
+    occurred_at: FactTime = Field(description="When it happened, RFC 3339 with a time zone.")
+    resolved_at: FactTime | None = Field(
         default=None, description="When it was resolved (complaints, inquiries); not before occurred_at."
     )
     subject: str | None = Field(default=None, max_length=500)

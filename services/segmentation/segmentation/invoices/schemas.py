@@ -3,7 +3,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from segmentation.types import Amount, CurrencyCode, ExternalId
+from segmentation.types import Amount, CurrencyCode, ExternalId, FactDate
 
 DunningLevel = Annotated[int, Field(ge=0, le=9, description="Highest dunning level reached, 0 (none) to 9.")]
 
@@ -17,9 +17,9 @@ class InvoiceUpsert(BaseModel):
     order_external_id: ExternalId | None = Field(
         default=None, description="The ERP's id of the order, if any; not checked, the invoice may arrive first."
     )
-    issued_on: date
-    due_on: date = Field(description="Payment due date; not before issued_on.")
-    paid_on: date | None = Field(default=None, description="When it was paid in full; null while open.")
+    issued_on: FactDate
+    due_on: FactDate = Field(description="Payment due date; not before issued_on.")
+    paid_on: FactDate | None = Field(default=None, description="When it was paid in full; null while open.")
     amount: Amount = Field(description="Gross invoice amount, a decimal string.")
     currency: CurrencyCode
     dunning_level: DunningLevel = 0

@@ -1,9 +1,9 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from segmentation.types import Amount, CurrencyCode, ExternalId, SignedAmount
+from segmentation.types import Amount, CurrencyCode, ExternalId, FactTime, SignedAmount
 
 OrderStatus = Literal["booked", "cancelled", "returned"]
 
@@ -14,7 +14,7 @@ class OrderUpsert(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer_external_id: ExternalId = Field(description="The ERP's id of the customer who ordered.")
-    ordered_at: AwareDatetime = Field(description="When it was ordered, RFC 3339 with a time zone.")
+    ordered_at: FactTime = Field(description="When it was ordered, RFC 3339 with a time zone.")
     net_amount: Amount = Field(description="Net order value, a decimal string.")
     currency: CurrencyCode
     contribution_margin: SignedAmount | None = Field(default=None, description="Contribution margin, if known.")

@@ -1,4 +1,4 @@
-from servicekit.errors import NotFound
+from servicekit.errors import Conflict, NotFound
 
 
 class FitNotFound(NotFound):
@@ -11,4 +11,14 @@ class NoModelYet(NotFound):
         super().__init__(
             "No predictive model has been fitted yet: POST /v1/segmentation/predictive/fits. A fit needs at least "
             "200 customers who bought more than once and 90 days of order history."
+        )
+
+
+class NoScoredRun(Conflict):
+    type = "https://docs.retention.example/problems/no-predictive-model"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No segmentation run has scored the customers with a predictive model yet: fit one "
+            "(POST /v1/segmentation/predictive/fits), then run (POST /v1/segmentation/runs)."
         )

@@ -350,23 +350,30 @@ def _a_away_from_one(a: float) -> float:
     return a if abs(a - 1) > 1e-7 else 1 + math.copysign(1e-7, a - 1)
 
 
-def expected_purchases(
-    params: BgNbdParams, frequency: ArrayLike, recency: ArrayLike, age: ArrayLike, t: float | ArrayLike
-) -> Array:
-    """Expected purchases in the next `t` weeks given the history (Fader, Hardie & Lee 2005, eq. 10).
+def purchases_if_alive(params: BgNbdParams, frequency: ArrayLike, age: ArrayLike, t: float | ArrayLike) -> Array:
+    """Expected purchases in the next `t` weeks of a customer known to be still active; times the probability
+    alive it is `expected_purchases` (Fader, Hardie & Lee 2005, eq. 10). It depends on a customer only through
+    (x, T), so the service tabulates it once per distinct pair and scores the rest in SQL.
 
     2F1(r+x, b+x; a+b+x-1; z) overflows for large x; Euler's transformation turns
     ((alpha+T)/(alpha+T+t))^(r+x) * 2F1(r+x, b+x; a+b+x-1; z) into (1-z)^(a-1) * 2F1(a+b-1-r, a-1; a+b+x-1; z)
     with z = t/(alpha+T+t), whose parameters stay small however many purchases a customer made.
     """
-    x, t_x, T = _history(frequency, recency, age)
+    x, T = (np.asarray(v, dtype=np.float64) for v in (frequency, age))
     horizon = np.broadcast_to(np.asarray(t, dtype=np.float64), x.shape)
     r, alpha, b = params.r, params.alpha, params.b
     a = _a_away_from_one(params.a)
     z = horizon / (alpha + T + horizon)
     hyper = (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-    numerator = (a + b + x - 1) / (a - 1) * (1 - hyper)
-    return _finite(numerator * expit(-_log_odds_dropped(params, x, t_x, T)), "expected number of purchases")
+    return _finite((a + b + x - 1) / (a - 1) * (1 - hyper), "expected number of purchases")
+
+
+def expected_purchases(
+    params: BgNbdParams, frequency: ArrayLike, recency: ArrayLike, age: ArrayLike, t: float | ArrayLike
+) -> Array:
+    """Expected purchases in the next `t` weeks given the history (Fader, Hardie & Lee 2005, eq. 10)."""
+    x, t_x, T = _history(frequency, recency, age)
+    return purchases_if_alive(params, x, T, t) * probability_alive(params, x, t_x, T)
 
 
 def expected_purchases_new_customer(params: BgNbdParams, t: float | ArrayLike) -> Array:
@@ -536,6 +543,36 @@ def expected_revenue(
     return purchases * expected_spend(spend, frequency, monetary)
 
 
+def discounted_purchases_if_alive(
+    params: BgNbdParams,
+    frequency: ArrayLike,
+    age: ArrayLike,
+    *,
+    horizon_weeks: float,
+    annual_discount_rate: float,
+    period_weeks: float = WEEKS_PER_MONTH,
+) -> Array:
+    """The purchases of the next `horizon_weeks` of a customer known to be alive, each period's discounted from
+    its end (monthly unless told otherwise):
+
+        sum_k (P(t_k) - P(t_(k-1))) / (1 + annual_discount_rate)^(t_k / 52.18)
+
+    with t_k = min(k * period_weeks, horizon_weeks), t_0 = 0 and P = `purchases_if_alive`. Like it, a function
+    of (x, T) alone: the CLV is this times the probability alive, the expected spend and the margin.
+    """
+    if horizon_weeks < 0 or period_weeks <= 0 or annual_discount_rate <= -1:
+        raise ValueError("horizon_weeks must be >= 0, period_weeks > 0 and annual_discount_rate > -1")
+    periods = math.ceil(horizon_weeks / period_weeks - 1e-9)
+    value = np.zeros(np.shape(frequency))
+    previous = np.zeros_like(value)
+    for k in range(1, periods + 1):
+        t_k = min(k * period_weeks, horizon_weeks)
+        cumulative = purchases_if_alive(params, frequency, age, t_k)
+        value += (cumulative - previous) / (1 + annual_discount_rate) ** (t_k / WEEKS_PER_YEAR)
+        previous = cumulative
+    return value
+
+
 def discounted_clv(
     bgnbd: BgNbdParams,
     spend: GammaGammaParams,
@@ -549,21 +586,11 @@ def discounted_clv(
     annual_discount_rate: float,
     period_weeks: float = WEEKS_PER_MONTH,
 ) -> Array:
-    """Discounted margin over the next `horizon_weeks`, period by period (monthly unless told otherwise):
-
-        CLV = margin * E[spend] * sum_k (E[Y(t_k)] - E[Y(t_(k-1))]) / (1 + annual_discount_rate)^(t_k / 52.18)
-
-    with t_k = min(k * period_weeks, horizon_weeks), t_0 = 0, E[Y(t)] the expected purchases in the next t weeks;
-    each period's purchases are discounted from its end.
-    """
-    if horizon_weeks < 0 or period_weeks <= 0 or annual_discount_rate <= -1:
-        raise ValueError("horizon_weeks must be >= 0, period_weeks > 0 and annual_discount_rate > -1")
-    periods = math.ceil(horizon_weeks / period_weeks - 1e-9)
-    value = np.zeros(np.shape(frequency))
-    previous = np.zeros_like(value)
-    for k in range(1, periods + 1):
-        t_k = min(k * period_weeks, horizon_weeks)
-        cumulative = expected_purchases(bgnbd, frequency, recency, age, t_k)
-        value += (cumulative - previous) / (1 + annual_discount_rate) ** (t_k / WEEKS_PER_YEAR)
-        previous = cumulative
-    return margin * expected_spend(spend, frequency, monetary) * value
+    """Discounted margin over the next `horizon_weeks`: margin * E[spend] * P(alive) *
+    `discounted_purchases_if_alive`, i.e. each period's expected purchases discounted from the period's end."""
+    x, t_x, T = _history(frequency, recency, age)
+    purchases = discounted_purchases_if_alive(
+        bgnbd, x, T, horizon_weeks=horizon_weeks, annual_discount_rate=annual_discount_rate, period_weeks=period_weeks
+    )
+    alive = probability_alive(bgnbd, x, t_x, T)
+    return margin * expected_spend(spend, frequency, monetary) * alive * purchases

@@ -1,14 +1,16 @@
 """HTTP for the predictive models: fit them (a job), read a fit, and the current model."""
 
 import uuid
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
 from segmentation.predictive import service
-from segmentation.predictive.schemas import Fit, FitRequest
+from segmentation.predictive.schemas import Fit, FitRequest, WeeklyPurchases
 from servicekit.app import keep_until_shutdown
 from servicekit.db import SessionDep
+from servicekit.errors import BadRequest
 
 router = APIRouter(prefix="/v1/segmentation/predictive", tags=["predictive"])
 
@@ -44,3 +46,19 @@ async def get_fit(fit_id: uuid.UUID, session: SessionDep) -> Fit:
 )
 async def current_model(session: SessionDep) -> Fit:
     return await service.current_model(session)
+
+
+@router.get(
+    "/weekly-purchases",
+    response_model=WeeklyPurchases,
+    summary="The customers' expected purchases per week, under the model of the last run (the capacity baseline)",
+    responses={409: {"description": "No run has scored the customers with a model yet."}},
+)
+async def weekly_purchases(
+    session: SessionDep,
+    from_date: Annotated[date, Query(description="A Monday: the first week's start.")],
+    weeks: Annotated[int, Query(ge=1, le=156)] = 26,
+) -> WeeklyPurchases:
+    if from_date.weekday() != 0:
+        raise BadRequest("from_date must be a Monday: weeks are ISO weeks.")
+    return await service.weekly_purchases(session, from_date, weeks)

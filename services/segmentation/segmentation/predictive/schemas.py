@@ -1,5 +1,6 @@
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -79,3 +80,21 @@ class Fit(BaseModel):
     error: str | None = Field(description="Why the fit failed, e.g. too little history; the previous model stays.")
     started_at: datetime
     finished_at: datetime | None
+
+
+class PredictedWeek(BaseModel):
+    week_start: date = Field(description="The Monday of the ISO week.")
+    iso_week: str = Field(examples=["2026-W49"])
+    expected_orders: Decimal = Field(
+        description="Purchase days the customers are expected to make in the week (orders of one day are one)."
+    )
+
+
+class WeeklyPurchases(BaseModel):
+    """What the existing customers are expected to buy per week: the capacity service's baseline."""
+
+    fit_id: uuid.UUID
+    fitted_at: datetime
+    as_of: date = Field(description="The day of the run whose classifications the forecast starts from.")
+    customers: int = Field(description="Customers with at least one booked order.")
+    weeks: list[PredictedWeek]

@@ -8,6 +8,7 @@ import logging
 import uuid
 from dataclasses import asdict
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -15,11 +16,13 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from segmentation.classification.live import today
+from segmentation.classification.models import RunRow
 from segmentation.classification.repository import load_thresholds
 from segmentation.predictive import model, repository
-from segmentation.predictive.errors import FitNotFound, NoModelYet
+from segmentation.predictive.errors import FitNotFound, NoModelYet, NoScoredRun
 from segmentation.predictive.models import FitRow
-from segmentation.predictive.schemas import Fit
+from segmentation.predictive.schemas import Fit, PredictedWeek, WeeklyPurchases
+from segmentation.predictive.scoring import ScoringModel
 
 logger = logging.getLogger("segmentation.predictive")
 
@@ -80,8 +83,8 @@ HOLDOUT_GROUPS = 8  # 0 .. 6 repeat purchases, and 7 or more: as the paper's con
 async def _execute(sessions: async_sessionmaker[AsyncSession], fit: Fit) -> None:
     values: dict[str, Any] = {}
     try:
+        summary = await _summary(sessions, fit.calibration_end, fit.time_zone)
         async with sessions() as session:
-            summary = await repository.summary(session, fit.calibration_end, fit.time_zone)
             holdout = None
             if fit.holdout_end is not None:
                 actual = await repository.purchase_days_between(
@@ -100,6 +103,19 @@ async def _execute(sessions: async_sessionmaker[AsyncSession], fit: Fit) -> None
         await _finish(sessions, fit.id, values)
         raise
     await _finish(sessions, fit.id, values)
+
+
+async def _summary(sessions: async_sessionmaker[AsyncSession], calibration_end: date, time_zone: str) -> model.Summary:
+    """The customers in two halves by id, summed on two connections at once (two cores), as a run does."""
+    async with sessions() as session:
+        middle = await repository.middle_customer_id(session)
+
+    async def half(customers: str) -> model.Summary:
+        async with sessions() as session:
+            return await repository.summary(session, calibration_end, time_zone, customers)
+
+    lower, upper = await asyncio.gather(half(f"<= {middle}"), half(f"> {middle}"))
+    return repository.concatenate(lower, upper)
 
 
 async def _finish(sessions: async_sessionmaker[AsyncSession], fit_id: uuid.UUID, values: dict[str, Any]) -> None:
@@ -137,11 +153,57 @@ async def list_fits(session: AsyncSession, limit: int) -> list[Fit]:
     return [Fit.model_validate(row) for row in rows]
 
 
-async def current_model(session: AsyncSession) -> Fit:
+async def newest_model(session: AsyncSession) -> Fit | None:
     """The newest succeeded fit: a failed one never replaces it."""
     row = await session.scalar(
         select(FitRow).where(FitRow.status == "succeeded").order_by(FitRow.finished_at.desc()).limit(1)
     )
-    if row is None:
+    return None if row is None else Fit.model_validate(row)
+
+
+async def current_model(session: AsyncSession) -> Fit:
+    fit = await newest_model(session)
+    if fit is None:
         raise NoModelYet()
-    return Fit.model_validate(row)
+    return fit
+
+
+async def weekly_purchases(session: AsyncSession, from_date: date, weeks: int) -> WeeklyPurchases:
+    """The customers' expected purchases in each of `weeks` weeks from `from_date` (a Monday), under the model
+    the last run scored with: per customer P(alive) * (P(t_end) - P(t_start)) with P = purchases if alive,
+    t counted from the day his classification holds for (days before it count nothing)."""
+    run = await session.scalar(
+        select(RunRow).where(RunRow.status == "succeeded").order_by(RunRow.finished_at.desc()).limit(1)
+    )
+    m = ScoringModel.from_json(run.model) if run else None
+    if run is None or m is None or run.snapshot_at is None:
+        raise NoScoredRun()
+    groups = await repository.alive_by_history(session, m, run.as_of, run.snapshot_at)
+    starts = [from_date + timedelta(days=7 * k) for k in range(weeks + 1)]
+    expected = np.zeros(weeks)
+    customers = 0
+    if groups:
+        x, age, as_of, count, alive = (np.array(column) for column in zip(*groups, strict=True))
+        customers = int(count.sum())
+        age_weeks = age.astype(np.float64) / model.DAYS_PER_WEEK
+        offsets = np.array([(d - a).days for a in as_of.tolist() for d in starts]).reshape(len(as_of), weeks + 1)
+        t = np.maximum(offsets, 0) / model.DAYS_PER_WEEK  # weeks after each group's day, 0 before it
+        cumulative = np.stack([
+            model.purchases_if_alive(m.purchases, x.astype(np.float64), age_weeks, t[:, k]) for k in range(weeks + 1)
+        ], axis=1)  # fmt: skip
+        expected = np.diff(cumulative, axis=1).T @ alive.astype(np.float64)
+    return WeeklyPurchases(
+        fit_id=m.fit_id,
+        fitted_at=m.fitted_at,
+        as_of=run.as_of,
+        customers=customers,
+        weeks=[
+            PredictedWeek(week_start=monday, iso_week=_iso_week(monday), expected_orders=Decimal(f"{value:.1f}"))
+            for monday, value in zip(starts[:-1], expected.tolist(), strict=True)
+        ],
+    )
+
+
+def _iso_week(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"

@@ -78,7 +78,8 @@ async def acquisition_limit(session: AsyncSession, settings: CapacitySettings, w
                 binding_resource=binding.resource if binding else None,
             )
         )
-    tightest = min((w for w in by_week if w.limit is not None), key=lambda w: w.limit, default=None)  # type: ignore[arg-type, return-value]
+    limited = [w for w in by_week if w.limit is not None]
+    tightest = min(limited, key=lambda w: w.limit or 0, default=None)
     return AcquisitionLimit(
         baseline=forecast, from_week=weeks.first, to_week=weeks.last, limit=tightest.limit if tightest else None,
         binding_resource=tightest.binding_resource if tightest else None,

@@ -90,11 +90,10 @@ async def reserve(
             "request_fingerprint": fingerprint(body),
         },
     )  # fmt: skip
-    if row is None:  # the same key, sent concurrently: the first request has committed by now
-        assert idempotency_key is not None
+    if row is None:  # the same key, sent concurrently: the insert waited for that request, which committed
+        assert idempotency_key is not None  # (had it rolled back, as a refusal does, this insert would have won)
         earlier = await repository.by_key(session, idempotency_key)
-        if earlier is None:  # the first was refused and rolled back: ask anew
-            return await reserve(session, body, idempotency_key, settings)
+        assert earlier is not None, "reservations are never deleted"
         return await _replay(session, earlier, body, idempotency_key), True
 
     cells = sorted({(ids[line.resource], line.week_start) for line in body.lines})

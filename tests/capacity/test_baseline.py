@@ -7,7 +7,9 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.capacity.conftest import THIS_WEEK, FakeSegmentation, problem, put_resource, refresh, week
+from capacity import maintenance
+from servicekit.testing import app_client
+from tests.capacity.conftest import THIS_WEEK, FakeSegmentation, make_app, problem, put_resource, refresh, week
 
 
 async def baseline(client: httpx.AsyncClient, **params: str) -> dict:
@@ -216,3 +218,23 @@ async def test_segmentation_is_asked_with_the_request_id(
     assert (history[0].url.params["from_date"], history[0].url.params["to_date"]) == (
         str(week(-26)), str(THIS_WEEK)
     ), "13 weeks to forecast from and 13 to backtest on, complete weeks only"  # fmt: skip
+
+
+async def test_the_maintenance_round_forecasts_when_the_baseline_is_missing_or_old(
+    db_url: str, segmentation: FakeSegmentation
+) -> None:
+    app = make_app(db_url, segmentation)
+    async with app_client(app) as client:
+        await put_resource(client)
+        segmentation.failure = "down"
+        await maintenance.run_once(app)  # nothing stored and segmentation down: logged, tried again next round
+        problem(await client.get("/v1/capacity/headroom"), 409)
+
+        segmentation.failure = None
+        await maintenance.run_once(app)
+        first = (await client.get("/v1/capacity/headroom")).json()["baseline"]
+        await maintenance.run_once(app)
+        assert (await client.get("/v1/capacity/headroom")).json()["baseline"]["id"] == first["id"], "young: kept"
+        await age_forecasts(db_url, 2)
+        await maintenance.run_once(app)
+        assert (await client.get("/v1/capacity/headroom")).json()["baseline"]["id"] > first["id"]

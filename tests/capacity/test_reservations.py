@@ -5,6 +5,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -132,10 +133,20 @@ async def test_a_hold_stops_counting_when_it_expires_even_before_a_sweep(
     assert found["state"] == "expired"
     assert (await reserve(ready, line("90"))).status_code == 201, "its capacity went to the next campaign"
 
+    assert await stored_state(db_url, short["id"]) == "held", "no sweep has run: reads alone say expired"
     app = make_app(db_url, segmentation)
     async with app_client(app):
-        await maintenance.run_once(app)  # the sweep writes down what the reads already said
-    assert (await ready.get(f"/v1/capacity/reservations/{short['id']}")).json()["state"] == "expired"
+        await maintenance.run_once(app)
+    assert await stored_state(db_url, short["id"]) == "expired", "the sweep writes down what reads already said"
+    assert await stored_state(db_url, lasting["id"]) == "held"
+
+
+async def stored_state(db_url: str, reservation_id: int) -> str:
+    connection = await asyncpg.connect(db_url)
+    try:
+        return await connection.fetchval("SELECT state FROM capacity.reservations WHERE id = $1", reservation_id)
+    finally:
+        await connection.close()
 
 
 async def test_the_same_idempotency_key_replays_the_first_reservation(ready: httpx.AsyncClient) -> None:

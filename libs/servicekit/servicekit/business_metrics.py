@@ -49,7 +49,7 @@ class BusinessMetrics:
         # Per app, not the global REGISTRY: tests build many apps in one process, each with its own collectors.
         self.registry = CollectorRegistry(auto_describe=False)
         for collector in self.collectors:
-            self.registry.register(collector)  # type: ignore[arg-type]
+            self.registry.register(collector)  # a Collector by its collect()
         self._lock = asyncio.Lock()
         self._refresh_after = 0.0  # time.monotonic() from which the figures are stale
 

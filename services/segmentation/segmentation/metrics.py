@@ -27,7 +27,8 @@ NO_QUADRANT = "none"  # prospects and lapsed customers are outside the active ba
 
 @dataclass
 class _Figures:
-    customers: list[tuple[str, str, str, str, int]] = field(default_factory=list)
+    # (lifecycle, z_stage, abc, quadrant) -> customers
+    customers: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     # (entity, status) -> (jobs, rows accepted, rows rejected)
     imports: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
     runs: dict[str, int] = field(default_factory=dict)
@@ -66,7 +67,9 @@ class SegmentationMetrics:
         )
         newest = last_run.first()
         self._figures = _Figures(
-            customers=[(str(a), str(b), str(c_), str(d), int(n)) for a, b, c_, d, n in customers],
+            customers={
+                (lifecycle, z_stage, abc, quadrant): int(n) for lifecycle, z_stage, abc, quadrant, n in customers
+            },
             imports={(e, s): (int(n), int(ok), int(bad)) for e, s, n, ok, bad in imports},
             runs={status: int(n) for status, n in runs},
             last_run=(float(newest[0]), float(newest[1])) if newest else None,
@@ -82,8 +85,8 @@ class SegmentationMetrics:
             "('none' outside the active base).",
             labels=["lifecycle", "z_stage", "abc", "quadrant"],
         )
-        for lifecycle, z_stage, abc, quadrant, count in figures.customers:
-            customers.add_metric([lifecycle, z_stage, abc, quadrant], count)
+        for labels, count in figures.customers.items():
+            customers.add_metric(list(labels), count)
         yield customers
 
         # Every entity and outcome from the start, so that rate() sees the first import's rows too.

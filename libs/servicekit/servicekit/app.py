@@ -14,6 +14,7 @@ from sqlalchemy import MetaData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit.business_metrics import BusinessCollector, BusinessMetrics
 from servicekit.db import build_engine, install_database_error_handlers, sessionmaker_for
 from servicekit.errors import PROBLEM_RESPONSES, install_error_handlers, internal_error_response, problem_response
 from servicekit.migrations import database_heads, script_heads
@@ -154,8 +155,13 @@ def create_service_app(
     on_startup: Sequence[LifespanHook] = (),
     on_shutdown: Sequence[LifespanHook] = (),
     serve_openapi: bool = True,
+    business_metrics: Sequence[BusinessCollector] = (),
 ) -> FastAPI:
-    """A FastAPI app with the platform's conventions; the engine is built in lifespan, never at import."""
+    """A FastAPI app with the platform's conventions; the engine is built in lifespan, never at import.
+
+    `business_metrics`: collectors of `<service>_...` figures read from the service's tables when /metrics
+    is scraped (servicekit.business_metrics).
+    """
     schema = metadata.schema
     assert schema, "the service's MetaData must name its schema"
     expected_heads = script_heads(component_dir)
@@ -188,6 +194,10 @@ def create_service_app(
         responses=PROBLEM_RESPONSES,
         openapi_url="/openapi.json" if serve_openapi else None,
     )
+    if business_metrics:
+        app.state.business_metrics = BusinessMetrics(
+            business_metrics, settings.metrics_cache_seconds, settings.metrics_timeout_seconds
+        )
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.add_exception_handler(_BodyTooLarge, _body_too_large_handler)

@@ -131,7 +131,10 @@ class MetricsMiddleware:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    business = getattr(request.app.state, "business_metrics", None)  # servicekit.business_metrics
+    # First, so that the process-wide metrics below count a refresh that failed in this very scrape.
+    own = await business.exposition(request.app.state.engine) if business is not None else b""
+    return Response(generate_latest() + own, media_type=CONTENT_TYPE_LATEST)
 
 
 # Attributes every LogRecord has (and uvicorn's ANSI-coloured copy of the message): not extra fields.

@@ -41,6 +41,12 @@ class ServiceSettings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Python log level.")
     log_json: bool = Field(default=True, description="One JSON object per log line (else plain text).")
+    metrics_cache_seconds: float = Field(
+        default=30.0, ge=0, description="Business metrics read from the database are kept this long between scrapes."
+    )
+    metrics_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="A scrape waits at most this long for business metrics; then it gets the last."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from campaigns.campaigns.router import router as campaigns_router
 from campaigns.db import metadata
+from campaigns.metrics import CampaignsMetrics
 from campaigns.settings import CampaignsSettings
 from servicekit.app import create_service_app
 
@@ -20,4 +21,5 @@ def create_app(settings: CampaignsSettings | None = None) -> FastAPI:
         metadata=metadata,
         component_dir=COMPONENT_DIR,
         routers=[campaigns_router],
+        business_metrics=[CampaignsMetrics()],
     )

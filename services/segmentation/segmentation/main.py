@@ -10,6 +10,7 @@ from segmentation.db import metadata
 from segmentation.imports.router import router as imports_router
 from segmentation.interactions.router import router as interactions_router
 from segmentation.invoices.router import router as invoices_router
+from segmentation.metrics import SegmentationMetrics
 from segmentation.orders.router import router as orders_router
 from segmentation.predictive.router import router as predictive_router
 from segmentation.settings import SegmentationSettings
@@ -34,4 +35,5 @@ def create_app(settings: SegmentationSettings | None = None) -> FastAPI:
             classification_router,
             predictive_router,
         ],
+        business_metrics=[SegmentationMetrics()],
     )

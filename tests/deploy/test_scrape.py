@@ -16,7 +16,7 @@ import yaml
 
 from gateway.keys.schemas import Scope
 from servicekit.testing import ServerProcess, free_port, truncate_all
-from tests.deploy.tools import CAPACITY_METRICS, COMPONENTS, DEPLOY, run, tool
+from tests.deploy.tools import COMPONENTS, DEPLOY, run, tool
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e
@@ -191,7 +191,7 @@ def declared(metrics: str) -> set[str]:
 
 def test_dashboard_and_rules_query_metrics_that_exist(stack: Stack, prometheus: str) -> None:
     names = set(httpx.get(f"{prometheus}/api/v1/label/__name__/values", timeout=10).json()["data"])
-    names |= {name for text in metrics_of(stack).values() for name in declared(text)} | set(CAPACITY_METRICS)
+    names |= {name for text in metrics_of(stack).values() for name in declared(text)}
     queries = dashboard_queries()
     assert queries
     for title, expr in queries:

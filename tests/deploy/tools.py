@@ -13,8 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPONENTS = ("gateway", "segmentation", "campaigns", "capacity")
-# Named by the capacity service's own metrics (its branch); the rules and the dashboard use them.
-CAPACITY_METRICS = ("capacity_utilisation_ratio", "capacity_headroom_units")
 
 HOW_TO_GET = {
     "promtool": "Debian package prometheus: apt-get install prometheus",

@@ -313,6 +313,17 @@ async def test_a_new_order_updates_the_customers_predictions_at_once(imported: N
     assert after["predictions"]["probability_alive"] > before["predictions"]["probability_alive"]
     assert after["predictions"]["model"]["fit_id"] == job["id"], "ingests score with the last run's model"
 
+    # An import scores every customer it touched the same way.
+    csv = f"external_id,customer_external_id,ordered_at,net_amount,currency\nLIVE-2,00018,{today}T10:00:00Z,5.00,USD\n"
+    imported_job = await client.post(
+        "/v1/segmentation/imports/orders", content=csv, headers={"Content-Type": "text/csv"}
+    )
+    assert imported_job.json()["rows_accepted"] == 1, imported_job.text
+    other = await profile(client, "00018")
+    x = other["order_count"] - 1
+    assert other["as_of"] == today
+    assert other["predictions"]["probability_alive"] == pytest.approx(1 / (1 + a / (b + x - 1)), rel=1e-6)
+
 
 async def test_prediction_settings_are_validated(client: httpx.AsyncClient) -> None:
     config = (await client.get("/v1/segmentation/config")).json()

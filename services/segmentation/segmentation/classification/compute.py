@@ -246,20 +246,26 @@ async def classify_some(
     t: Thresholds,
     cut: CutPoints,
     model: ScoringModel | None = None,
+    *,
+    few: bool = False,
 ) -> int:
     """Classify the customers `customer_ids_sql` selects, against the cut points and model of the last full run.
 
     For the customers an ingest touched, in the ingest's own transaction: their profile is current at once.
     Customers with revenue above the last run's limits are A (B); when that run had no revenue at all, the
-    first customer with revenue is A, as a run would find.
+    first customer with revenue is A, as a run would find. With a model, the terms of their (repeat purchases,
+    age) come first: for `few` customers (a PUT) their figures are simply computed twice, for more (an import)
+    once into a temporary table (a table per PUT would churn the catalog).
     """
     days = Days(as_of, t.time_zone)
     predicted = Predicted(model, days)
     features = f"({_features_sql(days, t, ids=f'{{}} IN ({customer_ids_sql})')})"
-    if model is not None:  # the terms of their (repeat purchases, age) first: computed once, kept
+    materialised = model is not None and not few
+    if materialised:
         await session.execute(text(f"CREATE TEMP TABLE touched_features ON COMMIT DROP AS {features[1:-1]}"))
-        await ensure_terms(session, model, predicted.pairs_sql("touched_features"))
         features = "touched_features"
+    if model is not None:
+        await ensure_terms(session, model, predicted.pairs_sql(f"{features} f"))
     a_min, b_min, top_min = (_sql(v) for v in (cut.abc_a_min_revenue, cut.abc_b_min_revenue,
                                                cut.key_account_top_n_min_revenue))  # fmt: skip
     ranked = f"""(SELECT f.*, CASE WHEN revenue_12m <= 0 THEN 'C'
@@ -269,7 +275,7 @@ async def classify_some(
                           AND ({top_min} IS NULL OR revenue_12m >= {top_min})) AS in_top_n
                   FROM {features} f)"""
     stored = (await _store(session, t, cut, ranked, predicted))["customers"]
-    if model is not None:  # an ingest may classify twice in one transaction
+    if materialised:  # an ingest may classify twice in one transaction
         await session.execute(text("DROP TABLE touched_features"))
     return stored
 

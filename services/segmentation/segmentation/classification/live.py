@@ -17,7 +17,7 @@ def today(thresholds: Thresholds | None = None) -> date:
     return datetime.now(thresholds.zone if thresholds else UTC).date()
 
 
-async def reclassify(session: AsyncSession, customer_ids_sql: str) -> int:
+async def reclassify(session: AsyncSession, customer_ids_sql: str, *, few: bool = False) -> int:
     """Classify the customers the SQL selects, as of today. Nothing before the first full run."""
     # One round trip (every ingest pays it): the thresholds, and the last successful run's cut points and model.
     settings = (await session.execute(text(f"""
@@ -30,8 +30,8 @@ async def reclassify(session: AsyncSession, customer_ids_sql: str) -> int:
     thresholds = Thresholds.model_validate(settings[0] or {})
     cut = compute.CutPoints.from_json(settings[1])
     model = ScoringModel.from_json(settings[2])
-    return await compute.classify_some(session, customer_ids_sql, today(thresholds), thresholds, cut, model)
+    return await compute.classify_some(session, customer_ids_sql, today(thresholds), thresholds, cut, model, few=few)
 
 
 async def reclassify_customer(session: AsyncSession, customer_id: int) -> None:
-    await reclassify(session, str(int(customer_id)))
+    await reclassify(session, str(int(customer_id)), few=True)

@@ -39,3 +39,22 @@ def test_the_predictive_benchmark_runs_end_to_end(postgres_server_url: str) -> N
     assert "fit: " in result.stdout
     assert "repeat buyers" in result.stdout
     assert "fit + scoring" in result.stdout
+
+
+def test_the_capacity_benchmark_runs_end_to_end_and_stays_exact(postgres_server_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "capacity.py"), "--requests", "40", "--concurrency", "8",
+         "--customers", "100", "--database", "bench_capacity_smoke"],
+        env={**os.environ, "DATABASE_URL": postgres_server_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "machine: " in result.stdout
+    assert "reservations: " in result.stdout
+    assert "requests/s" in result.stdout
+    assert "p95" in result.stdout
+    assert "exact: yes" in result.stdout
+    assert "0 other" in result.stdout

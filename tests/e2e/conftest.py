@@ -42,6 +42,7 @@ def stack(database_url: str) -> Iterator[Stack]:
     asyncio.run(truncate_all(database_url))
     env = {"DATABASE_URL": database_url}
     services = {name: ServerProcess(f"{name}.main:create_app", env, name=name) for name in SERVICES}
+    services["capacity"].env["CAPACITY_SEGMENTATION_URL"] = services["segmentation"].url  # its baseline's source
     gateway_env = {
         **env,
         **{f"GATEWAY_{name.upper()}_URL": process.url for name, process in services.items()},

@@ -1,4 +1,5 @@
 import time
+from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
 
@@ -105,3 +106,41 @@ def test_a_run_a_profile_and_a_fit_through_the_gateway(stack: Stack) -> None:
         assert (ended["status"], ended["customers"]) == ("failed", 0)
         model = client.get("/v1/segmentation/predictive/model")
         assert (model.status_code, model.headers["content-type"]) == (404, "application/problem+json")
+
+
+def test_capacity_forecasts_from_segmentation_and_reserves_through_the_gateway(stack: Stack) -> None:
+    auth = {"Authorization": f"Bearer {stack.new_key(Scope.write)}"}
+    with httpx.Client(base_url=stack.gateway.url, headers=auth, timeout=30) as client:
+        resource = {"name": "Assembly", "unit": "service hours", "weekly_capacity": "100000", "load_per_order": "1",
+                    "new_customer_weekly_load": "2"}  # fmt: skip
+        assert client.put("/v1/capacity/resources/e2e-assembly", json=resource).status_code == 201
+        forecast = client.post("/v1/capacity/baseline/refresh")
+        assert forecast.status_code == 200, forecast.text
+        found = forecast.json()
+        if found["source"] == "predictive":  # a run scored the customers with a fitted model
+            predicted = client.get(
+                "/v1/segmentation/predictive/weekly-purchases", params={"from_date": found["first_week"], "weeks": 1}
+            ).json()
+            expected = Decimal(predicted["weeks"][0]["expected_orders"]).quantize(Decimal("0.01"))
+        else:
+            history = client.get(
+                "/v1/segmentation/reports/weekly-orders",
+                params={"from_date": found["history_first_week"], "to_date": found["first_week"]},
+            ).json()
+            mean = Decimal(sum(w["orders"] for w in history["weeks"])) / len(history["weeks"])
+            expected = mean.quantize(Decimal("0.01"), ROUND_HALF_UP)
+        cell = client.get(
+            "/v1/capacity/headroom", params={"resource": "e2e-assembly", "to_week": found["first_week"]}
+        ).json()["weeks"][0]
+        assert Decimal(cell["baseline"]) == expected, "segmentation's expected orders this week, one hour per order"
+
+        lines = [{"resource": "e2e-assembly", "week_start": found["first_week"], "amount": "5"}]
+        held = client.post("/v1/capacity/reservations", json={"campaign": "e2e", "lines": lines},
+                           headers={"Idempotency-Key": "e2e-1"})  # fmt: skip
+        assert held.status_code == 201, held.text
+        confirmed = client.post(f"/v1/capacity/reservations/{held.json()['id']}/confirm")
+        assert confirmed.json()["state"] == "confirmed"
+        after = client.get(
+            "/v1/capacity/headroom", params={"resource": "e2e-assembly", "to_week": found["first_week"]}
+        ).json()["weeks"][0]
+        assert Decimal(after["headroom"]) == Decimal(cell["headroom"]) - 5

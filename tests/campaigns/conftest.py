@@ -115,7 +115,8 @@ class FakeSegmentation:
 @dataclass
 class FakeCapacity:
     """Capacity's resources, what-if and reservations, with `room` units free per resource and week (minus what
-    its reservations hold). `failure`: "down" fails every call, "reserve-down" only reservations."""
+    its reservations hold). `failure`: "down" fails every call, "reserve-down" only reservations, "confirm-down"
+    only confirming."""
 
     loads: dict[str, Decimal] = field(default_factory=lambda: {"assembly-hours": Decimal("2")})
     room: dict[str, Decimal] = field(default_factory=lambda: {"assembly-hours": Decimal("100000")})
@@ -145,7 +146,11 @@ class FakeCapacity:
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         path = request.url.path
-        if self.failure == "down" or (self.failure == "reserve-down" and "/reservations" in path):
+        if (
+            self.failure == "down"
+            or (self.failure == "reserve-down" and "/reservations" in path)
+            or (self.failure == "confirm-down" and path.endswith("/confirm"))
+        ):
             raise httpx.ConnectError("connection refused", request=request)
         if path == "/v1/capacity/resources":
             items = [{"key": k, "load_per_order": str(v)} for k, v in self.loads.items()]

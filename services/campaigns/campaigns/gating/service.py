@@ -56,7 +56,7 @@ def _weeks(forecast: Forecast, this_week: date) -> list[WeekForecast]:
 
 def _binding(what_if: WhatIf) -> tuple[Decimal, date | None, str | None]:
     """The share of the orders that fits in the tightest week, that week and the resource that binds."""
-    share, week, resource = Decimal(1), None, None
+    share, week, resource = Decimal(1).quantize(SHARE), None, None
     for w in what_if.weeks:
         if w.orders > 0 and w.fitting_orders < w.orders:
             fits = (w.fitting_orders / w.orders).quantize(SHARE, ROUND_FLOOR)
@@ -69,7 +69,9 @@ async def check(capacity: CapacityClient, forecast: Forecast, this_week: date) -
     """What-if for the forecast's weeks; never raises: when capacity cannot be asked, `checked` is false."""
     weeks = _weeks(forecast, this_week)
     if not weeks:
-        return CapacityCheck(checked=True, fits=True, fitting_share=Decimal(1), detail="No orders expected.")
+        return CapacityCheck(
+            checked=True, fits=True, fitting_share=Decimal(1).quantize(SHARE), detail="No orders expected."
+        )
     try:
         what_if = await capacity.what_if([(w.week_start, w.expected_orders) for w in weeks])
     except AppError as exc:
@@ -113,7 +115,7 @@ def _kept_share(reservation: Reservation, weeks: list[WeekForecast], loads: list
     """The share of the planned orders a reservation made earlier holds room for (its tightest line)."""
     needed = {(key, week, amount) for key, week, amount in _lines(weeks, loads, None)}
     full = {(key, week): amount for key, week, amount in needed}
-    share = Decimal(1)
+    share = Decimal(1).quantize(SHARE)
     for line in reservation.lines:
         want = full.get((line.resource, line.week_start))
         if want:
@@ -157,7 +159,7 @@ async def approve(
     week: date | None = None
     resource: str | None = None
     if not loads:
-        share, outcome = Decimal(1), "no_load"
+        share, outcome = Decimal(1).quantize(SHARE), "no_load"
     elif live:
         share = _kept_share(live[-1], weeks, loads)
         outcome = "fits" if share >= 1 else "trimmed"

@@ -56,10 +56,13 @@ def test_import_segment_suggest_plan_approve_orders_results(stack: Stack) -> Non
         assert client.put("/v1/capacity/resources/chain-hours", json=resource).status_code in (200, 201)
         assert client.post("/v1/capacity/baseline/refresh").status_code == 200
 
-        today = datetime.now(UTC).date()
-        body = {"name": "Nullkunden zurückgewinnen", "kind": "reactivation", "channel": "post",
-                "starts_on": today.isoformat(), "ends_on": (today + timedelta(days=20)).isoformat(),
-                "cost_per_contact": "1.50", "budget": "1000.00"}  # fmt: skip
+        suggestions = client.get("/v1/campaigns/suggestions")
+        assert suggestions.status_code == 200, suggestions.text
+        suggested = {s["kind"]: s for s in suggestions.json()["suggestions"]}
+        reactivation = suggested["reactivation"]
+        assert (reactivation["members"], reactivation["capacity"]["fits"]) == (LAPSED, True)
+        assert Decimal(reactivation["forecast"]["expected_orders"]) == Decimal("1.20")
+        body = reactivation["campaign"] | {"name": "Nullkunden zurückgewinnen", "budget": "1000.00"}
         created = client.post("/v1/campaigns/campaigns", json=body, headers={"Idempotency-Key": "chain-1"})
         assert created.status_code == 201, created.text
         cid = created.json()["id"]

@@ -15,6 +15,7 @@ from campaigns.incentives.router import router as incentives_router
 from campaigns.metrics import GaugeRefreshMiddleware
 from campaigns.results.router import router as results_router
 from campaigns.settings import CampaignsSettings
+from campaigns.suggestions.router import router as suggestions_router
 from servicekit.app import create_service_app
 
 COMPONENT_DIR = Path(__file__).resolve().parent.parent
@@ -52,7 +53,14 @@ def create_app(
         settings=settings,
         metadata=metadata,
         component_dir=COMPONENT_DIR,
-        routers=[campaigns_router, audience_router, results_router, incentives_router, priors_router],
+        routers=[
+            campaigns_router,
+            audience_router,
+            results_router,
+            incentives_router,
+            priors_router,
+            suggestions_router,
+        ],
         on_startup=[start],
         on_shutdown=[stop],
     )

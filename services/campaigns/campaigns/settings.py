@@ -58,6 +58,11 @@ class CampaignsSettings(ServiceSettings):
     suggestion_second_order_days: tuple[int, int] = Field(
         default=(30, 60), description="Second-order suggestions: first-time buyers this many days after the order."
     )
+    suggestion_contact_costs: dict[str, Decimal] = Field(
+        default={"email": Decimal("0.10"), "phone": Decimal("8.00"), "post": Decimal("1.50"),
+                 "visit": Decimal("120.00"), "event": Decimal("60.00")},
+        description="Suggestions: the usual cost of one contact per channel (JSON).",
+    )  # fmt: skip
     suggestion_quiet_days: int = Field(
         default=90, ge=1, description="Loyalty suggestions: key accounts without any contact for this many days."
     )
@@ -77,6 +82,14 @@ class CampaignsSettings(ServiceSettings):
         if any(not 0 < p < 1 for p in value.values()):
             raise ValueError("A prior response rate lies strictly between 0 and 1.")
         return value
+
+    @field_validator("suggestion_contact_costs")
+    @classmethod
+    def _every_channel_costed(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        channels = {"email", "phone", "post", "visit", "event"}
+        if set(value) != channels or any(cost < 0 for cost in value.values()):
+            raise ValueError(f"Give a cost of at least 0 for each of {', '.join(sorted(channels))}.")
+        return {channel: cost.quantize(Decimal("0.01")) for channel, cost in value.items()}
 
     @field_validator("suggestion_second_order_days")
     @classmethod

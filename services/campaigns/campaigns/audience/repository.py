@@ -13,6 +13,9 @@ from campaigns.db import SCHEMA
 from campaigns.results.models import AttributedOrderRow
 
 STAGE = "campaign_audience_stage"
+MEMBERS = f"{SCHEMA}.campaign_members"
+SCRATCH = "campaign_scratch_members"
+"""Where suggestions score audiences they do not keep: a temporary table shaped like campaign_members."""
 
 
 async def create_stage(session: AsyncSession) -> None:
@@ -29,8 +32,15 @@ async def copy_stage(session: AsyncSession, records: Sequence[tuple[str, str]]) 
     await raw.driver_connection.copy_records_to_table(STAGE, records=records, columns=["external_id", "doc"])
 
 
-async def delete_members(session: AsyncSession, campaign_id: int) -> None:
-    await session.execute(delete(MemberRow).where(MemberRow.campaign_id == campaign_id))
+async def create_scratch(session: AsyncSession) -> None:
+    await session.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {SCRATCH} (LIKE {MEMBERS}) ON COMMIT DROP"))
+
+
+async def delete_members(session: AsyncSession, campaign_id: int, table: str = MEMBERS) -> None:
+    if table == MEMBERS:
+        await session.execute(delete(MemberRow).where(MemberRow.campaign_id == campaign_id))
+    else:
+        await session.execute(text(f"DELETE FROM {table} WHERE campaign_id = :id"), {"id": campaign_id})
 
 
 _ELIGIBLE = """
@@ -49,7 +59,7 @@ _ELIGIBLE = """
          OR (i.eligibility->>'key_account')::boolean = m.key_account)"""
 
 _FREEZE = f"""
-INSERT INTO {SCHEMA}.campaign_members
+INSERT INTO __TARGET__
     (campaign_id, external_id, features, z_stage, lifecycle, alive_factor, p_response, order_value,
      expected_contribution, contact_cost, incentive_key, incentive_cost, expected_value, rank, excluded_by,
      personal_code)
@@ -160,17 +170,19 @@ SELECT CAST(:campaign_id AS bigint), d.external_id, d.doc, d.z_stage, d.lifecycl
 FROM decided d"""
 
 
-async def freeze(session: AsyncSession, params: dict[str, Any]) -> None:
+async def freeze(session: AsyncSession, params: dict[str, Any], target: str = MEMBERS) -> None:
     """Score every staged member, apply the rules, rank and limit, and store the audience, in one statement."""
-    await session.execute(text(_FREEZE), params)
+    await session.execute(text(_FREEZE.replace("__TARGET__", target)), params)
 
 
-async def exclusion_counts(session: AsyncSession, campaign_id: int) -> tuple[dict[str | None, int], int]:
+async def exclusion_counts(
+    session: AsyncSession, campaign_id: int, table: str = MEMBERS
+) -> tuple[dict[str | None, int], int]:
     """Members per exclusion rule (None: included), and the included ones with a negative expected value."""
     rows = await session.execute(
-        select(MemberRow.excluded_by, func.count(), func.count().filter(MemberRow.expected_value < 0))
-        .where(MemberRow.campaign_id == campaign_id)
-        .group_by(MemberRow.excluded_by)
+        text(f"""SELECT excluded_by, count(*), count(*) FILTER (WHERE expected_value < 0) FROM {table}
+                 WHERE campaign_id = :id GROUP BY excluded_by"""),
+        {"id": campaign_id},
     )
     counts, negative = {}, 0
     for rule, count, below_zero in rows:
@@ -180,18 +192,15 @@ async def exclusion_counts(session: AsyncSession, campaign_id: int) -> tuple[dic
     return counts, negative
 
 
-async def forecast_sums(session: AsyncSession, campaign_id: int) -> list[Any]:
+async def forecast_sums(session: AsyncSession, campaign_id: int, table: str = MEMBERS) -> list[Any]:
     """Per Z-stage over the included members: members, sum P, sum P x order value, contribution, costs."""
-    query = (
-        select(
-            MemberRow.z_stage, func.count(), func.sum(MemberRow.p_response),
-            func.sum(MemberRow.p_response * MemberRow.order_value), func.sum(MemberRow.expected_contribution),
-            func.sum(MemberRow.contact_cost), func.sum(MemberRow.incentive_cost),
-        )
-        .where(MemberRow.campaign_id == campaign_id, MemberRow.excluded_by.is_(None))
-        .group_by(MemberRow.z_stage)
-    )  # fmt: skip
-    return list(await session.execute(query))
+    rows = await session.execute(
+        text(f"""SELECT z_stage, count(*), sum(p_response), sum(p_response * order_value),
+                        sum(expected_contribution), sum(contact_cost), sum(incentive_cost)
+                 FROM {table} WHERE campaign_id = :id AND excluded_by IS NULL GROUP BY z_stage"""),
+        {"id": campaign_id},
+    )
+    return list(rows)
 
 
 async def trim(session: AsyncSession, campaign_id: int, keep_orders: Decimal) -> int:

@@ -104,9 +104,10 @@ async def score(
     segmentation: SegmentationClient,
     day: date,
     version: int,
+    target: str = repository.MEMBERS,
 ) -> tuple[dict[str, Any], int, dict[str, Any]]:
-    """Stream the audience into the stage and freeze it scored under `row.id`. Returns the segmentation
-    filters, the customers considered and the response model."""
+    """Stream the audience into the stage and freeze it scored under `row.id` into `target`. Returns the
+    segmentation filters, the customers considered and the response model."""
     rules = AudienceRules.model_validate(row.audience)
     filters = segmentation_filters(rules, row.kind, day)
     response_model = await forecasts.posteriors(session, settings, row.kind, row.channel)
@@ -116,7 +117,7 @@ async def score(
         recent_since = datetime.now(UTC) - timedelta(days=rules.no_contact_days)
         recent_ids = sorted(await segmentation.contacted_customers(recent_since))
 
-    await repository.delete_members(session, row.id)
+    await repository.delete_members(session, row.id, target)
     await repository.create_stage(session)
     considered, batch = 0, []
     async for line, member in segmentation.audience(filters):
@@ -147,6 +148,7 @@ async def score(
             "assumed_order_value": row.assumed_order_value, "contact_cost": row.cost_per_contact,
             "override": row.include_negative_value, "size_limit": row.size_limit, "budget": row.budget,
         },
+        target,
     )  # fmt: skip
     return filters, considered, response_model
 

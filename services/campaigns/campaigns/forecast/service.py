@@ -104,10 +104,15 @@ def _cents(value: Any) -> Decimal:
 
 
 async def build_forecast(
-    session: AsyncSession, campaign_id: int, response_model: dict[str, Posterior], first: date, last: date
+    session: AsyncSession,
+    campaign_id: int,
+    response_model: dict[str, Posterior],
+    first: date,
+    last: date,
+    table: str = audience.MEMBERS,
 ) -> Forecast:
     """The forecast of the campaign's included members, from their stored scores."""
-    rows = {row[0]: row for row in await audience.forecast_sums(session, campaign_id)}
+    rows = {row[0]: row for row in await audience.forecast_sums(session, campaign_id, table)}
     groups, totals = [], [0, Decimal(0), Decimal(0), Decimal(0), Decimal(0), Decimal(0)]
     for z in Z_STAGES:
         row = rows.get(z)

@@ -113,8 +113,7 @@ def _lines(
 
 def _kept_share(reservation: Reservation, weeks: list[WeekForecast], loads: list[ResourceLoad]) -> Decimal:
     """The share of the planned orders a reservation made earlier holds room for (its tightest line)."""
-    needed = {(key, week, amount) for key, week, amount in _lines(weeks, loads, None)}
-    full = {(key, week): amount for key, week, amount in needed}
+    full = {(key, week): amount for key, week, amount in _lines(weeks, loads, None)}
     share = Decimal(1).quantize(SHARE)
     for line in reservation.lines:
         want = full.get((line.resource, line.week_start))

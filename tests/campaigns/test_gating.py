@@ -179,3 +179,26 @@ async def test_no_resource_loaded_by_orders_means_nothing_to_reserve(
     assert (approved["state"], approved["reservation"], approved["plan"]["approval"]["outcome"]) == (
         "approved", None, "no_load"
     )  # fmt: skip
+
+
+async def test_planning_says_when_capacity_could_not_be_asked_and_still_plans(
+    client: httpx.AsyncClient, segmentation: FakeSegmentation, capacity: FakeCapacity
+) -> None:
+    capacity.failure = "down"
+    campaign = await planned(client, segmentation)
+    assert campaign["state"] == "planned"
+    assert campaign["plan"]["capacity"] == {
+        "checked": False, "fits": None, "fitting_share": None, "binding_week": None, "binding_resource": None,
+        "detail": "Capacity could not be asked: The capacity service is unavailable; retry shortly.",
+    }  # fmt: skip
+
+
+def test_expected_orders_spread_evenly_over_the_days_of_the_schedule() -> None:
+    from datetime import date
+
+    from campaigns.forecast.service import spread
+
+    weeks = spread(Decimal("1.00"), date(2026, 12, 3), date(2026, 12, 16))  # Thursday to Wednesday, 14 days
+    assert [(str(w.week_start), str(w.expected_orders)) for w in weeks] == [
+        ("2026-11-30", "0.29"), ("2026-12-07", "0.50"), ("2026-12-14", "0.21")
+    ]  # fmt: skip

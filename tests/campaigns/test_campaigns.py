@@ -5,9 +5,11 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.campaigns.conftest import FakeSegmentation, create, member, members, plan
+
 
 async def seed(db_url: str, *campaigns: dict[str, Any]) -> list[int]:
-    """Insert campaigns straight into the table (there are no write endpoints yet); returns their ids."""
+    """Insert campaigns straight into the table (in states no endpoint would reach so quickly); returns their ids."""
     connection = await asyncpg.connect(db_url)
     try:
         ids = []
@@ -41,7 +43,8 @@ async def test_list_pages_through_every_campaign_in_id_order(client: httpx.Async
             break
     assert [c["id"] for c in seen] == ids
     first = seen[0]
-    assert {k: v for k, v in first.items() if k not in ("created_at", "updated_at")} == {
+    shown = ("id", "name", "kind", "channel", "state", "starts_on", "ends_on")
+    assert {k: first[k] for k in shown} == {
         "id": ids[0],
         "name": "Win back 2025 lapsed",
         "kind": "reactivation",
@@ -50,6 +53,7 @@ async def test_list_pages_through_every_campaign_in_id_order(client: httpx.Async
         "starts_on": "2026-01-05",
         "ends_on": "2026-02-27",
     }
+    assert (first["plan"], first["reservation"], first["history"]) == (None, None, [])
 
     fetched = await client.get(f"/v1/campaigns/campaigns/{ids[0]}")
     assert fetched.status_code == 200
@@ -105,3 +109,63 @@ async def test_database_rejects_what_the_api_could_not_return(
     with pytest.raises(asyncpg.CheckViolationError) as raised:
         await seed(db_url, {"name": "Bad", "kind": "nurture", "channel": "email", **values})
     assert raised.value.constraint_name == constraint
+
+
+async def test_a_campaign_is_created_once_per_idempotency_key(client: httpx.AsyncClient) -> None:
+    body = {"name": "Spring", "kind": "second_order", "channel": "email", "cost_per_contact": "0.10"}
+    first = await client.post("/v1/campaigns/campaigns", json=body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 201, first.text
+    assert first.headers["location"] == f"/v1/campaigns/campaigns/{first.json()['id']}"
+    again = await client.post("/v1/campaigns/campaigns", json=body, headers={"Idempotency-Key": "k-1"})
+    assert (again.status_code, again.headers["idempotent-replayed"], again.json()) == (200, "true", first.json())
+    other = await client.post("/v1/campaigns/campaigns", json=body | {"name": "Autumn"},
+                              headers={"Idempotency-Key": "k-1"})  # fmt: skip
+    assert other.status_code == 422
+    assert other.json()["type"].endswith("/idempotency-key-reused")
+    assert len((await client.get("/v1/campaigns/campaigns")).json()["items"]) == 1
+
+
+async def test_changing_a_planned_campaign_drops_its_plan_and_later_states_cannot_change(
+    client: httpx.AsyncClient, segmentation: FakeSegmentation
+) -> None:
+    segmentation.members = [member("K-1")]
+    campaign = await create(client)
+    await plan(client, campaign["id"])
+    changed = await client.patch(f"/v1/campaigns/campaigns/{campaign['id']}", json={"cost_per_contact": "2.00",
+                                 "by": "Anna"})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    found = changed.json()
+    assert (found["state"], found["plan"], found["cost_per_contact"]) == ("draft", None, "2.00")
+    assert found["history"][-1]["action"] == "change"
+    assert await members(client, campaign["id"]) == []
+    await plan(client, campaign["id"])
+    assert (await client.post(f"/v1/campaigns/campaigns/{campaign['id']}/approve")).status_code == 200
+    refused = await client.patch(f"/v1/campaigns/campaigns/{campaign['id']}", json={"name": "Other"})
+    assert refused.status_code == 409
+    assert refused.json()["allowed_states"] == ["draft", "planned"]
+    bad = await client.patch(f"/v1/campaigns/campaigns/{campaign['id']}", json={"kind": "loyalty"})
+    assert bad.status_code == 422, "the kind is what a campaign is: make another one"
+
+
+async def test_segmentation_failing_during_planning_leaves_the_campaign_as_it_was(
+    client: httpx.AsyncClient, segmentation: FakeSegmentation
+) -> None:
+    segmentation.members = [member("K-1")]
+    campaign = await create(client)
+    for failure, status in (("down", 503), ("500", 502), ("garbage", 502)):
+        segmentation.failure = failure
+        response = await client.post(f"/v1/campaigns/campaigns/{campaign['id']}/plan")
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        after = (await client.get(f"/v1/campaigns/campaigns/{campaign['id']}")).json()
+        assert (after["state"], after["plan"], after["history"][-1]["action"]) == ("draft", None, "create")
+        assert await members(client, campaign["id"]) == []
+
+
+async def test_gauges_count_campaigns_per_state(client: httpx.AsyncClient, db_url: str) -> None:
+    await seed(db_url, {"name": "A", "kind": "loyalty", "channel": "email", "state": "running"},
+               {"name": "B", "kind": "loyalty", "channel": "email"})  # fmt: skip
+    text = (await client.get("/metrics")).text
+    assert 'campaigns_campaigns{state="running"} 1.0' in text
+    assert 'campaigns_campaigns{state="draft"} 1.0' in text
+    assert 'campaigns_planned_responses{campaign="' in text

@@ -78,7 +78,9 @@ def segmentation() -> FakeSegmentation:
 
 
 def make_app(db_url: str, segmentation: FakeSegmentation, **settings: Any) -> FastAPI:
-    settings = {"database_url": db_url, "log_json": False, "maintenance_interval_seconds": 0, **settings}
+    # Business metrics read afresh on every scrape, so that a test sees what it just did.
+    settings = {"database_url": db_url, "log_json": False, "maintenance_interval_seconds": 0,
+                "metrics_cache_seconds": 0, **settings}  # fmt: skip
     return create_app(CapacitySettings(**settings), segmentation_transport=httpx.MockTransport(segmentation.handle))
 
 

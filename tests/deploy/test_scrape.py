@@ -39,6 +39,7 @@ def stack(database_url: str) -> Iterator[Stack]:
         "DATABASE_URL": database_url,
         "SEGMENTATION_METRICS_CACHE_SECONDS": "0",
         "CAMPAIGNS_METRICS_CACHE_SECONDS": "0",
+        "CAPACITY_METRICS_CACHE_SECONDS": "0",
     }
     services = {name: ServerProcess(f"{name}.main:create_app", env, name=name) for name in COMPONENTS[1:]}
     gateway_env = {**env, **{f"GATEWAY_{name.upper()}_URL": process.url for name, process in services.items()}}

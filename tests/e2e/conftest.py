@@ -43,6 +43,8 @@ def stack(database_url: str) -> Iterator[Stack]:
     env = {"DATABASE_URL": database_url}
     services = {name: ServerProcess(f"{name}.main:create_app", env, name=name) for name in SERVICES}
     services["capacity"].env["CAPACITY_SEGMENTATION_URL"] = services["segmentation"].url  # its baseline's source
+    services["campaigns"].env["CAMPAIGNS_SEGMENTATION_URL"] = services["segmentation"].url  # audiences, orders
+    services["campaigns"].env["CAMPAIGNS_CAPACITY_URL"] = services["capacity"].url  # what-if, reservations
     gateway_env = {
         **env,
         **{f"GATEWAY_{name.upper()}_URL": process.url for name, process in services.items()},

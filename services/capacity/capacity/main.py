@@ -10,7 +10,7 @@ from capacity import maintenance
 from capacity.baseline.router import router as baseline_router
 from capacity.clients.segmentation import SegmentationClient
 from capacity.db import metadata
-from capacity.planning.metrics import GaugeRefreshMiddleware
+from capacity.planning.metrics import CapacityMetrics
 from capacity.planning.router import router as planning_router
 from capacity.reservations.router import router as reservations_router
 from capacity.resources.router import exceptions_router
@@ -48,6 +48,6 @@ def create_app(
         routers=[resources_router, exceptions_router, baseline_router, planning_router, reservations_router],
         on_startup=[start],
         on_shutdown=[stop],
+        business_metrics=[CapacityMetrics(settings.time_zone)],
     )
-    app.add_middleware(GaugeRefreshMiddleware)
     return app

@@ -151,9 +151,9 @@ async def _check_and_merge(
             await repository.reject_unknown_customers(session)
     created, updated = await repository.merge(session, entity)
     await reclassify(session, repository.touched_customers_sql(entity))
+    received = await repository.count_rows(session, "staged") + await _unparsed_lines(session)
     await repository.finish(session)
     rejected = await repository.save_errors(session, job_id)
-    received = await repository.count_rows(session, "staged") + await _unparsed_lines(session)
     accepted = received - rejected
     return {
         "rows_received": received,

@@ -257,3 +257,23 @@ async def test_days_and_times_outside_1900_to_2099_are_refused_rows(client: http
     assert [(e["line"], e["field"], e["message"]) for e in page["items"]] == [
         (2, "ordered_at", message), (3, "ordered_at", message),
     ]  # fmt: skip
+
+
+async def test_times_are_rfc_3339_with_a_zone_and_each_problem_is_named(client: httpx.AsyncClient) -> None:
+    times = [
+        "2026-02-30T10:00:00Z", "2026-03-01T24:00:00Z", "2026-03-01T23:59:60Z", "2026-03-01T10:00:00",
+        "2026-0a-01T10:00:00Z", "2026-03-01T10:00:00+02:00", "2026-03-01 10:00:00.5Z", "2026-03-01T10:00:00Z",
+    ]  # fmt: skip
+    csv = "external_id,customer_external_id,ordered_at,net_amount,currency\n" + "".join(
+        f"T-{i},K-9,{at},10.00,EUR\n" for i, at in enumerate(times)
+    )
+    job = (await _import(client, "orders", csv.encode(), "text/csv", create_missing_customers="true")).json()
+    assert (job["rows_accepted"], job["rows_rejected"]) == (3, 5)
+    page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
+    rfc = "must be an RFC 3339 time with a time zone"
+    assert [(e["line"], e["message"]) for e in page["items"]] == [
+        (2, "is not a day of the calendar"), (3, "is not a time of the day"), (4, "is not a time of the day"),
+        (5, rfc), (6, rfc),
+    ]  # fmt: skip
+    stored = (await client.get("/v1/segmentation/orders/T-5")).json()
+    assert stored["ordered_at"] == "2026-03-01T08:00:00Z"

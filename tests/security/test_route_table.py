@@ -79,3 +79,19 @@ async def test_every_route_needs_a_key_and_writes_need_the_write_scope(
             if reader.status_code != 403:
                 refused.append((method, path, "read key writing", reader.status_code))
     assert refused == [], "routes that did not refuse as they must"
+
+
+async def test_no_key_or_secret_reaches_the_logs(
+    gateway: tuple[httpx.AsyncClient, str], caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    client, read_key = gateway
+    caplog.set_level("DEBUG")
+    await client.get("/v1/segmentation/customers", headers={"Authorization": f"Bearer {read_key}"})
+    await client.get("/v1/segmentation/customers", headers={"X-API-Key": read_key})
+    await client.post("/v1/segmentation/runs", headers={"Authorization": f"Bearer {read_key}"})
+    await client.get("/v1/segmentation/customers", headers={"Authorization": "Bearer rk_guessed-key"})
+    written = caplog.text + "".join(capfd.readouterr())
+    assert "/v1/segmentation/customers" in written, "the requests were logged"
+    secret = GatewaySettings().api_key_secret.get_secret_value()
+    for leaked in (read_key, read_key[3:], "rk_guessed-key", secret):
+        assert leaked not in written

@@ -1,12 +1,15 @@
 """The SQL that classifies: one set-based pass over every customer for a run, or over the few an ingest touched.
 
 Thresholds are inlined as SQL literals: they are validated ints, decimals, dates and time-zone instants
-(never free text), and literals let the planner see them. Days are calendar days in the company's time zone;
-orders are compared with the instants where those days begin, so no order's timestamp is converted.
+(never free text), and literals let the planner see them. Days are calendar days in the company's time zone:
+orders are summed per customer and day (a purchase day, as the predictive model counts them), the one
+conversion of an order's timestamp.
 
 What keeps a run near the cost of a single aggregate over the orders (docs/benchmarks.md): amounts are
 summed in cents as float8; reactivation needs no window over the orders; orders and invoices are read per
-customer from covering indexes, the customers split in two halves computed on two connections at once;
+customer from covering indexes and summed per day by sorting within each customer, the customers split in
+two halves computed on two connections at once; the predictive model's terms are tabulated per distinct
+(repeat purchases, age), not per customer;
 the classifications hold figures, not reasons documents (those are built when read); a run writes only the
 customers whose figures or classes changed, and a customer's first classification is not written to the
 history (it starts with `classified_on`).

@@ -19,13 +19,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH] + [str(
 
 import argparse
 import asyncio
-import re
 import shutil
-import subprocess
-import tempfile
 
 import asyncpg
-from benchkit import UNLIMITED, create_key, machine
+from benchkit import UNLIMITED, create_key, machine, wrk
 
 from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import create_database, ensure_database_url, with_database
@@ -72,25 +69,6 @@ async def seed(url: str, customers: int) -> str:
     return await create_key(url)
 
 
-def wrk(name: str, url: str, script: str, args: argparse.Namespace, headers: list[str]) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
-        lua.write(script)
-        lua.flush()
-        command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", "-s", lua.name]
-        for header in headers:
-            command += ["-H", header]
-        output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.MULTILINE))
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(r"Socket errors: (.*)", output)
-    print(
-        f"{name:<36} {rps:8.0f} req/s   p50 {percentiles.get('50', '?'):>8}   p90 {percentiles.get('90', '?'):>8}"
-        f"   p99 {percentiles.get('99', '?'):>8}   non-2xx {non_2xx.group(1) if non_2xx else 0}"
-        + (f"   socket errors: {errors.group(1)}" if errors else "")
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=100_000)
@@ -116,15 +94,16 @@ def main() -> int:
         print(
             f"load: wrk, 2 threads, {args.connections} connections, {args.seconds} s a run, {args.customers} customers"
         )
-        wrk("GET customer, direct", segmentation.url, READ_SCRIPT.format(customers=args.customers), args, [])
-        wrk("GET customer, via gateway", gateway.url, READ_SCRIPT.format(customers=args.customers), args, auth)
-        wrk("GET page of 100, via gateway", gateway.url, PAGE_SCRIPT, args, auth)
+        run = {"seconds": args.seconds, "connections": args.connections}
+        wrk("GET customer, direct", segmentation.url, READ_SCRIPT.format(customers=args.customers), [], **run)
+        wrk("GET customer, via gateway", gateway.url, READ_SCRIPT.format(customers=args.customers), auth, **run)
+        wrk("GET page of 100, via gateway", gateway.url, PAGE_SCRIPT, auth, **run)
         wrk(
             "PUT customer (upsert), via gateway",
             gateway.url,
             UPSERT_SCRIPT.format(authorization=f"Bearer {key}"),
-            args,
             auth,
+            **run,
         )
     finally:
         gateway.stop()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -75,3 +79,34 @@ def full_run(client: httpx.Client, as_of: str) -> tuple[float, dict]:
         time.sleep(0.1)
     assert state["status"] == "succeeded", state
     return time.perf_counter() - started, state
+
+
+def wrk(name: str, url: str, script: str, headers: list[str], *, seconds: int, connections: int) -> dict[str, Any]:
+    """Run wrk (Debian package `wrk`) with a Lua `script` against `url`, print a line and return the figures:
+    requests/s, p50/p90/p99 in ms, non-2xx answers and socket errors."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", lua.name]
+        for header in headers:
+            command += ["-H", header]
+        output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.MULTILINE))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    print(
+        f"{name:<36} {rps:8.0f} req/s   p50 {percentiles.get('50', '?'):>8}   p90 {percentiles.get('90', '?'):>8}"
+        f"   p99 {percentiles.get('99', '?'):>8}   non-2xx {non_2xx.group(1) if non_2xx else 0}"
+        + (f"   socket errors: {errors.group(1)}" if errors else "")
+    )
+    figures: dict[str, Any] = {"rps": rps, **{f"p{k}": _ms(v) for k, v in percentiles.items()}}
+    figures["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    figures["socket_errors"] = errors.group(1) if errors else None
+    return figures
+
+
+def _ms(value: str) -> float:
+    """wrk's 1.23ms, 456.00us or 1.20s, in milliseconds."""
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]

@@ -1,9 +1,12 @@
 """The benchmarks run end to end at a small size (a smoke test: nothing here is timed)."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,3 +61,21 @@ def test_the_capacity_benchmark_runs_end_to_end_and_stays_exact(postgres_server_
     assert "p95" in result.stdout
     assert "exact: yes" in result.stdout
     assert "0 other" in result.stdout
+
+
+def test_the_load_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk (Debian package wrk) is not installed; .ci/run installs it")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "load.py"), "--customers", "300", "--seconds", "1",
+         "--connections", "2", "--database", "bench_smoke"],
+        env={**os.environ, "DATABASE_URL": postgres_server_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for scenario in ("profile reads, direct", "profile reads, via gateway", "mixed ERP and frontend, via gateway"):
+        assert scenario in result.stdout
+    assert "gateway cost:" in result.stdout

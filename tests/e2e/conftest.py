@@ -37,20 +37,24 @@ class Stack:
         return asyncio.run(create())
 
 
-@pytest.fixture(scope="module")
-def stack(database_url: str) -> Iterator[Stack]:
+def running_stack(database_url: str, **gateway_env: str) -> Iterator[Stack]:
+    """Start the four components on an emptied test database; stop them when the generator is closed."""
     asyncio.run(truncate_all(database_url))
     env = {"DATABASE_URL": database_url}
     services = {name: ServerProcess(f"{name}.main:create_app", env, name=name) for name in SERVICES}
     services["capacity"].env["CAPACITY_SEGMENTATION_URL"] = services["segmentation"].url  # its baseline's source
     services["campaigns"].env["CAMPAIGNS_SEGMENTATION_URL"] = services["segmentation"].url  # audiences, orders
     services["campaigns"].env["CAMPAIGNS_CAPACITY_URL"] = services["capacity"].url  # what-if, reservations
-    gateway_env = {
-        **env,
-        **{f"GATEWAY_{name.upper()}_URL": process.url for name, process in services.items()},
-        "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "3",
-    }
-    gateway = ServerProcess("gateway.main:create_app", gateway_env, name="gateway")
+    gateway = ServerProcess(
+        "gateway.main:create_app",
+        {
+            **env,
+            **{f"GATEWAY_{name.upper()}_URL": process.url for name, process in services.items()},
+            "GATEWAY_UPSTREAM_TIMEOUT_SECONDS": "3",
+            **gateway_env,
+        },
+        name="gateway",
+    )
     started: list[ServerProcess] = []
     try:
         for process in [*services.values(), gateway]:
@@ -59,3 +63,8 @@ def stack(database_url: str) -> Iterator[Stack]:
     finally:
         for process in started:
             process.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str) -> Iterator[Stack]:
+    yield from running_stack(database_url)

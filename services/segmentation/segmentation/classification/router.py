@@ -1,6 +1,7 @@
 """HTTP for classifications: thresholds, segmentation runs, and each customer's profile."""
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -109,6 +110,10 @@ async def summary(session: SessionDep) -> Summary:
     return await service.get_summary(session)
 
 
+# The largest amount a revenue column holds (numeric(18, 2)): a larger bound is a 422, not an overflow.
+MAX_AMOUNT = Decimal("9999999999999999.99")
+
+
 def profile_filters(
     lifecycle: Annotated[list[Lifecycle], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
     z_stage: Annotated[list[ZStage], Query()] = [],  # noqa: B006
@@ -117,8 +122,8 @@ def profile_filters(
     payment: Annotated[list[Payment], Query()] = [],  # noqa: B006
     phase: Annotated[list[Phase], Query()] = [],  # noqa: B006
     key_account: Annotated[bool | None, Query()] = None,
-    min_revenue_12m: Annotated[Decimal | None, Query(ge=0)] = None,
-    max_revenue_12m: Annotated[Decimal | None, Query(ge=0)] = None,
+    min_revenue_12m: Annotated[Decimal | None, Query(ge=0, le=MAX_AMOUNT)] = None,
+    max_revenue_12m: Annotated[Decimal | None, Query(ge=0, le=MAX_AMOUNT)] = None,
     last_order_from: Annotated[date | None, Query()] = None,
     last_order_before: Annotated[date | None, Query()] = None,
     consent: Annotated[
@@ -159,7 +164,15 @@ async def list_profiles(
 )
 async def stream_audience(request: Request, filters: FiltersDep) -> StreamingResponse:
     lines = service.audience_lines(request.app.state.sessionmaker, filters)
-    return StreamingResponse(lines, media_type="application/x-ndjson")
+    # The first batch before the status line: a query that fails is a problem response, not a cut-off stream.
+    first = await anext(lines, b"")
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield first
+        async for chunk in lines:
+            yield chunk
+
+    return StreamingResponse(stream(), media_type="application/x-ndjson")
 
 
 @router.get(

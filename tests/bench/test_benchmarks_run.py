@@ -11,71 +11,53 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_segmentation_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
+def run_bench(script: str, postgres_server_url: str, *args: str) -> str:
+    """Run bench/`script` with `args` next to the test server; its output, once it has succeeded."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "segmentation.py"), "--customers", "300", "--database", "bench_smoke"],
+        [sys.executable, str(ROOT / "bench" / script), *args],
         env={**os.environ, "DATABASE_URL": postgres_server_url},
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "import orders    via gateway" in result.stdout
-    assert "import / raw COPY" in result.stdout
-    assert "full segmentation run, first run (all new): 300 customers" in result.stdout
-    assert "full segmentation run, next day's run: 300 customers" in result.stdout
-    assert "order PUT -> updated profile" in result.stdout
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_the_segmentation_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
+    output = run_bench("segmentation.py", postgres_server_url, "--customers", "300", "--database", "bench_smoke")
+    assert "import orders    via gateway" in output
+    assert "import / raw COPY" in output
+    assert "full segmentation run, first run (all new): 300 customers" in output
+    assert "full segmentation run, next day's run: 300 customers" in output
+    assert "order PUT -> updated profile" in output
 
 
 def test_the_predictive_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "predictive.py"), "--customers", "2000", "--database", "bench_smoke"],
-        env={**os.environ, "DATABASE_URL": postgres_server_url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "full run without a model (the rules alone)" in result.stdout
-    assert "fit: " in result.stdout
-    assert "repeat buyers" in result.stdout
-    assert "fit + scoring" in result.stdout
+    output = run_bench("predictive.py", postgres_server_url, "--customers", "2000", "--database", "bench_smoke")
+    assert "full run without a model (the rules alone)" in output
+    assert "fit: " in output
+    assert "repeat buyers" in output
+    assert "fit + scoring" in output
 
 
 def test_the_capacity_benchmark_runs_end_to_end_and_stays_exact(postgres_server_url: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "capacity.py"), "--requests", "40", "--concurrency", "8",
-         "--customers", "100", "--database", "bench_capacity_smoke"],
-        env={**os.environ, "DATABASE_URL": postgres_server_url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "machine: " in result.stdout
-    assert "reservations: " in result.stdout
-    assert "requests/s" in result.stdout
-    assert "p95" in result.stdout
-    assert "exact: yes" in result.stdout
-    assert "0 other" in result.stdout
+    args = ["--requests", "40", "--concurrency", "8", "--customers", "100", "--database", "bench_capacity_smoke"]
+    output = run_bench("capacity.py", postgres_server_url, *args)
+    assert "machine: " in output
+    assert "reservations: " in output
+    assert "requests/s" in output
+    assert "p95" in output
+    assert "exact: yes" in output
+    assert "0 other" in output
 
 
 def test_the_load_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
     if shutil.which("wrk") is None:
         pytest.skip("wrk (Debian package wrk) is not installed; .ci/run installs it")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "load.py"), "--customers", "300", "--seconds", "1",
-         "--connections", "2", "--database", "bench_smoke"],
-        env={**os.environ, "DATABASE_URL": postgres_server_url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    args = ["--customers", "300", "--seconds", "1", "--connections", "2", "--database", "bench_smoke"]
+    output = run_bench("load.py", postgres_server_url, *args)
     for scenario in ("profile reads, direct", "profile reads, via gateway", "mixed ERP and frontend, via gateway"):
-        assert scenario in result.stdout
-    assert "gateway cost:" in result.stdout
+        assert scenario in output
+    assert "gateway cost:" in output

@@ -8,10 +8,9 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from campaigns.campaigns.models import CampaignRow
+from campaigns.campaigns import repository as campaigns
 from campaigns.results import repository as results
 
 # The states the table allows (its check constraint), each reported even when no campaign is in it.
@@ -26,8 +25,7 @@ class CampaignsMetrics:
         self._running: list[Any] = []
 
     async def refresh(self, connection: AsyncConnection) -> None:
-        rows = await connection.execute(select(CampaignRow.state, func.count()).group_by(CampaignRow.state))
-        self._by_state = {state: int(count) for state, count in rows}
+        self._by_state = await campaigns.count_by_state(connection)
         self._running = await results.responses_of_running(connection)
 
     def collect(self) -> Iterable[Metric]:

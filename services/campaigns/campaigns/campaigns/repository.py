@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from campaigns.campaigns.models import CampaignEventRow, CampaignRow
 from campaigns.campaigns.schemas import CampaignFilters
@@ -75,6 +75,6 @@ async def list_page(
     return list(await session.scalars(query.order_by(CampaignRow.id).limit(limit + 1)))
 
 
-async def count_by_state(session: AsyncSession) -> dict[str, int]:
+async def count_by_state(session: AsyncSession | AsyncConnection) -> dict[str, int]:
     rows = await session.execute(select(CampaignRow.state, func.count()).group_by(CampaignRow.state))
     return {state: int(count) for state, count in rows}

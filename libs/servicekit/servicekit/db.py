@@ -76,13 +76,17 @@ def is_database_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, DBAPIError):
-        name = type(exc.orig).__name__ if exc.orig is not None else ""
-        return name in {
+        # SQLAlchemy's asyncpg adapter raises its own `Error` (as exc.orig) from asyncpg's: the name to look at is
+        # that of its cause. Without that, "the database system is shutting down" (a connection attempt while
+        # Postgres stops) and a statement timeout were 500s.
+        driver_error = exc.orig.__cause__ if exc.orig is not None and exc.orig.__cause__ else exc.orig
+        return type(driver_error).__name__ in {
             "QueryCanceledError",
             "CannotConnectNowError",
             "TooManyConnectionsError",
             "ConnectionDoesNotExistError",
             "AdminShutdownError",
+            "CrashShutdownError",
         }
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
 

@@ -1,0 +1,21 @@
+"""A query that outlasts the statement timeout is the database being too slow right now: a 503, not a 500."""
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from servicekit.db import build_engine, is_database_outage
+from servicekit.settings import ServiceSettings
+
+
+async def test_a_statement_timeout_counts_as_the_database_being_unavailable(database_url: str) -> None:
+    engine = build_engine(ServiceSettings(database_url=database_url, db_statement_timeout_ms=50), "test")
+    try:
+        with pytest.raises(DBAPIError) as raised:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT pg_sleep(5)"))
+    finally:
+        await engine.dispose()
+    # SQLAlchemy's asyncpg adapter wraps asyncpg's QueryCanceledError in an `Error` of its own.
+    assert type(raised.value.orig.__cause__).__name__ == "QueryCanceledError"
+    assert is_database_outage(raised.value)

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from yarl import URL
 
 from gateway.auth import authorize, required_scope
@@ -139,6 +139,26 @@ class _ForwardedBody:
             raise
 
 
+# Bodies up to this size are read whole and sent as one: most answers (a profile, a page) are a few kB, and
+# streaming costs a task per response, a third of the gateway's time on profile reads (docs/benchmarks.md).
+_BUFFERED_BODY_LIMIT = 256 * 1024
+
+
+async def _relayed(upstream: Upstream, response: aiohttp.ClientResponse) -> Response:
+    """The service's answer for the caller: small ones whole, the rest (streams, large pages) streamed."""
+    length = response.content_length
+    if length is None or length > _BUFFERED_BODY_LIMIT:
+        return StreamingResponse(_relay(response), status_code=response.status)
+    try:
+        body = await response.read()
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        UPSTREAM_ERRORS.labels(upstream.name, _failure_reason(exc)).inc()
+        raise upstream.error(exc) from exc
+    finally:
+        response.release()
+    return Response(body, status_code=response.status)
+
+
 async def _relay(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     try:
         async for chunk in response.content.iter_any():
@@ -148,7 +168,7 @@ async def _relay(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
 
 
 @router.api_route("/v1/{service}/{path:path}", methods=_METHODS, include_in_schema=False)
-async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
+async def proxy(service: str, path: str, request: Request) -> Response:
     upstreams: dict[str, Upstream] = request.app.state.upstreams
     upstream = upstreams.get(service)
     if upstream is None:
@@ -162,7 +182,7 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
     except AppError as exc:
         exc.headers = {**rate_limit_headers, **exc.headers}
         raise
-    relayed = StreamingResponse(_relay(response), status_code=response.status)
+    relayed = await _relayed(upstream, response)
     # Raw pairs keep repeated fields (Set-Cookie, Link) apart; the body passes through still encoded.
     not_returned = _NOT_RETURNED | _RATE_LIMIT_FIELDS if rate_limit_headers else _NOT_RETURNED
     relayed.raw_headers = [(k, v) for k, v in response.raw_headers if k.decode("latin-1").lower() not in not_returned]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.keys import service as keys
@@ -42,8 +42,15 @@ async def stream(request: Request) -> StreamingResponse:
     return StreamingResponse(chunks(), media_type="text/plain")
 
 
+LARGE_BODY = bytes(range(256)) * 4096  # 1 MiB, past the size the gateway reads whole before answering
+
+
+async def large(request: Request) -> Response:
+    return Response(LARGE_BODY, media_type="application/octet-stream")
+
+
 ECHO = Starlette(routes=[Route("/v1/segmentation/{rest:path}", echo, methods=["GET", "POST", "PUT"]),
-                         Route("/v1/campaigns/stream", stream)])  # fmt: skip
+                         Route("/v1/campaigns/stream", stream), Route("/v1/campaigns/large", large)])  # fmt: skip
 
 
 async def _key(app, settings: GatewaySettings) -> str:
@@ -100,6 +107,18 @@ async def test_streams_the_response_through(db_url: str) -> None:
             response = await client.get("/v1/campaigns/stream", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200
     assert response.text.splitlines() == [f"line {i}" for i in range(100)]
+
+
+async def test_a_large_answer_of_known_length_arrives_whole(db_url: str) -> None:
+    async with serve_in_loop(ECHO) as echo_url:
+        settings = GatewaySettings(database_url=db_url, log_json=False, campaigns_url=echo_url)
+        app = create_app(settings)
+        async with app_client(app) as client:
+            key = await _key(app, settings)
+            response = await client.get("/v1/campaigns/large", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    assert response.headers["content-length"] == str(len(LARGE_BODY))
+    assert response.content == LARGE_BODY
 
 
 async def test_a_silent_upstream_is_a_504_within_its_timeout(db_url: str, silent_upstream: str) -> None:

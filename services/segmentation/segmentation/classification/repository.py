@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from segmentation.classification.models import (
@@ -245,19 +245,29 @@ async def weekly_orders(
     return list(await session.execute(query))
 
 
+def _latest_run_id() -> Select[Any]:
+    """The newest successful full run's id: that run confirmed every classification computed before its
+    snapshot."""
+    return select(RunRow.id).where(RunRow.status == "succeeded").order_by(RunRow.finished_at.desc()).limit(1)
+
+
+# Built once: on the hottest read (a profile) building the statement cost as much as running it.
+_CLASSIFICATION_BY_EXTERNAL_ID = _customers_with_classification(
+    CustomerRow, ClassificationRow, _latest_run_id().scalar_subquery()
+).where(CustomerRow.external_id == bindparam("external_id"))
+
+
 async def get_classification(
     session: AsyncSession, external_id: str
-) -> tuple[CustomerRow, ClassificationRow | None] | None:
-    query = _customers_with_classification(CustomerRow, ClassificationRow)
-    row = (await session.execute(query.where(CustomerRow.external_id == external_id))).one_or_none()
-    return (row[0], row[1]) if row else None
+) -> tuple[CustomerRow, ClassificationRow | None, uuid.UUID | None] | None:
+    """The customer, his classification and the latest run's id, in one round trip."""
+    found = await session.execute(_CLASSIFICATION_BY_EXTERNAL_ID, {"external_id": external_id})
+    row = found.one_or_none()
+    return (row[0], row[1], row[2]) if row else None
 
 
-async def latest_run(session: AsyncSession) -> RunRow | None:
-    """The newest successful full run: it confirmed every classification computed before its snapshot."""
-    return await session.scalar(
-        select(RunRow).where(RunRow.status == "succeeded").order_by(RunRow.finished_at.desc()).limit(1)
-    )
+async def latest_run_id(session: AsyncSession) -> uuid.UUID | None:
+    return await session.scalar(_latest_run_id())
 
 
 async def bases(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, BasisRow]:

@@ -42,6 +42,7 @@ from segmentation.customers.service import to_schema as customer_schema
 from segmentation.predictive import scoring
 from segmentation.predictive import service as predictive
 from segmentation.predictive.scoring import ScoringModel
+from segmentation.readcache import WriteOnceCache
 from servicekit.errors import BadRequest
 from servicekit.pagination import Page, decode_cursor, encode_cursor
 
@@ -99,22 +100,24 @@ async def list_runs(session: AsyncSession, limit: int) -> list[Run]:
     return [Run.model_validate(row) for row in await repository.list_runs(session, limit)]
 
 
-async def _classifications(session: AsyncSession, rows: list[ClassificationRow | None]) -> list[Classification | None]:
+async def _classifications(
+    session: AsyncSession, rows: list[ClassificationRow | None], latest_run_id: uuid.UUID | None
+) -> list[Classification | None]:
     """The API's view of stored classifications: each as of the day it holds for, with its predictions and
-    reasons.
+    reasons. `latest_run_id`: the latest run's id (a profile reads it with the row, in the same query).
 
     A run stores only the customers that changed; those it left alone hold as of the run's day, with the
     run's thresholds, cut points and model.
     """
-    latest = await repository.latest_run(session)
+    latest = await _run(session, latest_run_id)
 
     def confirmed_by_run(row: ClassificationRow) -> bool:
         return bool(latest and latest.snapshot_at and row.computed_at < latest.snapshot_at)
 
     wanted = {latest.basis_id} if latest and latest.basis_id else set()
     wanted |= {row.basis_id for row in rows if row is not None and row.basis_id and not confirmed_by_run(row)}
-    bases = await repository.bases(session, wanted)
-    fallback = bases.get(latest.basis_id) if latest and latest.basis_id else None
+    bases = await _bases(session, wanted)
+    fallback = bases.get(latest.basis_id, NO_BASIS) if latest and latest.basis_id else NO_BASIS
     shown: list[tuple[ClassificationRow, date, Basis] | None] = []
     for row in rows:
         if row is None:
@@ -123,7 +126,7 @@ async def _classifications(session: AsyncSession, rows: list[ClassificationRow |
         confirmed = confirmed_by_run(row)
         as_of = latest.as_of if confirmed and latest else row.as_of
         basis = fallback if confirmed else bases.get(row.basis_id, fallback) if row.basis_id else fallback
-        shown.append((row, as_of, Basis.of(basis)))
+        shown.append((row, as_of, basis))
     predictions = await _predictions(session, [s for s in shown if s is not None])
     result: list[Classification | None] = []
     for entry in shown:
@@ -148,11 +151,48 @@ class Basis:
     model: ScoringModel | None
 
     @classmethod
-    def of(cls, row: BasisRow | None) -> Basis:
-        if row is None:
-            return cls(Thresholds(), compute.CutPoints.from_json({}), None)
+    def of(cls, row: BasisRow) -> Basis:
         return cls(Thresholds.model_validate(row.thresholds), compute.CutPoints.from_json(row.cut_points),
                    ScoringModel.from_json(row.model))  # fmt: skip
+
+
+NO_BASIS = Basis(Thresholds(), compute.CutPoints.from_json({}), None)  # before any run: the defaults
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """What reads need of a succeeded run (which never changes again)."""
+
+    as_of: date
+    snapshot_at: datetime | None
+    basis_id: uuid.UUID | None
+    model: ScoringModel | None
+
+
+FINISHED_RUNS: WriteOnceCache[uuid.UUID, FinishedRun] = WriteOnceCache(1000)
+BASES: WriteOnceCache[uuid.UUID, Basis] = WriteOnceCache(1000)
+# A model's terms per (repeat purchases, age in days): about 70,000 pairs at a million customers, 20 MB.
+TERMS: WriteOnceCache[tuple[uuid.UUID, int, int], tuple[float, float, float]] = WriteOnceCache(100_000)
+
+
+async def _run(session: AsyncSession, run_id: uuid.UUID | None) -> FinishedRun | None:
+    """A succeeded run, from this process's cache when it was read before."""
+    if run_id is None:
+        return None
+    if (run := FINISHED_RUNS.get(run_id)) is None:
+        row = await repository.get_run(session, run_id)
+        assert row is not None, "the id was read in this transaction, among the succeeded runs"
+        run = FinishedRun(row.as_of, row.snapshot_at, row.basis_id, ScoringModel.from_json(row.model))
+        FINISHED_RUNS.put(run_id, run)
+    return run
+
+
+async def _bases(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, Basis]:
+    found = {basis_id: basis for basis_id in ids if (basis := BASES.get(basis_id)) is not None}
+    for basis_id, row in (await repository.bases(session, ids - found.keys())).items():
+        found[basis_id] = Basis.of(row)
+        BASES.put(basis_id, found[basis_id])
+    return found
 
 
 def _inputs(row: Any, as_of: date) -> scoring.Inputs | None:
@@ -173,10 +213,16 @@ async def _score(
     """Each customer's predictions under `model`, from the terms of his (repeat purchases, age). Terms that no
     run or ingest tabulated (an old classification's day) are computed here, not stored: a read writes nothing."""
     pairs = {(i.repeat_purchases, i.age_days) for i in inputs.values()}
-    terms = await scoring.fetch_terms(session, model, pairs)
-    if missing := sorted(pairs - terms.keys()):
-        computed = scoring.tabulate(model, *(np.array(column) for column in zip(*missing, strict=True)))
-        terms |= {pair: tuple(float(computed[k][i]) for k in scoring.TERMS) for i, pair in enumerate(missing)}
+    terms_id = model.terms_id
+    terms = {pair: found for pair in pairs if (found := TERMS.get((terms_id, *pair))) is not None}
+    if unknown := pairs - terms.keys():
+        fetched = await scoring.fetch_terms(session, model, unknown)
+        if missing := sorted(unknown - fetched.keys()):
+            computed = scoring.tabulate(model, *(np.array(column) for column in zip(*missing, strict=True)))
+            fetched |= {pair: tuple(float(computed[k][i]) for k in scoring.TERMS) for i, pair in enumerate(missing)}
+        for pair, found in fetched.items():
+            TERMS.put((terms_id, *pair), found)
+        terms |= fetched
     return {
         customer_id: scoring.predict(model, customer, terms[(customer.repeat_purchases, customer.age_days)])
         for customer_id, customer in inputs.items()
@@ -220,10 +266,9 @@ async def get_profile(session: AsyncSession, external_id: str) -> Profile:
     found = await repository.get_classification(session, external_id)
     if found is None:
         raise CustomerNotFound(external_id)
-    customer, classification = found
-    return Profile(
-        customer=customer_schema(customer), classification=(await _classifications(session, [classification]))[0]
-    )
+    customer, classification, latest_run_id = found
+    shown = (await _classifications(session, [classification], latest_run_id))[0]
+    return Profile(customer=customer_schema(customer), classification=shown)
 
 
 async def get_history(session: AsyncSession, external_id: str) -> list[Change]:
@@ -232,7 +277,7 @@ async def get_history(session: AsyncSession, external_id: str) -> list[Change]:
     found = await repository.get_classification(session, external_id)
     if found is None:
         raise CustomerNotFound(external_id)
-    customer, current = found
+    customer, current, _ = found
     changes = [Change.model_validate(row) for row in await repository.history(session, customer.id)]
     if current is None:
         return changes
@@ -287,7 +332,7 @@ async def list_profiles(
         except (ValueError, TypeError, ArithmeticError) as exc:
             raise BadRequest("The cursor is malformed; use the next_cursor of a previous page.") from exc
     rows = await repository.profiles_page(session, filters, sort, after, limit)
-    shown = await _classifications(session, [k for _, k in rows[:limit]])
+    shown = await _classifications(session, [k for _, k in rows[:limit]], await repository.latest_run_id(session))
     items = [Profile(customer=customer_schema(c), classification=k) for (c, _), k in zip(rows, shown, strict=False)]
     next_cursor = None
     if len(rows) > limit:
@@ -313,8 +358,8 @@ async def audience_lines(sessions: async_sessionmaker[AsyncSession], filters: Pr
     """The matching customers as NDJSON, streamed from a server-side cursor (never all in memory), each with
     his predictions under the last run's model (the terms are read on a second connection, batch by batch)."""
     async with sessions() as session, session.begin(), sessions() as terms_session:
-        latest = await repository.latest_run(session)
-        model = ScoringModel.from_json(latest.model) if latest else None
+        latest = await _run(session, await repository.latest_run_id(session))
+        model = latest.model if latest else None
         result = await session.stream(repository.audience_query(filters).execution_options(yield_per=AUDIENCE_BATCH))
         async for partition in result.partitions():
             members = [dict(row._mapping) for row in partition]

@@ -225,6 +225,9 @@ def _error_expression(f: Field, input_check: bool = False) -> str:
         cases.append(
             f"WHEN {v} !~ '^[0-9]{{1,4}}$' OR {v}::int > {f.maximum} THEN 'must be a whole number from 0 to {f.maximum}'"
         )
+    if f.narrowed_to:
+        narrowed = ", ".join(_literal(c) for c in f.narrowed_to)
+        cases.append(f"WHEN {v} NOT IN ({narrowed}) THEN {_literal(f.narrowed_message)}")
     return "CASE " + " ".join(cases) + " END"
 
 

@@ -277,3 +277,28 @@ async def test_times_are_rfc_3339_with_a_zone_and_each_problem_is_named(client: 
     ]  # fmt: skip
     stored = (await client.get("/v1/segmentation/orders/T-5")).json()
     assert stored["ordered_at"] == "2026-03-01T08:00:00Z"
+
+
+async def test_a_replayed_file_leaves_classifications_alone_and_a_changed_one_reclassifies(
+    client: httpx.AsyncClient,
+) -> None:
+    await _import(client, "customers", b"external_id,name,kind\nR-1,Rita,b2c\n", "text/csv")
+    header = "external_id,customer_external_id,ordered_at,net_amount,currency\n"
+    orders = header + "RO-1,R-1,2026-01-05T10:00:00Z,80.00,EUR\n"
+    assert (await _import(client, "orders", orders.encode(), "text/csv")).status_code == 201
+    started = await client.post("/v1/segmentation/runs", json={"as_of": "2026-02-01"})
+    for _ in range(500):
+        if (await client.get(started.headers["location"])).json()["status"] != "running":
+            break
+        await asyncio.sleep(0.02)
+
+    async def as_of() -> str:
+        return (await client.get("/v1/segmentation/customers/R-1/profile")).json()["classification"]["as_of"]
+
+    assert await as_of() == "2026-02-01"
+    replay = (await _import(client, "orders", orders.encode(), "text/csv")).json()
+    assert (replay["rows_created"], replay["rows_updated"], replay["rows_unchanged"]) == (0, 0, 1)
+    assert await as_of() == "2026-02-01", "no fact changed, so neither did the classification"
+    changed = (await _import(client, "orders", orders.replace("80.00", "90.00").encode(), "text/csv")).json()
+    assert changed["rows_updated"] == 1
+    assert await as_of() != "2026-02-01", "an order that changed classifies its customer again, as of today"

@@ -150,7 +150,8 @@ async def _check_and_merge(
         else:
             await repository.reject_unknown_customers(session)
     created, updated = await repository.merge(session, entity)
-    await reclassify(session, repository.touched_customers_sql(entity))
+    if created or updated or customers_created:  # a replay changes no fact, so no classification either
+        await reclassify(session, repository.touched_customers_sql(entity))
     received = await repository.count_rows(session, "staged") + await _unparsed_lines(session)
     await repository.finish(session)
     rejected = await repository.save_errors(session, job_id)

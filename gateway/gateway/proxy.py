@@ -31,6 +31,7 @@ from gateway.ratelimit import RATE_LIMIT_HEADERS
 from gateway.settings import GatewaySettings
 from servicekit.app import UPLOAD_PATH_SEGMENT
 from servicekit.errors import AppError, BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
+from servicekit.http import UPSTREAM_KEEPALIVE_SECONDS
 from servicekit.observability import current_request_id
 
 logger = logging.getLogger("gateway.proxy")
@@ -73,7 +74,9 @@ class Upstream:
             name, settings.circuit_breaker_failures, settings.circuit_breaker_cooldown_seconds
         )
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=settings.upstream_max_connections),
+            connector=aiohttp.TCPConnector(
+                limit=settings.upstream_max_connections, keepalive_timeout=UPSTREAM_KEEPALIVE_SECONDS
+            ),
             timeout=self.timeout(settings.upstream_timeout_seconds),
             cookie_jar=aiohttp.DummyCookieJar(),  # a proxy keeps no cookies
             auto_decompress=False,  # bodies pass through as the service encoded them

@@ -1,5 +1,6 @@
 """What the gateway forwards and returns, and how it answers for an upstream that is slow or gone."""
 
+import asyncio
 import re
 import socket
 import time
@@ -15,6 +16,7 @@ from gateway.keys import service as keys
 from gateway.keys.schemas import Scope
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
+from servicekit.http import UPSTREAM_KEEPALIVE_SECONDS
 from servicekit.testing import app_client, serve_in_loop
 from tests.gateway.conftest import FakeService, gateway_for
 
@@ -27,6 +29,7 @@ async def echo(request: Request) -> JSONResponse:
             "query": request.scope["query_string"].decode(),
             "headers": {k.decode(): v.decode() for k, v in request.headers.raw},
             "body": body.decode(),
+            "client_port": request.client.port if request.client else None,
         },
         status_code=202,
     )
@@ -96,6 +99,24 @@ async def test_forwards_body_path_query_and_request_id_but_not_credentials(db_ur
     assert response.headers["x-upstream"] == "yes"
     assert "date" not in response.headers, "the service's Date is dropped (the gateway's own server sets one)"
     assert response.headers["x-request-id"] == "trace-me"
+
+
+async def test_idle_connections_to_a_service_are_let_go_before_its_server_closes_them(db_url: str) -> None:
+    """uvicorn closes a connection idle for 5 s; reusing one just then would be a reset, and a 502."""
+    async with serve_in_loop(ECHO, proxy_headers=False) as echo_url:  # the gateway's own port, not X-Forwarded-For
+        settings = GatewaySettings(database_url=db_url, log_json=False, segmentation_url=echo_url)
+        app = create_app(settings)
+        async with app_client(app) as client:
+            headers = {"Authorization": f"Bearer {await _key(app, settings)}"}
+
+            async def port() -> int:
+                return (await client.get("/v1/segmentation/port", headers=headers)).json()["client_port"]
+
+            first, at_once = await port(), await port()
+            await asyncio.sleep(UPSTREAM_KEEPALIVE_SECONDS + 0.5)
+            later = await port()
+    assert first == at_once, "a connection in use is kept for the next request"
+    assert later != first, "an idle one is dropped before the service's own keep-alive runs out"
 
 
 async def test_streams_the_response_through(db_url: str) -> None:

@@ -1,15 +1,20 @@
 """Calls between services: the request id travels along, and upstream failures become 502/503/504 problems."""
 
+import asyncio
 import socket
 import time
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from servicekit.errors import BadGateway, GatewayTimeout, ServiceUnavailable
-from servicekit.http import ServiceClient
+from servicekit.http import UPSTREAM_KEEPALIVE_SECONDS, ServiceClient
 from servicekit.observability import set_request_id
-from servicekit.testing import free_port
+from servicekit.testing import free_port, serve_in_loop
 
 
 async def test_forwards_the_request_id_and_returns_client_errors_to_the_caller() -> None:
@@ -63,3 +68,21 @@ async def test_a_silent_service_is_a_504_within_the_timeout() -> None:
             await client.get_json("/v1/capacity/resources")
         await client.aclose()
     assert time.monotonic() - started < 1.5
+
+
+async def test_idle_connections_are_let_go_before_the_server_closes_them() -> None:
+    """uvicorn closes a connection idle for 5 s; reusing one just then would be a reset, and a 502."""
+
+    async def client_port(request: Request) -> JSONResponse:
+        return JSONResponse({"port": request.client.port if request.client else None})
+
+    async with serve_in_loop(Starlette(routes=[Route("/port", client_port)])) as url:
+        client = ServiceClient("upstream", url)
+        try:
+            first, at_once = (await client.get_json("/port"))["port"], (await client.get_json("/port"))["port"]
+            await asyncio.sleep(UPSTREAM_KEEPALIVE_SECONDS + 0.5)
+            later = (await client.get_json("/port"))["port"]
+        finally:
+            await client.aclose()
+    assert first == at_once, "a connection in use is kept for the next request"
+    assert later != first, "an idle one is dropped before the server's own keep-alive runs out"

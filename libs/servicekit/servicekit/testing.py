@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
@@ -94,10 +95,12 @@ async def app_client(app: FastAPI, base_url: str = "http://testserver") -> Async
 
 
 @asynccontextmanager
-async def serve_in_loop(app: ASGIApp) -> AsyncIterator[str]:
+async def serve_in_loop(app: ASGIApp, **uvicorn_config: Any) -> AsyncIterator[str]:
     """Serve an ASGI app over real HTTP from this event loop (lifespan included); yields its base URL."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, log_level="warning", lifespan="on", **uvicorn_config
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

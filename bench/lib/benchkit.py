@@ -19,6 +19,8 @@ from gateway.keys import service as keys
 from gateway.keys.schemas import Scope
 from gateway.settings import GatewaySettings
 from servicekit.db import build_engine, sessionmaker_for
+from servicekit.migrations import discover_components, upgrade
+from servicekit.pg import create_database, ensure_database_url, with_database
 from servicekit.testing import ServerProcess
 
 # One key makes all of a benchmark's load, far beyond any client's rate limit: the limiter runs but never refuses.
@@ -110,3 +112,13 @@ def _ms(value: str) -> float:
     """wrk's 1.23ms, 456.00us or 1.20s, in milliseconds."""
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def fresh_database(name: str) -> str:
+    """The URL of database `name` next to the development one (DATABASE_URL or the embedded server), dropped,
+    created anew and migrated to head for every component."""
+    url = with_database(ensure_database_url(), name)
+    create_database(url, drop_first=True)
+    for component in discover_components(Path(__file__).resolve().parents[2]):
+        upgrade(component, url)
+    return url

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from servicekit.pg import database_name
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -61,3 +63,23 @@ def test_the_load_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
     for scenario in ("profile reads, direct", "profile reads, via gateway", "mixed ERP and frontend, via gateway"):
         assert scenario in output
     assert "gateway cost:" in output
+
+
+def test_the_soak_runs_end_to_end_and_every_invariant_holds(postgres_server_url: str) -> None:
+    database = f"{database_name(postgres_server_url)}_soak_smoke"  # apart from other runs on the same server
+    args = ["--minutes", "0.3", "--customers", "300", "--import-customers", "300", "--batch", "50", "--room", "50"]
+    output = run_bench("soak.py", postgres_server_url, *args, "--database", database)
+    assert "machine: " in output
+    for operation in ("import orders", "run poll", "campaign approve", "reserve", "release", "headroom"):
+        assert f"\n{operation} " in output
+    lines = output.split("invariants:\n", 1)[1].splitlines()
+    verdicts = dict(line.strip().split(": ", 1) for line in lines if not line.startswith("    "))  # not the details
+    invariants = (
+        "no overbooking",
+        "idempotency",
+        "imports counted",
+        "campaigns hold their capacity",
+        "answers",
+        "runs",
+    )
+    assert verdicts == dict.fromkeys(invariants, "ok"), output

@@ -31,15 +31,12 @@ from datetime import date, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 import httpx
-from benchkit import machine
+from benchkit import fresh_database, machine
 
 from capacity.weeks import current_week
 from segmentation.synthetic import generate
-from servicekit.migrations import discover_components, upgrade
-from servicekit.pg import create_database, ensure_database_url, with_database
 from servicekit.testing import ServerProcess
 
-ROOT = Path(__file__).resolve().parents[1]
 RESOURCES = ("assembly-hours", "delivery-slots")
 
 
@@ -114,10 +111,7 @@ def main() -> int:
     args = parser.parse_args()
     assert args.cells >= 2, "each request names two cells"
 
-    url = with_database(ensure_database_url(), args.database)
-    create_database(url, drop_first=True)
-    for component in discover_components(ROOT):
-        upgrade(component, url)
+    url = fresh_database(args.database)
     print(f"machine: {machine()}")
 
     quiet = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "CAPACITY_LOG_LEVEL": "WARNING"}

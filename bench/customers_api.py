@@ -22,10 +22,8 @@ import asyncio
 import shutil
 
 import asyncpg
-from benchkit import UNLIMITED, create_key, machine, wrk
+from benchkit import UNLIMITED, create_key, fresh_database, machine, wrk
 
-from servicekit.migrations import discover_components, upgrade
-from servicekit.pg import create_database, ensure_database_url, with_database
 from servicekit.testing import ServerProcess
 
 READ_SCRIPT = """
@@ -79,10 +77,7 @@ def main() -> int:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 1
 
-    url = with_database(ensure_database_url(), "retention_bench")
-    create_database(url, drop_first=True)
-    for component in discover_components(Path(__file__).resolve().parents[1]):
-        upgrade(component, url)
+    url = fresh_database("retention_bench")
     key = asyncio.run(seed(url, args.customers))
     env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
     segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()

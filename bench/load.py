@@ -29,11 +29,9 @@ import tempfile
 from datetime import date
 
 import httpx
-from benchkit import UNLIMITED, create_key, full_run, import_file, machine, wrk
+from benchkit import UNLIMITED, create_key, fresh_database, full_run, import_file, machine, wrk
 
 from segmentation.synthetic import generate
-from servicekit.migrations import discover_components, upgrade
-from servicekit.pg import create_database, ensure_database_url, with_database
 from servicekit.testing import ServerProcess
 
 PROFILE_SCRIPT = """
@@ -77,10 +75,7 @@ def main() -> int:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 1
 
-    url = with_database(ensure_database_url(), args.database)
-    create_database(url, drop_first=True)
-    for component in discover_components(BENCH.parent):
-        upgrade(component, url)
+    url = fresh_database(args.database)
     env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
     segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
     gateway_env = {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}

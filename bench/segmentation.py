@@ -34,14 +34,11 @@ from datetime import date
 
 import asyncpg
 import httpx
-from benchkit import UNLIMITED, create_key, full_run, import_file, machine, psql_binary
+from benchkit import UNLIMITED, create_key, fresh_database, full_run, import_file, machine, psql_binary
 
 from segmentation.synthetic import generate
-from servicekit.migrations import discover_components, upgrade
-from servicekit.pg import create_database, ensure_database_url, with_database
 from servicekit.testing import ServerProcess
 
-ROOT = Path(__file__).resolve().parents[1]
 ORDER_COLUMNS = "external_id, customer_id, ordered_at, net_amount, currency, net_cents, contribution_margin, status"
 
 
@@ -64,10 +61,7 @@ def main() -> int:
     parser.add_argument("--database", default="retention_bench", help="created anew next to the development one")
     args = parser.parse_args()
 
-    url = with_database(ensure_database_url(), args.database)
-    create_database(url, drop_first=True)
-    for component in discover_components(ROOT):
-        upgrade(component, url)
+    url = fresh_database(args.database)
     started = time.perf_counter()
     dataset = generate(args.customers, seed=args.seed, as_of=date(2026, 11, 23))
     print(f"machine: {machine()}")

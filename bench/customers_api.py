@@ -22,9 +22,7 @@ import asyncio
 import shutil
 
 import asyncpg
-from benchkit import UNLIMITED, create_key, fresh_database, machine, wrk
-
-from servicekit.testing import ServerProcess
+from benchkit import create_key, fresh_database, machine, segmentation_behind_gateway, wrk
 
 READ_SCRIPT = """
 request = function()
@@ -79,12 +77,8 @@ def main() -> int:
 
     url = fresh_database("retention_bench")
     key = asyncio.run(seed(url, args.customers))
-    env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
-    segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
-    gateway_env = {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}
-    gateway = ServerProcess("gateway.main:create_app", gateway_env, name="gateway").start()
     auth = [f"Authorization: Bearer {key}"]
-    try:
+    with segmentation_behind_gateway(url) as (segmentation, gateway):
         print(f"machine: {machine()}")
         print(
             f"load: wrk, 2 threads, {args.connections} connections, {args.seconds} s a run, {args.customers} customers"
@@ -100,9 +94,6 @@ def main() -> int:
             auth,
             **run,
         )
-    finally:
-        gateway.stop()
-        segmentation.stop()
     return 0
 
 

@@ -29,10 +29,17 @@ import tempfile
 from datetime import date
 
 import httpx
-from benchkit import UNLIMITED, create_key, fresh_database, full_run, import_file, machine, wrk
+from benchkit import (
+    create_key,
+    fresh_database,
+    full_run,
+    import_file,
+    machine,
+    segmentation_behind_gateway,
+    wrk,
+)
 
 from segmentation.synthetic import generate
-from servicekit.testing import ServerProcess
 
 PROFILE_SCRIPT = """
 request = function()
@@ -76,11 +83,7 @@ def main() -> int:
         return 1
 
     url = fresh_database(args.database)
-    env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
-    segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
-    gateway_env = {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}
-    gateway = ServerProcess("gateway.main:create_app", gateway_env, name="gateway").start()
-    try:
+    with segmentation_behind_gateway(url) as (segmentation, gateway):
         key = asyncio.run(create_key(url))
         dataset = generate(args.customers, seed=1, as_of=date(2026, 11, 23))
         with tempfile.TemporaryDirectory() as tmp:
@@ -104,9 +107,6 @@ def main() -> int:
         print(f"gateway cost: {1 - through['rps'] / direct['rps']:.0%} of direct throughput (target at most 30 %)")
         print(f"profile reads via gateway: {through['rps']:.0f}/s, p99 {through.get('p99', float('nan')):.0f} ms, "
               f"{through['non_2xx']} errors (target at least 1,000/s, p99 under 50 ms, no errors)")  # fmt: skip
-    finally:
-        gateway.stop()
-        segmentation.stop()
     return 0
 
 

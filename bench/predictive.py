@@ -31,12 +31,11 @@ from datetime import date
 
 import asyncpg
 import httpx
-from benchkit import UNLIMITED, create_key, full_run, import_file, machine, psql_binary
+from benchkit import create_key, full_run, import_file, machine, psql_binary, segmentation_behind_gateway
 
 from segmentation.synthetic import generate
 from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import create_database, ensure_database_url, with_database
-from servicekit.testing import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 11, 23)
@@ -96,12 +95,7 @@ def main() -> int:
         asyncio.run(forget_classifications(url))
     print(f"machine: {machine()}")
 
-    env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
-    segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
-    gateway = ServerProcess(
-        "gateway.main:create_app", {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}, name="gateway"
-    ).start()
-    try:
+    with segmentation_behind_gateway(url) as (_, gateway):
         key = asyncio.run(create_key(url))
         if load:
             dataset = generate(args.customers, seed=args.seed, as_of=AS_OF)
@@ -130,9 +124,6 @@ def main() -> int:
             scoring = scored_seconds - rules_seconds
             print(f"full run with the model: {scored_seconds:.1f} s, so scoring every customer costs {scoring:.1f} s")
             print(f"fit + scoring: {fit_seconds + scoring:.1f} s (target under 10 s at 1,000,000 customers)")
-    finally:
-        gateway.stop()
-        segmentation.stop()
     return 0
 
 

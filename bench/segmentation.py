@@ -34,10 +34,17 @@ from datetime import date
 
 import asyncpg
 import httpx
-from benchkit import UNLIMITED, create_key, fresh_database, full_run, import_file, machine, psql_binary
+from benchkit import (
+    create_key,
+    fresh_database,
+    full_run,
+    import_file,
+    machine,
+    psql_binary,
+    segmentation_behind_gateway,
+)
 
 from segmentation.synthetic import generate
-from servicekit.testing import ServerProcess
 
 ORDER_COLUMNS = "external_id, customer_id, ordered_at, net_amount, currency, net_cents, contribution_margin, status"
 
@@ -68,12 +75,7 @@ def main() -> int:
     print(f"data: {dataset.customers.rows} customers, {dataset.orders.rows} orders "
           f"(generated in {time.perf_counter() - started:.0f} s)")  # fmt: skip
 
-    env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
-    segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
-    gateway = ServerProcess(
-        "gateway.main:create_app", {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}, name="gateway"
-    ).start()
-    try:
+    with segmentation_behind_gateway(url) as (_, gateway):
         key = asyncio.run(create_key(url))
         with tempfile.TemporaryDirectory() as tmp:
             files = {}
@@ -135,9 +137,6 @@ def main() -> int:
             latencies.sort()
             print(f"order PUT -> updated profile: p50 {latencies[99] * 1000:.0f} ms, "
                   f"p95 {latencies[189] * 1000:.0f} ms (target p95 at most 100 ms)")  # fmt: skip
-    finally:
-        gateway.stop()
-        segmentation.stop()
     return 0
 
 

@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,23 @@ def _ms(value: str) -> float:
     """wrk's 1.23ms, 456.00us or 1.20s, in milliseconds."""
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+@contextmanager
+def segmentation_behind_gateway(url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Segmentation and the gateway in front of it, one uvicorn worker each on the database at `url`, quiet,
+    the gateway's rate limits out of the benchmark's reach; stopped afterwards."""
+    env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
+    segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
+    try:
+        gateway_env = {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}
+        gateway = ServerProcess("gateway.main:create_app", gateway_env, name="gateway").start()
+        try:
+            yield segmentation, gateway
+        finally:
+            gateway.stop()
+    finally:
+        segmentation.stop()
 
 
 def fresh_database(name: str) -> str:

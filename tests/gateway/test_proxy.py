@@ -103,18 +103,18 @@ async def test_forwards_body_path_query_and_request_id_but_not_credentials(db_ur
 
 async def test_idle_connections_to_a_service_are_let_go_before_its_server_closes_them(db_url: str) -> None:
     """uvicorn closes a connection idle for 5 s; reusing one just then would be a reset, and a 502."""
-    async with serve_in_loop(ECHO, proxy_headers=False) as echo_url:  # the gateway's own port, not X-Forwarded-For
-        settings = GatewaySettings(database_url=db_url, log_json=False, segmentation_url=echo_url)
-        app = create_app(settings)
-        async with app_client(app) as client:
-            headers = {"Authorization": f"Bearer {await _key(app, settings)}"}
+    async with (
+        serve_in_loop(ECHO, proxy_headers=False) as echo_url,  # the gateway's own port, not X-Forwarded-For
+        gateway_for(db_url, segmentation_url=echo_url) as gateway,
+    ):
+        headers = {"Authorization": f"Bearer {await gateway.new_key(Scope.read)}"}
 
-            async def port() -> int:
-                return (await client.get("/v1/segmentation/port", headers=headers)).json()["client_port"]
+        async def port() -> int:
+            return (await gateway.client.get("/v1/segmentation/port", headers=headers)).json()["client_port"]
 
-            first, at_once = await port(), await port()
-            await asyncio.sleep(UPSTREAM_KEEPALIVE_SECONDS + 0.5)
-            later = await port()
+        first, at_once = await port(), await port()
+        await asyncio.sleep(UPSTREAM_KEEPALIVE_SECONDS + 0.5)
+        later = await port()
     assert first == at_once, "a connection in use is kept for the next request"
     assert later != first, "an idle one is dropped before the service's own keep-alive runs out"
 
@@ -131,12 +131,9 @@ async def test_streams_the_response_through(db_url: str) -> None:
 
 
 async def test_a_large_answer_of_known_length_arrives_whole(db_url: str) -> None:
-    async with serve_in_loop(ECHO) as echo_url:
-        settings = GatewaySettings(database_url=db_url, log_json=False, campaigns_url=echo_url)
-        app = create_app(settings)
-        async with app_client(app) as client:
-            key = await _key(app, settings)
-            response = await client.get("/v1/campaigns/large", headers={"Authorization": f"Bearer {key}"})
+    async with serve_in_loop(ECHO) as echo_url, gateway_for(db_url, campaigns_url=echo_url) as gateway:
+        key = await gateway.new_key(Scope.read)
+        response = await gateway.client.get("/v1/campaigns/large", headers={"Authorization": f"Bearer {key}"})
     assert response.status_code == 200
     assert response.headers["content-length"] == str(len(LARGE_BODY))
     assert response.content == LARGE_BODY

@@ -115,10 +115,31 @@ async def serve_in_loop(app: ASGIApp, **uvicorn_config: Any) -> AsyncIterator[st
         await task
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """A port nothing listens on, never the same twice in one process: the kernel may offer a port again once
+    its probe socket closes, and two servers given one port answer each other's health checks."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+
+
+def _port_taken(port: int) -> bool:
+    """Whether something listens on the port (as uvicorn binds: connections of a server stopped before, left in
+    TIME_WAIT, do not count)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
 
 
 class ServerProcess:
@@ -137,6 +158,9 @@ class ServerProcess:
             sys.executable, "-m", "uvicorn", "--factory", self.factory,
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
         ]  # fmt: skip
+        # Otherwise whatever listens there would answer /healthz while this server fails to bind.
+        if _port_taken(self.port):
+            raise RuntimeError(f"{self.name}: port {self.port} is already taken")
         self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:

@@ -302,3 +302,43 @@ async def test_a_replayed_file_leaves_classifications_alone_and_a_changed_one_re
     changed = (await _import(client, "orders", orders.replace("80.00", "90.00").encode(), "text/csv")).json()
     assert changed["rows_updated"] == 1
     assert await as_of() != "2026-02-01", "an order that changed classifies its customer again, as of today"
+
+
+async def test_values_with_spaces_around_them_are_trimmed_and_those_with_spaces_inside_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    # Most rows pass a quick check of the values as received; the rest are trimmed and checked in detail:
+    # both must come to the same verdict.
+    orders = (
+        "external_id,customer_external_id,ordered_at,net_amount,currency,contribution_margin\n"
+        " S-1 , K-9 , 2026-03-01T10:00:00Z , 10.50 , EUR , -2.00 \n"  # line 2: trimmed, stored
+        "S-2,K-9,2026-03-01T10:00:00Z,1 0.00,EUR,\n"  # 3: a space inside the amount
+        "S-3,K-9,2026-03-01T10:00:00Z,10.00,EUR,-\n"  # 4: a sign without digits
+        "   ,K-9,2026-03-01T10:00:00Z,10.00,EUR,\n"  # 5: an id of spaces is none
+        '"",K-9,2026-03-01T10:00:00Z,10.00,EUR,\n'  # 6: as is an empty one
+        "S-4,K-9,2026-03-01T10:00:00Z,10.00,EUR,\n"  # 7: fine
+    )
+    job = (await _import(client, "orders", orders.encode(), "text/csv", create_missing_customers="true")).json()
+    assert (job["rows_accepted"], job["rows_rejected"]) == (2, 4), job
+    assert await _errors(client, job["id"]) == [
+        (3, "net_amount"), (4, "contribution_margin"), (5, "external_id"), (6, "external_id"),
+    ]  # fmt: skip
+    stored = (await client.get("/v1/segmentation/orders/S-1")).json()
+    assert (stored["customer_external_id"], stored["net_amount"], stored["currency"]) == ("K-9", "10.50", "EUR")
+    assert stored["contribution_margin"] == "-2.00"
+
+    invoices = (
+        "external_id,customer_external_id,issued_on,due_on,amount,currency\n"
+        "I-1,K-9, 2026-03-01 ,2026-03-31,10.00,EUR\n"  # 2: trimmed, stored
+        "I-2,K-9,2026-03-1 ,2026-03-31,10.00,EUR\n"  # 3: a day of one digit (Postgres would take it)
+        "I-3,K-9,2026-03- 1,2026-03-31,10.00,EUR\n"  # 4: a space inside
+        "I-4,K-9,2026-02-29,2026-03-31,10.00,EUR\n"  # 5: no such day in 2026
+    )
+    job = (await _import(client, "invoices", invoices.encode(), "text/csv")).json()
+    assert (job["rows_accepted"], job["rows_rejected"]) == (1, 3), job
+    page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
+    assert [(e["line"], e["field"], e["message"]) for e in page["items"]] == [
+        (3, "issued_on", "must be a date YYYY-MM-DD"), (4, "issued_on", "must be a date YYYY-MM-DD"),
+        (5, "issued_on", "is not a day of the calendar"),
+    ]  # fmt: skip
+    assert (await client.get("/v1/segmentation/invoices/I-1")).json()["issued_on"] == "2026-03-01"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -67,6 +67,20 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function": the commit happens before the response goes out, so a 2xx means committed.
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+async def favour_parallel_workers(session: AsyncSession, on: bool) -> None:
+    """Until called again with False, in this transaction: parallel workers for any scan big enough. The planner
+    rates functions (a regular expression, parsing a time) at the cost of an addition, so for statements that are
+    mostly such functions it would never think a worker worth starting. Off: the configured costs again."""
+    for setting in ("parallel_setup_cost", "parallel_tuple_cost"):
+        await session.execute(text(f"SET LOCAL {setting} {'= 0' if on else 'TO DEFAULT'}"))
+
+
+async def group_by_sorting(session: AsyncSession, on: bool) -> None:
+    """Until called again with False, in this transaction: GROUP BY sorts instead of hashing, for groupings of
+    millions of keys whose hash table would spill, or whose input comes sorted already."""
+    await session.execute(text(f"SET LOCAL enable_hashagg {'= off' if on else 'TO DEFAULT'}"))
 
 
 def is_database_outage(exc: BaseException) -> bool:

@@ -1,9 +1,10 @@
 """All SQL of bulk imports: the job rows, and the set-based staging, checking and merging of a file.
 
-A file is COPYed into a temporary table of text columns (`upload`), normalised by the view `staged`, checked
-field by field into `row_errors`, cast into `typed`, checked across fields and against the customers,
-and merged into its table by one statement that updates the rows that differ and inserts the new ones.
-All of it runs in the caller's transaction.
+A file is COPYed into a table of text columns (a CSV's: an unlogged table of the import's own; an NDJSON
+file's: a temporary one), normalised by the view `staged`, checked field by field into `row_errors`, cast
+into `typed`, checked across fields and against the customers, and merged into its table by one statement
+that updates the rows that differ and one that inserts the new ones. All of it runs in the caller's
+transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from segmentation.db import SCHEMA
 from segmentation.imports.fields import CURRENCIES, Entity, Field
 from segmentation.imports.models import ImportErrorRow, ImportRow
 from segmentation.types import FIRST_YEAR, LAST_YEAR
+from servicekit.db import favour_parallel_workers, group_by_sorting
 
 # --- job rows -------------------------------------------------------------------------------------
 
@@ -168,10 +170,11 @@ def _time_in_range(v: str) -> str:
     )
 
 
-def _error_expression(f: Field, input_check: bool = False) -> str:
-    """SQL giving the problem with field `f` of a staged row, or NULL. Never raises. `input_check`: the server
-    has pg_input_is_valid (Postgres 16 and newer), which checks a time as a cast would, without raising."""
-    v = _ident(f.column)
+def _error_expression(f: Field, input_check: bool = False, value: str | None = None) -> str:
+    """SQL giving the problem with field `f` of a staged row (or with the trimmed `value`), or NULL. Never raises.
+    `input_check`: the server has pg_input_is_valid (Postgres 16 and newer), which checks a time as a cast
+    would, without raising."""
+    v = value or _ident(f.column)
     cases = [f"WHEN {v} IS NULL THEN " + ("'is required'" if f.required else "NULL")]
     if f.kind == "external_id":
         cases.append(
@@ -231,6 +234,51 @@ def _error_expression(f: Field, input_check: bool = False) -> str:
     return "CASE " + " ".join(cases) + " END"
 
 
+def _valid_expression(f: Field, input_check: bool = False) -> str:
+    """SQL over a row of `unchecked` (the values as received, not yet trimmed) that is true only when field `f`
+    trimmed passes `_error_expression`, and cheap for the usual values: a row it holds for is not checked in
+    detail. It may be stricter (a value it refuses is checked in detail), never laxer. Never NULL, never
+    raises. The control characters of external ids are looked for by `_ids_clean`, for all of them at once.
+    A value that passes these shapes has no spaces around it, so trimming would not change it."""
+    v = _ident(f.column)
+    needs_no_trim = f"{v} <> '' AND {v} NOT LIKE ' %' AND {v} NOT LIKE '% '"
+    if f.kind == "external_id":
+        check = f"{needs_no_trim} AND length({v}) <= 128"
+    elif f.kind == "text":
+        check = f"length({v}) <= {f.max_length}"
+        if f.required:
+            check = f"btrim({v}) <> '' AND {check}"
+    elif f.kind in ("amount", "signed_amount"):
+        # One regex: each call costs about as much as a cast (the text is converted for the regex engine).
+        sign = "-?" if f.kind == "signed_amount" else ""
+        check = rf"{v} ~ '^{sign}[0-9]+(\.[0-9][0-9]?)?$' AND length({v}) <= 19"
+    elif f.kind == "date" and input_check:
+        check = (f"{v} ~ '^{_DATE_SHAPE}$' AND pg_input_is_valid({v}, 'date')"
+                 f" AND {v} COLLATE \"C\" >= '{FIRST_YEAR}' AND {v} COLLATE \"C\" < '{LAST_YEAR + 1}'")  # fmt: skip
+    elif f.kind == "timestamp" and input_check:
+        # The usual shape by LIKE (a fraction of a regex's cost), then Postgres's own parser, as the detailed
+        # check does; its 24:00 and leap seconds are refused, the years compared as text.
+        check = (f"{v} LIKE '____-__-__T__:__:__Z' AND pg_input_is_valid({v}, 'timestamptz')"
+                 f" AND {v} COLLATE \"C\" >= '{FIRST_YEAR}' AND {v} COLLATE \"C\" < '{LAST_YEAR + 1}'"
+                 f" AND {v} NOT LIKE '___________24%' AND {v} NOT LIKE '_________________60%'")  # fmt: skip
+    elif f.kind in ("enum", "currency"):
+        allowed = f.choices if f.kind == "enum" else CURRENCIES
+        allowed = tuple(c for c in allowed if c in f.narrowed_to) if f.narrowed_to else allowed
+        check = f"{v} IN ({', '.join(_literal(c) for c in allowed)})" if allowed else "false"
+    else:
+        trimmed = f"nullif(btrim({v}), '')"
+        return f"({_error_expression(f, input_check, value=trimmed)}) IS NULL"
+    if f.narrowed_to and f.kind not in ("enum", "currency"):
+        check += f" AND {v} IN ({', '.join(_literal(c) for c in f.narrowed_to)})"
+    return f"({v} IS NOT NULL AND {check})" if f.required else f"({v} IS NULL OR ({check}))"
+
+
+def _ids_clean(entity: Entity) -> str:
+    """SQL: no external id of the row holds a / or a control character. One regex over all of them together."""
+    ids = [_ident(f.column) for f in entity.fields if f.kind == "external_id"]
+    return rf"concat({', '.join(ids)}) !~ '[\x01-\x1f\x7f/]'" if ids else "true"
+
+
 def _typed_expression(f: Field) -> str:
     v = _ident(f.column)
     casts = {
@@ -244,21 +292,28 @@ def _typed_expression(f: Field) -> str:
     return f"{casts.get(f.kind, v)} AS {v}"
 
 
-async def stage_csv(session: AsyncSession, entity: Entity, header: list[str], body: AsyncIterable[bytes]) -> None:
+def upload_table(job_id: uuid.UUID) -> str:
+    """The table a CSV file is COPYed into: unlogged rather than temporary, so that the checks, which cost more
+    than the COPY itself, can scan it with parallel workers (they cannot read a session's temporary tables).
+    Created and dropped in the import's transaction: no other session ever sees it, a failure leaves nothing."""
+    return f"{SCHEMA}.import_upload_{job_id.hex}"
+
+
+async def stage_csv(
+    session: AsyncSession, entity: Entity, header: list[str], body: AsyncIterable[bytes], job_id: uuid.UUID
+) -> None:
     """COPY a CSV body (after its header line) into `staged`, one text column per header column."""
     attribute_keys = [h.split(".", 1)[1] for h in header if h.startswith("attributes.")]
     upload_columns = [f"c{i}" for i in range(len(header))]
+    upload = upload_table(job_id)
     await session.execute(text(
-        "CREATE TEMP TABLE upload (line bigint GENERATED ALWAYS AS IDENTITY (START 2), "
-        + ", ".join(f"{c} text" for c in upload_columns) + ") ON COMMIT DROP"
+        f"CREATE UNLOGGED TABLE {upload} (line bigint GENERATED ALWAYS AS IDENTITY (START 2), "
+        + ", ".join(f"{c} text" for c in upload_columns) + ")"
     ))  # fmt: skip
-    await _copy(session, "upload", upload_columns, body)
+    await _copy(session, upload, upload_columns, body)
     by_header = dict(zip(header, upload_columns, strict=True))
-    selected = [
-        f"nullif(btrim({by_header[f.path]}), '') AS {_ident(f.column)}" if f.path in by_header
-        else f"NULL::text AS {_ident(f.column)}"
-        for f in entity.fields
-    ]  # fmt: skip
+    received = {f.column: by_header.get(f.path, "NULL::text") for f in entity.fields}  # as received, or none
+    selected = [f"nullif(btrim({value}), '') AS {_ident(column)}" for column, value in received.items()]
     if entity.has_attributes:
         pairs = ", ".join(f"{_literal(k)}, nullif({by_header['attributes.' + k]}, '')" for k in attribute_keys)
         selected.append(
@@ -266,7 +321,9 @@ async def stage_csv(session: AsyncSession, entity: Entity, header: list[str], bo
         )
     # A view, not a table: each field is trimmed where it is read (the checks, then the merge), which costs less
     # than writing every row of a large file once more.
-    await session.execute(text(f"CREATE TEMP VIEW staged AS SELECT line, {', '.join(selected)} FROM upload"))
+    await session.execute(text(f"CREATE TEMP VIEW staged AS SELECT line, {', '.join(selected)} FROM {upload}"))
+    unchecked = ", ".join(f"{value} AS {_ident(column)}" for column, value in received.items())
+    await session.execute(text(f"CREATE TEMP VIEW unchecked AS SELECT line, {unchecked} FROM {upload}"))
     await _create_row_errors(session)
 
 
@@ -288,6 +345,7 @@ async def stage_ndjson(session: AsyncSession, entity: Entity, body: AsyncIterabl
         f"CREATE TEMP TABLE staged ON COMMIT DROP AS SELECT line, {', '.join(selected)} FROM parsed "
         "WHERE jsonb_typeof(doc) = 'object'"
     ))  # fmt: skip
+    await session.execute(text("CREATE TEMP VIEW unchecked AS SELECT * FROM staged"))  # trimmed already
     await _create_row_errors(session)
     await _record(
         session,
@@ -337,7 +395,8 @@ async def _copy(
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
-    await driver.copy_to_table(table, source=body, columns=columns, format="csv", **options)
+    schema, _, name = table.rpartition(".")
+    await driver.copy_to_table(name, schema_name=schema or None, source=body, columns=columns, format="csv", **options)
 
 
 async def _create_row_errors(session: AsyncSession) -> None:
@@ -346,39 +405,84 @@ async def _create_row_errors(session: AsyncSession) -> None:
     ))  # fmt: skip
 
 
-async def _record(session: AsyncSession, select_sql: str) -> None:
-    await session.execute(text(f"INSERT INTO row_errors (line, field, message) {select_sql} ON CONFLICT DO NOTHING"))
+async def _record(session: AsyncSession, select_sql: str, params: dict[str, Any] | None = None) -> None:
+    await session.execute(
+        text(f"INSERT INTO row_errors (line, field, message) {select_sql} ON CONFLICT DO NOTHING"), params or {}
+    )
 
 
 # --- checking and merging -------------------------------------------------------------------------
 
 
-async def check_fields(session: AsyncSession, entity: Entity) -> None:
-    """Every field of every staged row, and external ids that repeat within the file."""
-    # A valid row costs only its checks (coalesce stops at the first message); the rare row with a message is
-    # checked again into an array of every field's message, unnested. An array for every row, or a LATERAL
-    # VALUES list, would cost more than the checks themselves.
+async def check_fields(session: AsyncSession, entity: Entity, customers_must_exist: bool) -> None:
+    """Every field of every staged row, external ids that repeat within the file and, if `customers_must_exist`,
+    the customer a row belongs to."""
+    # Every row is tested by the cheap checks (_valid_expression) on the values as received, by parallel workers
+    # (a CSV's; an NDJSON file's temporary tables are read by one process); only the rows they refuse are checked
+    # field by field, trimmed, into an array of every field's message, unnested. Checking every row in detail
+    # costs several times as much.
     input_check = int(await session.scalar(text("SELECT current_setting('server_version_num')"))) >= 160000
-    names = ", ".join(_literal(f.path) for f in entity.fields)
-    messages = ", ".join(_error_expression(f, input_check) for f in entity.fields)
-    await _record(
-        session,
-        f"""
-        SELECT s.line, e.field, e.message
-        FROM (SELECT line, ARRAY[{messages}]::text[] AS messages
-              FROM (SELECT * FROM staged OFFSET 0) staged  -- each field trimmed once, not in every check
-              WHERE coalesce({messages}) IS NOT NULL) s
-        CROSS JOIN LATERAL unnest(ARRAY[{names}], s.messages) AS e(field, message)
-        WHERE e.message IS NOT NULL""",
+    valid = [_ids_clean(entity), *(_valid_expression(f, input_check) for f in entity.fields)]
+    customer = customers_must_exist and entity.belongs_to_customer
+    # A valid id needs no trimming (_valid_expression), so the customer is found by the id as received.
+    join = (f"LEFT JOIN (SELECT external_id AS customer_key FROM {SCHEMA}.customers) c "
+            "ON c.customer_key = u.customer_external_id" if customer else "")  # fmt: skip
+    valid += ["c.customer_key IS NOT NULL"] if customer else []
+    await favour_parallel_workers(session, True)
+    refused = await session.execute(
+        text(f"""CREATE TEMP TABLE refused ON COMMIT DROP AS
+                 SELECT u.line FROM unchecked u {join} WHERE ({" AND ".join(valid)}) IS NOT TRUE""")
     )
-    await _record(
-        session,
-        """
-        SELECT s.line, 'external_id', 'appears more than once in this file (first on line ' || d.first_line || ')'
-        FROM (SELECT external_id, min(line) AS first_line FROM staged
-              WHERE external_id IS NOT NULL GROUP BY external_id HAVING count(*) > 1) d
-        JOIN staged s ON s.external_id = d.external_id AND s.line <> d.first_line""",
-    )
+    repeated = await _repeated_id_hashes(session)
+    await favour_parallel_workers(session, False)
+    if refused.rowcount:  # type: ignore[attr-defined]
+        names = ", ".join(_literal(f.path) for f in entity.fields)
+        messages = ", ".join(
+            f"coalesce({_error_expression(f, input_check)}, CASE WHEN NOT EXISTS (SELECT FROM {SCHEMA}.customers c "
+            f"WHERE c.external_id = s.customer_external_id) THEN 'no customer with this external_id' END)"
+            if customer and f.path == "customer_external_id"
+            else _error_expression(f, input_check)
+            for f in entity.fields
+        )
+        await _record(
+            session,
+            f"""
+            SELECT s.line, e.field, e.message
+            FROM (SELECT line, ARRAY[{messages}]::text[] AS messages
+                  FROM (SELECT s.* FROM staged s JOIN refused USING (line) OFFSET 0) s) s  -- each field trimmed once
+            CROSS JOIN LATERAL unnest(ARRAY[{names}], s.messages) AS e(field, message)
+            WHERE e.message IS NOT NULL""",
+        )
+    await session.execute(text("DROP TABLE refused"))
+    if repeated:
+        await _record(
+            session,
+            """
+            WITH candidates AS MATERIALIZED (
+                SELECT line, external_id FROM staged
+                WHERE hashtextextended(external_id, 0) = ANY (CAST(:repeated AS bigint[])))
+            SELECT s.line, 'external_id', 'appears more than once in this file (first on line ' || d.first_line || ')'
+            FROM (SELECT external_id, min(line) AS first_line FROM candidates GROUP BY external_id HAVING count(*) > 1) d
+            JOIN candidates s ON s.external_id = d.external_id AND s.line <> d.first_line""",
+            {"repeated": repeated},
+        )
+
+
+async def _repeated_id_hashes(session: AsyncSession) -> list[int]:
+    """The 64-bit hashes of the external ids that occur more than once in the file; usually none.
+
+    Grouped by sorting: sorting millions of bigints costs about half of hashing as many texts (measured over
+    9.1 million order ids: 4.6 s against 8.6 s). Only the rows with a repeated hash have their ids compared.
+    """
+    await group_by_sorting(session, True)
+    repeated = list(
+        await session.scalars(text(
+            "SELECT hashtextextended(external_id, 0) FROM staged WHERE external_id IS NOT NULL "
+            "GROUP BY 1 HAVING count(*) > 1"
+        ))
+    )  # fmt: skip
+    await group_by_sorting(session, False)
+    return repeated
 
 
 async def type_rows(session: AsyncSession, entity: Entity) -> None:
@@ -386,13 +490,15 @@ async def type_rows(session: AsyncSession, entity: Entity) -> None:
 
     A view rather than a copy: it leaves out whatever `row_errors` holds when it is read, so the checks
     after this one need not delete from it. `finish` drops it (a temporary view outlives the transaction).
+    The rows with errors are left out behind OFFSET 0, which the planner does not push conditions through:
+    a condition on a cast value (a check across fields) must never see a refused value, whose cast raises.
     """
     columns = ", ".join(_typed_expression(f) for f in entity.fields)
     attributes = ", attributes" if entity.has_attributes else ""
     await session.execute(
         text(f"""
-        CREATE TEMP VIEW typed AS SELECT line, {columns}{attributes} FROM staged s
-        WHERE NOT EXISTS (SELECT 1 FROM row_errors e WHERE e.line = s.line)""")
+        CREATE TEMP VIEW typed AS SELECT line, {columns}{attributes}
+        FROM (SELECT * FROM staged s WHERE NOT EXISTS (SELECT 1 FROM row_errors e WHERE e.line = s.line) OFFSET 0) s""")
     )
     for check in entity.cross_checks:
         await _record(
@@ -407,13 +513,15 @@ def touched_customers_sql(entity: Entity) -> str:
     return f"SELECT c.id FROM {SCHEMA}.customers c JOIN typed t ON c.external_id = t.{key}"
 
 
-async def finish(session: AsyncSession) -> None:
-    """Drop the views over the temporary tables, which go with the transaction (a CSV's `staged` is a view)."""
-    await session.execute(text("DROP VIEW typed"))
+async def finish(session: AsyncSession, job_id: uuid.UUID) -> None:
+    """Drop the views over the temporary tables, which go with the transaction (a CSV's `staged` is a view),
+    and a CSV's upload table."""
+    await session.execute(text("DROP VIEW typed, unchecked"))
     await session.execute(text(
         "DO $$ BEGIN IF EXISTS (SELECT FROM pg_views WHERE viewname = 'staged' AND schemaname LIKE 'pg_temp%') "
         "THEN DROP VIEW staged; END IF; END $$"
     ))  # fmt: skip
+    await session.execute(text(f"DROP TABLE IF EXISTS {upload_table(job_id)}"))
 
 
 async def create_missing_customers(session: AsyncSession) -> int:
@@ -425,15 +533,6 @@ async def create_missing_customers(session: AsyncSession) -> int:
         ON CONFLICT (external_id) DO NOTHING""")
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
-
-
-async def reject_unknown_customers(session: AsyncSession) -> None:
-    await _record(
-        session,
-        f"""
-        SELECT t.line, 'customer_external_id', 'no customer with this external_id'
-        FROM typed t WHERE NOT EXISTS (SELECT 1 FROM {SCHEMA}.customers c WHERE c.external_id = t.customer_external_id)""",
-    )
 
 
 # Imports of one entity merge one after another (the lock is held until the import commits): each decides
@@ -472,34 +571,31 @@ def _customer_join(entity: Entity) -> str:
 async def _update_and_insert(session: AsyncSession, entity: Entity) -> tuple[int, int]:
     """Update the stored rows that differ, insert the new ones; rows equal to what is stored are not written.
 
-    The new rows go straight from `typed` into the table, not through the CTE: collecting them first costs
-    more than finding the stored ones twice (measured: 205,000 new orders merge in the time of a plain
-    INSERT ... SELECT, 0.5-0.9 s less than through a CTE of every row, for 0.5 s more on a replay).
+    Two statements, each counted by its command tag: counting the rows a statement returned costs a pass over
+    them (9.1 million new orders: 1.5 s). The new rows go straight from `typed` into the table, not through a
+    CTE: collecting them first costs more than finding the stored ones twice (measured: 205,000 new orders
+    merge in the time of a plain INSERT ... SELECT, 0.5-0.9 s less than through a CTE of every row).
     """
     table, columns, sources = _merge_parts(entity)
     join = _customer_join(entity)
     stored = ", ".join(f"o.{c}" for c in columns)
-    row = (
-        await session.execute(
-            text(f"""
+    updated = await session.execute(
+        text(f"""
         WITH changed AS MATERIALIZED (
             SELECT o.id AS stored_id, {", ".join(f"{s} AS {c}" for c, s in zip(columns, sources, strict=True))}
             FROM typed t {join} JOIN {table} o ON o.external_id = t.external_id
             WHERE ({stored}) IS DISTINCT FROM ({", ".join(sources)})
-        ), updated AS (
-            UPDATE {table} AS target SET {", ".join(f"{c} = i.{c}" for c in columns)}, updated_at = now()
-            FROM changed i WHERE target.id = i.stored_id
-            RETURNING 1
-        ), created AS (
-            INSERT INTO {table} (external_id, {", ".join(columns)})
-            SELECT t.external_id, {", ".join(sources)} FROM typed t {join}
-            WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE o.external_id = t.external_id)
-            RETURNING 1
         )
-        SELECT (SELECT count(*) FROM created), (SELECT count(*) FROM updated)""")
-        )
-    ).one()
-    return int(row[0]), int(row[1])
+        UPDATE {table} AS target SET {", ".join(f"{c} = i.{c}" for c in columns)}, updated_at = now()
+        FROM changed i WHERE target.id = i.stored_id""")
+    )
+    created = await session.execute(
+        text(f"""
+        INSERT INTO {table} (external_id, {", ".join(columns)})
+        SELECT t.external_id, {", ".join(sources)} FROM typed t {join}
+        WHERE NOT EXISTS (SELECT 1 FROM {table} o WHERE o.external_id = t.external_id)""")
+    )
+    return int(created.rowcount), int(updated.rowcount)  # type: ignore[attr-defined]
 
 
 async def _upsert(session: AsyncSession, entity: Entity) -> tuple[int, int]:

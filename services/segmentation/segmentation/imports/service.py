@@ -78,7 +78,7 @@ async def run(
                     body = progress.count(upload.body)
                     if upload.format == "csv":
                         header, rest = await _read_header(body, entity)
-                        await repository.stage_csv(session, entity, header, rest)
+                        await repository.stage_csv(session, entity, header, rest, job_id)
                     else:
                         await repository.stage_ndjson(session, entity, body)
                     await progress.flush(status="processing")
@@ -141,19 +141,16 @@ async def _check_and_merge(
     session: AsyncSession, entity: Entity, job_id: uuid.UUID, create_missing_customers: bool
 ) -> dict[str, int]:
     entity = entity.priced_in(Money.of(await load_thresholds(session)))
-    await repository.check_fields(session, entity)
+    await repository.check_fields(session, entity, customers_must_exist=not create_missing_customers)
     await repository.type_rows(session, entity)
     customers_created = 0
-    if entity.belongs_to_customer:
-        if create_missing_customers:
-            customers_created = await repository.create_missing_customers(session)
-        else:
-            await repository.reject_unknown_customers(session)
+    if entity.belongs_to_customer and create_missing_customers:
+        customers_created = await repository.create_missing_customers(session)
     created, updated = await repository.merge(session, entity)
     if created or updated or customers_created:  # a replay changes no fact, so no classification either
         await reclassify(session, repository.touched_customers_sql(entity))
     received = await repository.count_rows(session, "staged") + await _unparsed_lines(session)
-    await repository.finish(session)
+    await repository.finish(session, job_id)
     rejected = await repository.save_errors(session, job_id)
     accepted = received - rejected
     return {

@@ -8,8 +8,10 @@ conversion of an order's timestamp.
 What keeps a run near the cost of a single aggregate over the orders (docs/benchmarks.md): amounts are
 summed in cents as float8; reactivation needs no window over the orders; orders and invoices are read per
 customer from covering indexes and summed per day by sorting within each customer, the customers split in
-two halves computed on two connections at once; the predictive model's terms are tabulated per distinct
-(repeat purchases, age), not per customer;
+two halves computed on two connections at once; the ranking's sort and the classification of every customer
+run on parallel workers, over unlogged tables (a temporary one is not theirs to read), and ABC and the top N
+are compared with the last customer of each class rather than joined to the ranking; the predictive model's
+terms are tabulated per distinct (repeat purchases, age), not per customer;
 the classifications hold figures, not reasons documents (those are built when read); a run writes only the
 customers whose figures or classes changed, and a customer's first classification is not written to the
 history (it starts with `classified_on`).
@@ -42,6 +44,7 @@ from segmentation.predictive.scoring import (
     expected_spend_sql,
     probability_alive_sql,
 )
+from servicekit.db import favour_parallel_workers, group_by_sorting
 
 RUN_LOCK = "segmentation.runs"
 
@@ -136,12 +139,15 @@ async def classify_all(
     await step("features", 5)
     middle = int(await session.scalar(text(f"SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {SCHEMA}.customers")))
     other_half = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
+    # Unlogged rather than temporary, so that parallel workers can read them when the run classifies; created
+    # and dropped in the run's transaction.
+    features, ranks = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}_all", f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}_ranks"
     await aggregate_by_sorting(session)
     try:  # when one half fails, the other is cancelled
         async with asyncio.TaskGroup() as halves:
             halves.create_task(
                 session.execute(
-                    text(f"""CREATE TEMP TABLE features ON COMMIT DROP AS
+                    text(f"""CREATE UNLOGGED TABLE {features} AS
                                                         {_features_sql(days, t, ids=f"{{}} <= {middle}")}""")
                 )
             )
@@ -149,35 +155,36 @@ async def classify_all(
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
     await aggregate_by_sorting(session, on=False)
-    await session.execute(text(f"INSERT INTO features SELECT * FROM {other_half}"))
-    # Dropped with the run's commit; a failed run's table goes when the next run starts.
-    await session.execute(text(f"DROP TABLE {other_half}"))
+    every = f"(SELECT * FROM {features} UNION ALL SELECT * FROM {other_half})"  # both halves, not copied into one
     predicted = Predicted(model, days)
     if model is not None:
         await step("predictions", 50)
-        await ensure_terms(session, model, predicted.pairs_sql("features"))
+        await ensure_terms(session, model, predicted.pairs_sql(f"{every} f"))
         await drop_other_terms(session, model)
     await step("ranking", 55)
     # Only customers with revenue take part in ABC and top-N; ties go by external id, byte by byte.
-    await session.execute(text("""
-        CREATE TEMP TABLE ranks ON COMMIT DROP AS
-        SELECT customer_id, revenue_12m, row_number() OVER w AS revenue_rank,
+    await _parallel_query(session, True)  # the sort
+    await session.execute(text(f"""
+        CREATE UNLOGGED TABLE {ranks} AS
+        SELECT customer_id, external_id, revenue_12m, row_number() OVER w AS revenue_rank,
                coalesce(sum(revenue_12m) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS revenue_before
-        FROM features WHERE revenue_12m > 0 WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")"""))  # fmt: skip
-    await session.execute(text("ANALYZE ranks"))  # temporary tables have no statistics until asked
+        FROM {every} f WHERE revenue_12m > 0 WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")"""))  # fmt: skip
+    await _parallel_query(session, False)
+    await session.execute(text(f"ANALYZE {ranks}"))  # a new table has no statistics until asked
     top_n = _sql(t.key_account_top_n)
     limits = (await session.execute(text(f"""
         SELECT max(revenue_rank) FILTER (WHERE revenue_before < {_sql(t.abc_a_share)} * total),
                max(revenue_rank) FILTER (WHERE revenue_before < {_sql(t.abc_b_share)} * total),
                min(revenue_12m) FILTER (WHERE revenue_before < {_sql(t.abc_a_share)} * total),
                min(revenue_12m) FILTER (WHERE revenue_before < {_sql(t.abc_b_share)} * total),
-               min(revenue_12m) FILTER (WHERE revenue_rank <= {top_n})
-        FROM ranks, (SELECT sum(revenue_12m) AS total FROM ranks) s"""))).one()  # fmt: skip
+               min(revenue_12m) FILTER (WHERE revenue_rank <= {top_n}),
+               least(max(revenue_rank), {top_n})  -- least() passes over a NULL: read only with a top N
+        FROM {ranks}, (SELECT sum(revenue_12m) AS total FROM {ranks}) s"""))).one()  # fmt: skip
     medians = (await session.execute(text(f"""
         SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f.revenue_12m) FILTER (WHERE f.in_active_base),
                percentile_cont(0.5) WITHIN GROUP (ORDER BY {predicted.potential}) FILTER (WHERE f.in_active_base),
                count(*)
-        FROM features f {predicted.join}"""))).one()  # fmt: skip
+        FROM {every} f {predicted.join}"""))).one()  # fmt: skip
     cut = CutPoints(
         abc_a_min_revenue=_decimal(limits[2]),
         abc_b_min_revenue=_decimal(limits[3]),
@@ -189,13 +196,32 @@ async def classify_all(
         if t.matrix_potential_split is not None
         else _decimal(medians[1] or 0),
     )
-    a_last, b_last = _sql(limits[0] or 0), _sql(limits[1] or 0)
-    ranked = f"""(SELECT f.*, CASE WHEN r.revenue_rank <= {a_last} THEN 'A' WHEN r.revenue_rank <= {b_last} THEN 'B'
-                                   ELSE 'C' END AS abc,
-                         coalesce(r.revenue_rank <= {top_n}, false) AS in_top_n
-                  FROM features f LEFT JOIN ranks r USING (customer_id))"""
+    # The last A, the last B and the last of the top N, each by its place in the ranking: a customer ranks at or
+    # before one if he has more revenue, or as much and an external id not after its. Compared, not joined.
+    lasts = {"a": limits[0], "b": limits[1], "top_n": limits[5] if t.key_account_top_n is not None else None}
+    boundary = {
+        rank: (revenue, external_id)
+        for rank, revenue, external_id in await session.execute(
+            text(f"SELECT revenue_rank, revenue_12m, external_id FROM {ranks} WHERE revenue_rank = ANY (:ranks)"),
+            {"ranks": [r for r in lasts.values() if r]},
+        )
+    }
+    up_to = {
+        name: f"""(f.revenue_12m > {_sql(boundary[rank][0])} OR f.revenue_12m = {_sql(boundary[rank][0])}
+                   AND f.external_id COLLATE "C" <= CAST(:last_{name} AS text))"""
+        if rank
+        else "false"
+        for name, rank in lasts.items()
+    }
+    ranked = f"""(SELECT f.*, CASE WHEN {up_to["a"]} THEN 'A' WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
+                         {up_to["top_n"]} AS in_top_n
+                  FROM {every} f)"""
+    ranked_params = {f"last_{name}": boundary[rank][1] for name, rank in lasts.items() if rank}
     await step("storing", 70)
-    result = await _store(session, t, cut, ranked, predicted, run_id=run_id, since=snapshot_at, first=first)
+    result = await _store(session, t, cut, ranked, predicted, run_id=run_id, since=snapshot_at, first=first,
+                          ranked_params=ranked_params)  # fmt: skip
+    # The other half's table is dropped with the run's commit; a failed run's goes when the next run starts.
+    await session.execute(text(f"DROP TABLE {features}, {ranks}, {other_half}"))
     # `customers`: all classified; the stored ones are only those that changed.
     return {**result, "customers": medians[2], "cut_points": cut.as_json(), "snapshot_at": snapshot_at,
             "model": model.as_json() if model else None}  # fmt: skip
@@ -214,12 +240,18 @@ async def run_settings(session: AsyncSession) -> None:
     await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
+async def _parallel_query(session: AsyncSession, on: bool) -> None:
+    """Parallel workers for one statement of a run, which otherwise computes on one process per connection."""
+    await session.execute(text(f"SET LOCAL max_parallel_workers_per_gather {'TO DEFAULT' if on else '= 0'}"))
+    await favour_parallel_workers(session, on)
+
+
 async def aggregate_by_sorting(session: AsyncSession, on: bool = True) -> None:
     """For the statements that sum the orders per customer and day. The orders come sorted by customer from
     their covering index and need only a sort within each customer; a hash table of every (customer, day)
     holds millions of groups and takes twice as long, but the planner cannot see that the day follows the
     timestamp's order. Other statements of a run (DISTINCT, joins) are better off with hashing."""
-    await session.execute(text(f"SET LOCAL enable_hashagg = {'off' if on else 'on'}"))
+    await group_by_sorting(session, on)
 
 
 async def _features_elsewhere(
@@ -293,10 +325,11 @@ async def _store(
     run_id: uuid.UUID | None = None,
     since: datetime | None = None,
     first: bool = False,
+    ranked_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Classify `ranked` (features with abc and in_top_n), store the customers whose figures changed with the
     basis (thresholds, cut points, model) they were computed with, and record the changes of those classified before.
-    One statement.
+    One statement (for a run, after its customers are classified into a table of their own).
 
     With `since`, customers classified at or after it (by an ingest while this run computed from older facts)
     keep their newer classification. `first`: nothing is stored yet and nobody else stores meanwhile.
@@ -312,15 +345,40 @@ async def _store(
         else f"""LEFT JOIN LATERAL (SELECT * FROM {SCHEMA}.classifications c WHERE c.customer_id = n.customer_id
                                     OFFSET 0) o ON true"""
     )
-    only_changed = f"""
+    changed = f"""
             {stored_row}
             WHERE o.customer_id IS NULL
                OR (({", ".join(f"n.{c}" for c in FIGURES)}) IS DISTINCT FROM ({", ".join(f"o.{c}" for c in FIGURES)})
-                   AND NOT {newer.format("o")})
+                   AND NOT {newer.format("o")})"""
+    on_conflict = f"""
             ON CONFLICT (customer_id) DO UPDATE SET as_of = EXCLUDED.as_of, run_id = EXCLUDED.run_id,
                 basis_id = EXCLUDED.basis_id, computed_at = EXCLUDED.computed_at,
                 {", ".join(f"{c} = EXCLUDED.{c}" for c in FIGURES)}
             WHERE NOT {newer.format("target")}"""
+    classified = f"({_classes_sql(t, cut, ranked, predicted)}) n {'' if first else changed}"
+    # What the stored had before, looked up by key: the stored are usually a few of all the classifications.
+    # Before the first run there is nothing to record.
+    recorded = f"""
+            INSERT INTO {SCHEMA}.classification_changes (customer_id, attribute, from_value, to_value, changed_on, run_id)
+            SELECT s.customer_id, a.attribute, a.from_value, a.to_value, {_sql(days.as_of)}, CAST(:run_id AS uuid)
+            FROM stored s
+            CROSS JOIN LATERAL (SELECT * FROM {SCHEMA}.classifications c WHERE c.customer_id = s.customer_id OFFSET 0) o
+            CROSS JOIN LATERAL unnest(
+                ARRAY[{", ".join(f"'{c}'" for c in HISTORY_ATTRIBUTES)}],
+                ARRAY[{", ".join(f"o.{c}::text" for c in HISTORY_ATTRIBUTES)}],
+                ARRAY[{", ".join(f"s.{c}" for c in HISTORY_ATTRIBUTES)}]) AS a(attribute, from_value, to_value)
+            WHERE a.from_value IS DISTINCT FROM a.to_value
+            RETURNING 1"""
+    if run_id is not None:
+        # A run classifies every customer: by parallel workers, which an INSERT cannot use, into a table of the
+        # customers to store (those that changed); its `ranked` reads no temporary table.
+        await _parallel_query(session, True)
+        await session.execute(
+            text(f"CREATE TEMP TABLE classified ON COMMIT DROP AS SELECT n.* FROM {classified}"),
+            {"since": since, **(ranked_params or {})},
+        )
+        await _parallel_query(session, False)
+        classified = "classified n"
     # Every part of one statement sees the classifications as they were before it: `recorded` reads the
     # states the stored rows had from there.
     row = (await session.execute(text(f"""
@@ -337,18 +395,9 @@ async def _store(
                 (customer_id, as_of, run_id, basis_id, classified_on, computed_at, {figures})
             SELECT n.customer_id, {_sql(days.as_of)}, CAST(:run_id AS uuid), (SELECT id FROM basis),
                    {_sql(days.as_of)}, clock_timestamp(), {", ".join(f"n.{c}" for c in FIGURES)}
-            FROM ({_classes_sql(t, cut, ranked, predicted)}) n {"" if first else only_changed}
+            FROM {classified} {"" if first else on_conflict}
             RETURNING customer_id, {", ".join(f"{c}::text" for c in HISTORY_ATTRIBUTES)}),
-        recorded AS (
-            INSERT INTO {SCHEMA}.classification_changes (customer_id, attribute, from_value, to_value, changed_on, run_id)
-            SELECT s.customer_id, a.attribute, a.from_value, a.to_value, {_sql(days.as_of)}, CAST(:run_id AS uuid)
-            FROM stored s JOIN {SCHEMA}.classifications o ON o.customer_id = s.customer_id
-            CROSS JOIN LATERAL unnest(
-                ARRAY[{", ".join(f"'{c}'" for c in HISTORY_ATTRIBUTES)}],
-                ARRAY[{", ".join(f"o.{c}::text" for c in HISTORY_ATTRIBUTES)}],
-                ARRAY[{", ".join(f"s.{c}" for c in HISTORY_ATTRIBUTES)}]) AS a(attribute, from_value, to_value)
-            WHERE a.from_value IS DISTINCT FROM a.to_value
-            RETURNING 1)
+        recorded AS ({"SELECT WHERE false" if first else recorded})
         SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM recorded), (SELECT id FROM basis)"""),
         {"run_id": str(run_id) if run_id else None, "since": since,
          "thresholds": json.dumps(t.model_dump(mode="json")), "cut_points": json.dumps(cut.as_json()),

@@ -410,9 +410,7 @@ async def _store(
         )
         await _parallel_query(session, False)
         classified = "classified n"
-    # Every part of one statement sees the classifications as they were before it: `recorded` reads the
-    # states the stored rows had from there.
-    row = (await session.execute(text(f"""
+    basis = f"""
         WITH basis AS (
             SELECT md5(jsonb_build_array(thresholds, cut_points, model)::text)::uuid AS id, thresholds, cut_points,
                    model
@@ -420,19 +418,34 @@ async def _store(
                          CAST(:model AS jsonb) AS model) v),
         basis_stored AS (
             INSERT INTO {SCHEMA}.classification_bases (id, thresholds, cut_points, model) SELECT * FROM basis
-            ON CONFLICT (id) DO NOTHING),
-        stored AS (
+            ON CONFLICT (id) DO NOTHING)"""
+
+    def insert(basis_id: str) -> str:
+        return f"""
             INSERT INTO {SCHEMA}.classifications AS target
                 (customer_id, as_of, run_id, basis_id, classified_on, computed_at, {figures})
-            SELECT n.customer_id, {_sql(days.as_of)}, CAST(:run_id AS uuid), (SELECT id FROM basis),
+            SELECT n.customer_id, {_sql(days.as_of)}, CAST(:run_id AS uuid), {basis_id},
                    {_sql(days.as_of)}, clock_timestamp(), {", ".join(f"n.{c}" for c in FIGURES)}
-            FROM {classified} {"" if first else on_conflict}
+            FROM {classified} {"" if first else on_conflict}"""
+
+    params = {"run_id": str(run_id) if run_id else None, "since": since,
+              "thresholds": json.dumps(t.model_dump(mode="json")), "cut_points": json.dumps(cut.as_json()),
+              "model": json.dumps(predicted.model.as_json()) if predicted.model else None}  # fmt: skip
+    if first:
+        # Nothing to record, and counted by the command tag: returning a million rows to count them costs more.
+        basis_id = await session.scalar(text(f"{basis} SELECT id FROM basis"), params)
+        stored = await session.execute(text(insert("CAST(:basis_id AS uuid)")),
+                                       {**params, "basis_id": str(basis_id)})  # fmt: skip
+        return {"customers": stored.rowcount, "changes": 0, "basis_id": basis_id}
+    # Every part of one statement sees the classifications as they were before it: `recorded` reads the
+    # states the stored rows had from there.
+    row = (await session.execute(text(f"""
+        {basis},
+        stored AS ({insert("(SELECT id FROM basis)")}
             RETURNING customer_id, {", ".join(f"{c}::text" for c in HISTORY_ATTRIBUTES)}),
-        recorded AS ({"SELECT WHERE false" if first else recorded})
+        recorded AS ({recorded})
         SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM recorded), (SELECT id FROM basis)"""),
-        {"run_id": str(run_id) if run_id else None, "since": since,
-         "thresholds": json.dumps(t.model_dump(mode="json")), "cut_points": json.dumps(cut.as_json()),
-         "model": json.dumps(predicted.model.as_json()) if predicted.model else None},
+        params,
     )).one()  # fmt: skip
     return {"customers": row[0], "changes": row[1], "basis_id": row[2]}
 

@@ -48,6 +48,9 @@ def tuning_for(total_ram_bytes: int, cores: int) -> dict[str, str]:
         "maintenance_work_mem": clamp(mib // 16, 64, 2048),
         "max_connections": "300",
         "max_wal_size": "4GB",
+        # Bulk writes (an import, a first run) write hundreds of MB of WAL: past 16 MB of buffers the writing
+        # backend keeps stopping to write WAL out itself (a first run's insert: 2.5 s with 16 MB, 2.0 s with 128).
+        "wal_buffers": clamp(mib // 192, 16, 256),
         "checkpoint_timeout": "15min",
         "max_parallel_workers_per_gather": str(max(1, cores // 2)),
         "random_page_cost": "1.1",

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from segmentation.classification.models import ClassificationRow
 from segmentation.classification.schemas import Thresholds
@@ -90,11 +91,16 @@ class Days:
         """SQL: the calendar day of a timestamptz in the zone. Looking a time up in the zone's rules costs six
         times as much as shifting it by a fixed offset (1.6 s against 0.25 s for 9 million orders): when the
         zone's least and greatest offsets give the same day, that is the day; only the times near midnight
-        (for Europe/Berlin, 21:00-00:00 UTC) are looked up."""
+        (for Europe/Berlin, 21:00-23:00 UTC) are looked up."""
         exact = f"({column} AT TIME ZONE '{self.zone}')::date"
         if self.offsets is None:
             return exact
-        least, greatest = (f"(({column} AT TIME ZONE 'UTC') + interval '{s} seconds')::date" for s in self.offsets)
+        least, greatest = (
+            f"(({column} AT TIME ZONE 'UTC') + interval '{s} seconds')::date"
+            if s
+            else f"({column} AT TIME ZONE 'UTC')::date"
+            for s in self.offsets
+        )
         if self.offsets[0] == self.offsets[1]:
             return least
         return f"CASE WHEN {least} = {greatest} THEN {least} ELSE {exact} END"
@@ -104,15 +110,17 @@ _zone_offsets: dict[str, tuple[int, int]] = {}
 
 
 async def zone_offsets(session: AsyncSession, zone: str) -> tuple[int, int]:
-    """The least and the greatest UTC offset, in seconds, of `zone` at any hour of the years facts may lie in
-    (1900-2099, types.py; a day either side), from the server's own time-zone rules; kept per process.
-    No zone has kept an offset for less than an hour, so hourly samples see every one."""
+    """The least and the greatest UTC offset, in seconds, of `zone` in the years facts may lie in (1900-2099,
+    types.py; a day either side), from the server's own time-zone rules; kept per process.
+
+    Sampled every twelve hours (0.1 s): no zone's least or greatest offset lasted less than a day in those
+    years (for all 598 zones of Postgres 18, daily samples give the same offsets as hourly ones)."""
     if zone not in _zone_offsets:
         row = (await session.execute(text("""
             SELECT min(o), max(o) FROM (
                 SELECT extract(epoch FROM (t AT TIME ZONE CAST(:zone AS text)) - (t AT TIME ZONE 'UTC'))::int AS o
                 FROM generate_series(TIMESTAMPTZ '1899-12-31 00:00Z', TIMESTAMPTZ '2100-01-02 00:00Z',
-                                     interval '1 hour') t) s"""), {"zone": zone})).one()  # fmt: skip
+                                     interval '12 hours') t) s"""), {"zone": zone})).one()  # fmt: skip
         _zone_offsets[zone] = (row[0], row[1])
     return _zone_offsets[zone]
 
@@ -434,8 +442,13 @@ async def _store(
     if first:
         # Nothing to record, and counted by the command tag: returning a million rows to count them costs more.
         basis_id = await session.scalar(text(f"{basis} SELECT id FROM basis"), params)
+        # Into an empty table, the primary key is built once after the rows, as a bulk load does (a third of the
+        # insert's time at a million rows). Readers of classifications wait for the run's commit meanwhile.
+        primary_key = ClassificationRow.__table__.primary_key
+        await session.execute(DropConstraint(primary_key))
         stored = await session.execute(text(insert("CAST(:basis_id AS uuid)")),
                                        {**params, "basis_id": str(basis_id)})  # fmt: skip
+        await session.execute(AddConstraint(primary_key))
         return {"customers": stored.rowcount, "changes": 0, "basis_id": basis_id}
     # Every part of one statement sees the classifications as they were before it: `recorded` reads the
     # states the stored rows had from there.

@@ -180,7 +180,7 @@ async def classify_all(
     other_half = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
     # Unlogged rather than temporary, so that parallel workers can read them when the run classifies; created
     # and dropped in the run's transaction.
-    features, ranks = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}_all", f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}_ranks"
+    features = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}_all"
     await aggregate_by_sorting(session)
     try:  # when one half fails, the other is cancelled
         async with asyncio.TaskGroup() as halves:
@@ -200,34 +200,41 @@ async def classify_all(
         await step("predictions", 50)
         await ensure_terms(session, model, predicted.pairs_sql(f"{every} f"))
         await drop_other_terms(session, model)
-    await step("ranking", 55)
-    # Only customers with revenue take part in ABC and top-N; ties go by external id, byte by byte.
-    await _parallel_query(session, True)  # the sort
-    await session.execute(text(f"""
-        CREATE UNLOGGED TABLE {ranks} AS
-        SELECT customer_id, external_id, revenue_12m, row_number() OVER w AS revenue_rank,
-               coalesce(sum(revenue_12m) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS revenue_before
-        FROM {every} f WHERE revenue_12m > 0 WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")"""))  # fmt: skip
-    await _parallel_query(session, False)
-    await session.execute(text(f"ANALYZE {ranks}"))  # a new table has no statistics until asked
-    top_n = _sql(t.key_account_top_n)
-    limits = (await session.execute(text(f"""
-        SELECT max(revenue_rank) FILTER (WHERE revenue_before < {_sql(t.abc_a_share)} * total),
-               max(revenue_rank) FILTER (WHERE revenue_before < {_sql(t.abc_b_share)} * total),
-               min(revenue_12m) FILTER (WHERE revenue_before < {_sql(t.abc_a_share)} * total),
-               min(revenue_12m) FILTER (WHERE revenue_before < {_sql(t.abc_b_share)} * total),
-               min(revenue_12m) FILTER (WHERE revenue_rank <= {top_n}),
-               least(max(revenue_rank), {top_n})  -- least() passes over a NULL: read only with a top N
-        FROM {ranks}, (SELECT sum(revenue_12m) AS total FROM {ranks}) s"""))).one()  # fmt: skip
     medians = (await session.execute(text(f"""
         SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f.revenue_12m) FILTER (WHERE f.in_active_base),
                percentile_cont(0.5) WITHIN GROUP (ORDER BY {predicted.potential}) FILTER (WHERE f.in_active_base),
-               count(*)
+               count(*), coalesce(sum(f.revenue_12m) FILTER (WHERE f.revenue_12m > 0), 0)
         FROM {every} f {predicted.join}"""))).one()  # fmt: skip
+    await step("ranking", 55)
+    # Only customers with revenue take part in ABC and top-N, ranked by revenue; ties go by external id, byte by
+    # byte. A customer is A while the revenue ranked before him is under abc_a_share of the total (B: b_share).
+    # Only the last A, the last B and the last of the top N are needed, each the one row where its class ends:
+    # the revenue before him is under the share and with his own it is not (the running sums only grow).
+    total, top_n = _sql(Decimal(medians[3])), _sql(t.key_account_top_n)
+    ends = {
+        "a": f"revenue_before < {_sql(t.abc_a_share)} * {total} AND revenue_through >= {_sql(t.abc_a_share)} * {total}",
+        "b": f"revenue_before < {_sql(t.abc_b_share)} * {total} AND revenue_through >= {_sql(t.abc_b_share)} * {total}",
+        # the Nth, or the last when fewer have revenue
+        "top_n": f"revenue_rank = {top_n} OR revenue_rank < {top_n} AND revenue_through = {total}"
+        if t.key_account_top_n is not None
+        else "false",
+    }
+    await _parallel_query(session, True)  # the sort
+    last = (await session.execute(text(f"""
+        SELECT {", ".join(f"max(revenue_12m) FILTER (WHERE {end}), max(external_id) FILTER (WHERE {end})"
+                          for end in ends.values())}
+        FROM (SELECT revenue_12m, external_id, revenue_rank, revenue_through - revenue_12m AS revenue_before,
+                     revenue_through
+              FROM (SELECT revenue_12m, external_id, row_number() OVER w AS revenue_rank,
+                           sum(revenue_12m) OVER (w ROWS UNBOUNDED PRECEDING) AS revenue_through
+                    FROM {every} f WHERE revenue_12m > 0
+                    WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")) sums) ranking"""))).one()  # fmt: skip
+    await _parallel_query(session, False)
+    boundary = {name: (last[2 * i], last[2 * i + 1]) for i, name in enumerate(ends)}  # (revenue, external id)
     cut = CutPoints(
-        abc_a_min_revenue=_decimal(limits[2]),
-        abc_b_min_revenue=_decimal(limits[3]),
-        key_account_top_n_min_revenue=_decimal(limits[4]),
+        abc_a_min_revenue=_decimal(boundary["a"][0]),
+        abc_b_min_revenue=_decimal(boundary["b"][0]),
+        key_account_top_n_min_revenue=_decimal(boundary["top_n"][0]),
         matrix_revenue_split=t.matrix_revenue_split
         if t.matrix_revenue_split is not None
         else _decimal(medians[0] or 0),
@@ -235,32 +242,26 @@ async def classify_all(
         if t.matrix_potential_split is not None
         else _decimal(medians[1] or 0),
     )
-    # The last A, the last B and the last of the top N, each by its place in the ranking: a customer ranks at or
-    # before one if he has more revenue, or as much and an external id not after its. Compared, not joined.
-    lasts = {"a": limits[0], "b": limits[1], "top_n": limits[5] if t.key_account_top_n is not None else None}
-    boundary = {
-        rank: (revenue, external_id)
-        for rank, revenue, external_id in await session.execute(
-            text(f"SELECT revenue_rank, revenue_12m, external_id FROM {ranks} WHERE revenue_rank = ANY (:ranks)"),
-            {"ranks": [r for r in lasts.values() if r]},
-        )
-    }
+    # A customer ranks at or before the last of a class if he has more revenue, or as much and an external id
+    # not after his. Compared, not joined.
     up_to = {
-        name: f"""(f.revenue_12m > {_sql(boundary[rank][0])} OR f.revenue_12m = {_sql(boundary[rank][0])}
+        name: f"""(f.revenue_12m > {_sql(revenue)} OR f.revenue_12m = {_sql(revenue)}
                    AND f.external_id COLLATE "C" <= CAST(:last_{name} AS text))"""
-        if rank
+        if revenue is not None
         else "false"
-        for name, rank in lasts.items()
+        for name, (revenue, _) in boundary.items()
     }
     ranked = f"""(SELECT f.*, CASE WHEN {up_to["a"]} THEN 'A' WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
                          {up_to["top_n"]} AS in_top_n
                   FROM {every} f)"""
-    ranked_params = {f"last_{name}": boundary[rank][1] for name, rank in lasts.items() if rank}
+    ranked_params = {
+        f"last_{name}": external_id for name, (revenue, external_id) in boundary.items() if revenue is not None
+    }
     await step("storing", 70)
     result = await _store(session, t, cut, ranked, predicted, run_id=run_id, since=snapshot_at, first=first,
                           ranked_params=ranked_params)  # fmt: skip
     # The other half's table is dropped with the run's commit; a failed run's goes when the next run starts.
-    await session.execute(text(f"DROP TABLE {features}, {ranks}, {other_half}"))
+    await session.execute(text(f"DROP TABLE {features}, {other_half}"))
     # `customers`: all classified; the stored ones are only those that changed.
     return {**result, "customers": medians[2], "cut_points": cut.as_json(), "snapshot_at": snapshot_at,
             "model": model.as_json() if model else None}  # fmt: skip

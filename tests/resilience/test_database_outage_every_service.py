@@ -70,8 +70,9 @@ async def test_every_service_answers_503_while_postgres_is_away_and_recovers_by_
         created = await client.post("/v1/campaigns/campaigns", json={"name": "Thanks", "kind": "loyalty",
                                                                      "channel": "email"})  # fmt: skip
         assert created.status_code == 201, created.text
-        reads = {
+        reads = {  # by "<service> [what]"
             "segmentation": "/v1/segmentation/customers?limit=100",
+            "segmentation profile": "/v1/segmentation/customers/R-7/profile",  # on the service's read pool
             "capacity": "/v1/capacity/resources/assembly",
             "campaigns": f"/v1/campaigns/campaigns/{created.json()['id']}",
         }
@@ -121,7 +122,7 @@ async def test_every_service_answers_503_while_postgres_is_away_and_recovers_by_
                     ), f"{process.name}: {probe.text}"  # fmt: skip
                 # Each service's own answer, asked directly: through the gateway its breaker is open by now.
                 for service, path in reads.items():
-                    direct = await plain.get(f"{stack.services[service].url}{path}")
+                    direct = await plain.get(f"{stack.services[service.split()[0]].url}{path}")
                     assert (direct.status_code, direct.headers["content-type"]) == (
                         503, "application/problem+json"
                     ), f"{service}: {direct.text}"  # fmt: skip

@@ -9,6 +9,7 @@ import json
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, text, update
@@ -26,6 +27,7 @@ from segmentation.customers.models import CustomerRow
 from segmentation.db import SCHEMA
 from segmentation.interactions.models import InteractionRow
 from segmentation.orders.models import OrderRow
+from servicekit.db import ReadPool, ReadStatement
 
 
 async def load_thresholds(session: AsyncSession) -> Thresholds:
@@ -264,6 +266,26 @@ async def get_classification(
     found = await session.execute(_CLASSIFICATION_BY_EXTERNAL_ID, {"external_id": external_id})
     row = found.one_or_none()
     return (row[0], row[1], row[2]) if row else None
+
+
+_PROFILE_READ = ReadStatement(_CLASSIFICATION_BY_EXTERNAL_ID)
+_CUSTOMER_COLUMNS = [column.key for column in CustomerRow.__table__.columns]
+_CLASSIFICATION_COLUMNS = [column.key for column in ClassificationRow.__table__.columns]
+
+
+async def read_classification(
+    pool: ReadPool, external_id: str
+) -> tuple[SimpleNamespace, SimpleNamespace | None, uuid.UUID | None] | None:
+    """As get_classification, on the read pool: the rows as plain objects with the ORM rows' attributes."""
+    record = await pool.fetchrow(_PROFILE_READ, external_id=external_id)
+    if record is None:
+        return None
+    values = list(record.values())  # the customer's columns, the classification's, the latest run's id
+    split = len(_CUSTOMER_COLUMNS)
+    customer = SimpleNamespace(**dict(zip(_CUSTOMER_COLUMNS, values[:split], strict=True)))
+    stored = dict(zip(_CLASSIFICATION_COLUMNS, values[split:-1], strict=True))
+    classification = SimpleNamespace(**stored) if stored["customer_id"] is not None else None
+    return customer, classification, values[-1]
 
 
 async def latest_run_id(session: AsyncSession) -> uuid.UUID | None:

@@ -43,6 +43,7 @@ from segmentation.predictive import scoring
 from segmentation.predictive import service as predictive
 from segmentation.predictive.scoring import ScoringModel
 from segmentation.readcache import WriteOnceCache
+from servicekit.db import ReadPool
 from servicekit.errors import BadRequest
 from servicekit.pagination import Page, decode_cursor, encode_cursor
 
@@ -269,6 +270,33 @@ async def get_profile(session: AsyncSession, external_id: str) -> Profile:
     customer, classification, latest_run_id = found
     shown = (await _classifications(session, [classification], latest_run_id))[0]
     return Profile(customer=customer_schema(customer), classification=shown)
+
+
+class _NotCached(Exception):
+    """A read served from this process's caches needed something they do not hold yet."""
+
+
+class _CachesOnly:
+    """Stands in for the session where a read is to be answered from this process's caches alone: any use of
+    it means something was not cached yet (the first reads after a run or a fit)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise _NotCached(name)
+
+
+async def read_profile(pool: ReadPool, sessions: async_sessionmaker[AsyncSession], external_id: str) -> Profile:
+    """get_profile, for the hottest read: one statement on the read pool, the run, basis and model terms from
+    this process's caches; only when those miss something, the whole profile again through a session."""
+    found = await repository.read_classification(pool, external_id)
+    if found is None:
+        raise CustomerNotFound(external_id)
+    customer, classification, latest_run_id = found
+    try:
+        shown = (await _classifications(_CachesOnly(), [classification], latest_run_id))[0]  # type: ignore[arg-type]
+    except _NotCached:
+        async with sessions() as session:
+            return await get_profile(session, external_id)
+    return Profile(customer=customer_schema(customer), classification=shown)  # type: ignore[arg-type]
 
 
 async def get_history(session: AsyncSession, external_id: str) -> list[Change]:

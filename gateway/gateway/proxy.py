@@ -170,8 +170,8 @@ async def _relay(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         response.release()  # back to the pool, also when the client went away mid-body
 
 
-@router.api_route("/v1/{service}/{path:path}", methods=_METHODS, include_in_schema=False)
-async def proxy(service: str, path: str, request: Request) -> Response:
+async def proxy(request: Request) -> Response:
+    service = request.path_params["service"]
     upstreams: dict[str, Upstream] = request.app.state.upstreams
     upstream = upstreams.get(service)
     if upstream is None:
@@ -191,6 +191,11 @@ async def proxy(service: str, path: str, request: Request) -> Response:
     relayed.raw_headers = [(k, v) for k, v in response.raw_headers if k.decode("latin-1").lower() not in not_returned]
     relayed.raw_headers += [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers.items()]
     return relayed
+
+
+# A plain route, not FastAPI's: it has no parameters to validate or document, and FastAPI's request handling
+# (dependencies, parameter validation) cost a tenth of the gateway's time per proxied request.
+router.add_route("/v1/{service}/{path:path}", proxy, methods=_METHODS, include_in_schema=False)
 
 
 async def _forward(upstream: Upstream, request: Request, api_key: ApiKey) -> aiohttp.ClientResponse:

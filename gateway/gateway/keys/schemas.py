@@ -14,7 +14,10 @@ class Scope(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Scope).index(self)
+        return _SCOPE_RANKS[self]
+
+
+_SCOPE_RANKS = {scope: rank for rank, scope in enumerate(Scope)}  # checked on every request: not a list per call
 
 
 class ApiKey(BaseModel):

@@ -117,11 +117,11 @@ def main() -> int:
             started = time.perf_counter()
             subprocess.run([psql_binary(), url, "-v", "ON_ERROR_STOP=1", "-q", "-c", aggregate], check=True)
             aggregate_seconds = time.perf_counter() - started
-            print(f"one aggregate over the orders: {aggregate_seconds:.1f} s")
+            print(f"one aggregate over the orders: {aggregate_seconds:.2f} s")
             for label, as_of in (("first run (all new)", "2026-11-23"), ("next day's run", "2026-11-24")):
                 run_seconds, state = full_run(client, as_of)
                 print(f"full segmentation run, {label}: {state['customers']} customers, {state['changes']} changes "
-                      f"in {run_seconds:.1f} s = {run_seconds / aggregate_seconds:.1f}x the aggregate "
+                      f"in {run_seconds:.2f} s = {run_seconds / aggregate_seconds:.2f}x the aggregate "
                       f"(target at most 3x)")  # fmt: skip
 
             latencies = []

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
+from segmentation.classification import service
 from segmentation.predictive import model, repository
 from segmentation.settings import SegmentationSettings
 from servicekit.db import build_engine, sessionmaker_for
@@ -357,3 +358,19 @@ async def test_weekly_purchases_forecast_what_the_customers_will_buy(imported: N
 
     not_monday = await client.get("/v1/segmentation/predictive/weekly-purchases", params={"from_date": "1997-09-30"})
     assert (not_monday.status_code, not_monday.headers["content-type"]) == (400, "application/problem+json")
+
+
+async def test_a_profile_from_the_process_caches_is_the_one_read_through_a_session(
+    imported: None, client: httpx.AsyncClient
+) -> None:
+    await fit(client, CALIBRATION_END.isoformat())
+    await classify(client, CALIBRATION_END.isoformat())
+    for cache in (service.FINISHED_RUNS, service.BASES, service.TERMS):
+        cache.clear()
+    # The caches miss the run, its basis and the model's terms: this read goes through a session and fills them.
+    through_session = await client.get("/v1/segmentation/customers/00004/profile")
+    assert (len(service.FINISHED_RUNS), len(service.BASES), len(service.TERMS)) == (1, 1, 1)
+    from_caches = await client.get("/v1/segmentation/customers/00004/profile")
+    assert from_caches.status_code == through_session.status_code == 200
+    assert from_caches.json() == through_session.json()
+    assert from_caches.json()["classification"]["predictions"] is not None

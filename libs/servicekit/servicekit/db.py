@@ -82,8 +82,9 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
 
 class ReadPool:
     """Raw asyncpg connections for the hottest reads, one statement each: no ORM session, no transaction and
-    no ping per checkout (each of them a round trip), statements prepared once per connection. On a profile
-    read that cut the service's CPU by half (docs/benchmarks.md, Load). Everything else uses the engine.
+    no ping per checkout (each of them a round trip), statements prepared once per connection. For profile
+    reads that nearly tripled segmentation's throughput (docs/benchmarks.md, Load). Everything else uses the
+    engine.
 
     A read on a pooled connection that turns out dead (Postgres restarted) is tried once more on a new one,
     as the engine's pre-ping would have spared the caller. Connects on first use, like the engine."""

@@ -30,5 +30,8 @@ class WriteOnceCache(Generic[K, V]):
                 del self._items[old]
         self._items[key] = value
 
+    def clear(self) -> None:
+        self._items.clear()
+
     def __len__(self) -> int:
         return len(self._items)

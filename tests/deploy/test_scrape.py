@@ -106,7 +106,8 @@ def prometheus(stack: Stack, traffic: None, tmp_path_factory: pytest.TempPathFac
         while time.monotonic() < deadline:
             assert process.poll() is None, (home / "log").read_text()
             try:
-                if len(query(url, "up == 1")) == 4:
+                # Until its storage is open Prometheus answers queries with a plain-text 503: ask /-/ready first.
+                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200 and len(query(url, "up == 1")) == 4:
                     break
             except httpx.HTTPError:
                 pass

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from servicekit.errors import problem_response, unhandled_error_handler
-from servicekit.settings import ServiceSettings
+from servicekit.settings import ServiceSettings, plain_database_url
 
 logger = logging.getLogger("servicekit.db")
 
@@ -96,7 +96,7 @@ class ReadPool:
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(
-            self._settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1),
+            plain_database_url(self._settings.database_url),
             min_size=0,
             max_size=self._settings.db_pool_size,
             timeout=self._settings.db_connect_timeout_seconds,

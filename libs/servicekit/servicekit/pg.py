@@ -18,6 +18,8 @@ import asyncpg
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from servicekit.settings import plain_database_url
+
 TUNING_FILE = "retention-tuning.conf"
 _servers: dict[Path, object] = {}
 
@@ -102,7 +104,7 @@ def database_name(url: str) -> str:
 
 
 async def _admin(url: str, *statements: str) -> None:
-    connection = await asyncpg.connect(with_database(_plain(url), "postgres"), timeout=10)
+    connection = await asyncpg.connect(with_database(plain_database_url(url), "postgres"), timeout=10)
     try:
         for statement in statements:
             await connection.execute(statement)
@@ -110,16 +112,12 @@ async def _admin(url: str, *statements: str) -> None:
         await connection.close()
 
 
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 def create_database(url: str, *, drop_first: bool = False) -> None:
     """Create the database the URL names (optionally dropping it first)."""
     name = database_name(url).replace('"', '""')
 
     async def run() -> None:
-        conn = await asyncpg.connect(with_database(_plain(url), "postgres"), timeout=10)
+        conn = await asyncpg.connect(with_database(plain_database_url(url), "postgres"), timeout=10)
         try:
             if drop_first:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

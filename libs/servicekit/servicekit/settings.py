@@ -14,6 +14,11 @@ def async_database_url(url: str) -> str:
     return url
 
 
+def plain_database_url(url: str) -> str:
+    """The URL asyncpg itself takes: SQLAlchemy's driver prefix removed."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 class ServiceSettings(BaseSettings):
     """Base settings. Subclasses set `model_config = SettingsConfigDict(env_prefix="NAME_")`.
 

@@ -29,10 +29,7 @@ from starlette.types import ASGIApp
 
 from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import LocalPostgresSettings, create_database, database_name, start_embedded, with_database
-
-
-def _plain(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+from servicekit.settings import plain_database_url
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +37,7 @@ def postgres_server_url(pytestconfig: pytest.Config) -> str:
     """URL of the server tests run on, naming the development database (never written by tests)."""
     settings = LocalPostgresSettings()
     if settings.database_url:
-        return _plain(settings.database_url)
+        return plain_database_url(settings.database_url)
     pgdir = settings.embedded_pg_dir
     if not pgdir.is_absolute():
         pgdir = pytestconfig.rootpath / pgdir
@@ -61,7 +58,7 @@ def database_url(postgres_server_url: str, pytestconfig: pytest.Config) -> str:
 
 async def truncate_all(url: str) -> None:
     """Empty every table of every migrated schema (keeps the Alembic version tables)."""
-    connection = await asyncpg.connect(_plain(url), timeout=10)
+    connection = await asyncpg.connect(plain_database_url(url), timeout=10)
     try:
         tables = await connection.fetch(
             """
@@ -193,7 +190,7 @@ class ServerProcess:
 
 def postgres_address(url: str) -> tuple[str, str | int]:
     """("unix", socket path) or (host, port) of the server a URL points at."""
-    parts = urlsplit(_plain(url))
+    parts = urlsplit(plain_database_url(url))
     socket_dir = parse_qs(parts.query).get("host", [None])[0]
     port = parts.port or 5432
     if socket_dir and socket_dir.startswith("/"):
@@ -218,7 +215,7 @@ class TcpProxy:
 
     def url_for(self, url: str) -> str:
         """The same database URL, routed through this proxy."""
-        parts = urlsplit(_plain(url))
+        parts = urlsplit(plain_database_url(url))
         user = parts.username or "postgres"
         auth = f"{user}:{parts.password}@" if parts.password else f"{user}@"
         return f"postgresql://{auth}127.0.0.1:{self.port}{parts.path}"

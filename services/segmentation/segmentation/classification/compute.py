@@ -210,7 +210,7 @@ async def classify_all(
     # byte. A customer is A while the revenue ranked before him is under abc_a_share of the total (B: b_share).
     # Only the last A, the last B and the last of the top N are needed, each the one row where its class ends:
     # the revenue before him is under the share and with his own it is not (the running sums only grow).
-    total, top_n = _sql(Decimal(medians[3])), _sql(t.key_account_top_n)
+    total, top_n = _sql(medians[3]), _sql(t.key_account_top_n)
     ends = {
         "a": f"revenue_before < {_sql(t.abc_a_share)} * {total} AND revenue_through >= {_sql(t.abc_a_share)} * {total}",
         "b": f"revenue_before < {_sql(t.abc_b_share)} * {total} AND revenue_through >= {_sql(t.abc_b_share)} * {total}",

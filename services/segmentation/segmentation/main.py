@@ -11,12 +11,18 @@ from segmentation.imports.router import router as imports_router
 from segmentation.interactions.router import router as interactions_router
 from segmentation.invoices.router import router as invoices_router
 from segmentation.metrics import SegmentationMetrics
+from segmentation.orders.day_index import start_following_zone
 from segmentation.orders.router import router as orders_router
 from segmentation.predictive.router import router as predictive_router
 from segmentation.settings import SegmentationSettings
 from servicekit.app import create_service_app
 
 COMPONENT_DIR = Path(__file__).resolve().parent.parent
+
+
+async def _follow_zone(app: FastAPI) -> None:
+    """The orders' index of days may lag the time zone: a build was interrupted, or the zone set by hand."""
+    start_following_zone(app)
 
 
 def create_app(settings: SegmentationSettings | None = None) -> FastAPI:
@@ -36,4 +42,5 @@ def create_app(settings: SegmentationSettings | None = None) -> FastAPI:
             predictive_router,
         ],
         business_metrics=[SegmentationMetrics()],
+        on_startup=[_follow_zone],
     )

@@ -28,6 +28,7 @@ from segmentation.classification.schemas import (
     WeeklyOrders,
     ZStage,
 )
+from segmentation.orders import day_index
 from segmentation.types import ExternalIdPath
 from servicekit.app import keep_until_shutdown
 from servicekit.db import SessionDep
@@ -42,8 +43,10 @@ async def get_config(session: SessionDep) -> Thresholds:
 
 
 @router.put("/config", response_model=Thresholds, summary="Replace the classification thresholds")
-async def put_config(body: Thresholds, session: SessionDep) -> Thresholds:
-    return await service.put_thresholds(session, body)
+async def put_config(request: Request, body: Thresholds) -> Thresholds:
+    if await service.put_thresholds(request.app.state.sessionmaker, body):
+        day_index.start_following_zone(request.app)
+    return body
 
 
 @router.post(

@@ -54,9 +54,13 @@ async def get_thresholds(session: AsyncSession) -> Thresholds:
     return await repository.load_thresholds(session)
 
 
-async def put_thresholds(session: AsyncSession, thresholds: Thresholds) -> Thresholds:
-    await repository.save_thresholds(session, thresholds)
-    return thresholds
+async def put_thresholds(sessions: async_sessionmaker[AsyncSession], thresholds: Thresholds) -> bool:
+    """Store the thresholds (committed on return); whether the time zone changed, which the orders' index of
+    days follows (day_index)."""
+    async with sessions() as session, session.begin():
+        before = await repository.load_thresholds(session)
+        await repository.save_thresholds(session, thresholds)
+    return before.time_zone != thresholds.time_zone
 
 
 async def start_run(sessions: async_sessionmaker[AsyncSession], as_of: date | None) -> tuple[Run, asyncio.Task[None]]:

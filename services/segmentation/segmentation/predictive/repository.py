@@ -14,8 +14,8 @@ from segmentation.classification.compute import (
     FIRST_DAY_SCALE,
     Days,
     aggregate_by_sorting,
+    days_over_every_order,
     run_settings,
-    zone_offsets,
 )
 from segmentation.db import SCHEMA
 from segmentation.predictive.model import DAYS_PER_WEEK, Summary
@@ -33,7 +33,7 @@ async def summary(
     Summed per customer and day as a run does (compute._orders_sql), and handed over as one row of arrays:
     a million customers cross in a fraction of a second, not as a million rows. `customers`: a condition on
     customer_id that narrows it to some (e.g. `<= 500000`)."""
-    days = Days(calibration_end, time_zone, await zone_offsets(session, time_zone))
+    days = await days_over_every_order(session, calibration_end, time_zone)
     end = f"DATE '{calibration_end.isoformat()}'"
     await run_settings(session)
     await aggregate_by_sorting(session)
@@ -66,7 +66,7 @@ async def purchase_days_between(
 ) -> np.ndarray:
     """Per customer of `customer_ids` (sorted, as `summary` returns them): the days with a booked order after
     `after` up to `until`, in `time_zone`."""
-    start, end = Days(after, time_zone, await zone_offsets(session, time_zone)), Days(until, time_zone)
+    start, end = await days_over_every_order(session, after, time_zone), Days(until, time_zone)
     row = (await session.execute(text(f"""
         SELECT array_agg(customer_id), array_agg(days) FROM (
             SELECT customer_id, count(DISTINCT {start.local_date("ordered_at")}) AS days

@@ -7,14 +7,15 @@ conversion of an order's timestamp.
 
 What keeps a run near the cost of a single aggregate over the orders (docs/benchmarks.md): amounts are
 summed in cents as float8; reactivation needs no window over the orders; orders and invoices are read per
-customer from covering indexes and summed per day by sorting within each customer, the customers split in
-two halves computed on two connections at once; the ranking's sort and the classification of every customer
-run on parallel workers, over unlogged tables (a temporary one is not theirs to read), and ABC and the top N
-are compared with the last customer of each class rather than joined to the ranking; the predictive model's
-terms are tabulated per distinct (repeat purchases, age), not per customer;
-the classifications hold figures, not reasons documents (those are built when read); a run writes only the
-customers whose figures or classes changed, and a customer's first classification is not written to the
-history (it starts with `classified_on`).
+customer from covering indexes, the orders in the order of their days in the company's time zone (day_index),
+the customers split in two halves computed on two connections at once; the ranking's sort and the
+classification of every customer run on parallel workers, over unlogged tables (a temporary one is not
+theirs to read), and ABC and the top N are compared with the last customer of each class rather than joined
+to the ranking; the predictive model's terms are tabulated per distinct (repeat purchases, age), not per
+customer; the classifications hold figures, not reasons documents (those are built when read); a run writes
+only the customers whose figures or classes changed, typed and laid out as the table's rows (the insert copies
+them whole), and a customer's first classification is not written to the history (it starts with
+`classified_on`).
 """
 
 from __future__ import annotations
@@ -297,10 +298,10 @@ async def _parallel_query(session: AsyncSession, on: bool) -> None:
 
 
 async def aggregate_by_sorting(session: AsyncSession, on: bool = True) -> None:
-    """For the statements that sum the orders per customer and day. The orders come sorted by customer from
-    their covering index and need only a sort within each customer; a hash table of every (customer, day)
-    holds millions of groups and takes twice as long, but the planner cannot see that the day follows the
-    timestamp's order. Other statements of a run (DISTINCT, joins) are better off with hashing."""
+    """For the statements that sum the orders per customer and day. The orders come sorted by customer and day
+    from the zone's day index (day_index), or, while that is being built, by customer from the previous zone's
+    and need only a sort within each customer; a hash table of every (customer, day) holds millions of groups
+    and takes twice as long. Other statements of a run (DISTINCT, joins) are better off with hashing."""
     await group_by_sorting(session, on)
 
 

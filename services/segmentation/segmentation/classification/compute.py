@@ -61,9 +61,15 @@ FIGURES = [
     "in_top_n", "purchase_days", "repeat_spend",
 ]  # fmt: skip
 HISTORY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant")
+# In the table's order (migration 10): rows laid out so are copied whole by an insert.
+STORED_COLUMNS = list(ClassificationRow.__table__.columns)
 assert set(FIGURES) | {"customer_id", "as_of", "run_id", "basis_id", "classified_on", "computed_at"} == {
     c.name for c in ClassificationRow.__table__.columns
 }, "every stored column is a figure or bookkeeping"
+
+
+def _type_sql(column: Column[Any]) -> str:
+    return str(column.type.compile(dialect=postgresql.dialect()))
 
 
 def _sql(value: int | Decimal | date | None) -> str:
@@ -380,7 +386,7 @@ async def _store(
 ) -> dict[str, Any]:
     """Classify `ranked` (features with abc and in_top_n), store the customers whose figures changed with the
     basis (thresholds, cut points, model) they were computed with, and record the changes of those classified before.
-    One statement (for a run, after its customers are classified into a table of their own).
+    After the basis, one statement (for a run, after its customers are classified into a table of their own).
 
     With `since`, customers classified at or after it (by an ingest while this run computed from older facts)
     keep their newer classification. `first`: nothing is stored yet and nobody else stores meanwhile.
@@ -470,13 +476,6 @@ async def _store(
         params,
     )).one()  # fmt: skip
     return {"customers": row[0], "changes": row[1], "basis_id": basis_id}
-
-
-STORED_COLUMNS = list(ClassificationRow.__table__.columns)
-
-
-def _type_sql(column: Column[Any]) -> str:
-    return str(column.type.compile(dialect=postgresql.dialect()))
 
 
 def _orders_sql(days: Days, t: Thresholds, subset: str) -> str:

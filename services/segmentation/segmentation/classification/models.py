@@ -68,7 +68,10 @@ class BasisRow(Base):
 
 
 class ClassificationRow(Base):
-    """Every classification of a customer and the figures behind it; the reasons are built from these."""
+    """Every classification of a customer and the figures behind it; the reasons are built from these.
+
+    The columns are declared in the table's order (migration 10), which a run's insert relies on to copy its rows
+    whole (compute.STORED_COLUMNS; tests/migrations checks it): a new column goes last, where ADD COLUMN puts it."""
 
     __tablename__ = "classifications"
 

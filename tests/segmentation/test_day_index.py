@@ -116,4 +116,4 @@ async def test_a_run_reads_each_customers_orders_by_day_from_the_index_without_s
     finally:
         await engine.dispose()
     assert f"Index Only Scan using {day_index.index_name('Europe/Berlin')}" in plan, plan
-    assert "Sort" not in plan, plan
+    assert "Sort Key: orders" not in plan, plan

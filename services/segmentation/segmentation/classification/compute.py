@@ -5,17 +5,17 @@ Thresholds are inlined as SQL literals: they are validated ints, decimals, dates
 orders are summed per customer and day (a purchase day, as the predictive model counts them), the one
 conversion of an order's timestamp.
 
-What keeps a run near the cost of a single aggregate over the orders (docs/benchmarks.md): amounts are
-summed in cents as float8; reactivation needs no window over the orders; orders and invoices are read per
-customer from covering indexes, the orders in the order of their days in the company's time zone (day_index),
-the customers split in two halves computed on two connections at once; the ranking's sort and the
-classification of every customer run on parallel workers, over unlogged tables (a temporary one is not
-theirs to read), and ABC and the top N are compared with the last customer of each class rather than joined
-to the ranking; the predictive model's terms are tabulated per distinct (repeat purchases, age), not per
-customer; the classifications hold figures, not reasons documents (those are built when read); a run writes
-only the customers whose figures or classes changed, typed and laid out as the table's rows (the insert copies
-them whole), and a customer's first classification is not written to the history (it starts with
-`classified_on`).
+What keeps a run near the cost of a single aggregate over the orders (docs/benchmarks.md): amounts are summed in
+cents as float8; reactivation needs no window over the orders; orders and invoices are read per customer from
+covering indexes, the orders in the order of their days in the company's time zone (day_index), the customers
+split in two halves computed on two connections at once; the ends of the ABC classes and the top N and the
+medians are selected from buckets, not sorted (ranking); the classification of every customer runs on parallel
+workers, over unlogged tables (a temporary one is not theirs to read), and ABC and the top N are compared with
+the last customer of each class rather than joined to a ranking; the predictive model's terms are tabulated per
+distinct (repeat purchases, age), not per customer; the classifications hold figures, not reasons documents
+(those are built when read); a run writes only the customers whose figures or classes changed, typed and laid
+out as the table's rows (the insert copies them whole), and a customer's first classification is not written to
+the history (it starts with `classified_on`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
+from segmentation.classification import ranking
 from segmentation.classification.models import ClassificationRow
 from segmentation.classification.schemas import Thresholds
 from segmentation.db import SCHEMA
@@ -217,70 +218,45 @@ async def classify_all(
         await step("predictions", 50)
         await ensure_terms(session, model, predicted.pairs_sql(f"{every} f"))
         await drop_other_terms(session, model)
-    medians = (await session.execute(text(f"""
-        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f.revenue_12m) FILTER (WHERE f.in_active_base),
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY {predicted.potential}) FILTER (WHERE f.in_active_base),
-               count(*), coalesce(sum(f.revenue_12m) FILTER (WHERE f.revenue_12m > 0), 0)
-        FROM {every} f {predicted.join}"""))).one()  # fmt: skip
     await step("ranking", 55)
-    # Only customers with revenue take part in ABC and top-N, ranked by revenue; ties go by external id, byte by
-    # byte. A customer is A while the revenue ranked before him is under abc_a_share of the total (B: b_share).
-    # Only the last A, the last B and the last of the top N are needed, each the one row where its class ends:
-    # the revenue before him is under the share and with his own it is not (the running sums only grow).
-    total, top_n = _sql(medians[3]), _sql(t.key_account_top_n)
-    ends = {
-        "a": f"revenue_before < {_sql(t.abc_a_share)} * {total} AND revenue_through >= {_sql(t.abc_a_share)} * {total}",
-        "b": f"revenue_before < {_sql(t.abc_b_share)} * {total} AND revenue_through >= {_sql(t.abc_b_share)} * {total}",
-        # the Nth, or the last when fewer have revenue
-        "top_n": f"revenue_rank = {top_n} OR revenue_rank < {top_n} AND revenue_through = {total}"
-        if t.key_account_top_n is not None
-        else "false",
-    }
-    await _parallel_query(session, True)  # the sort
-    last = (await session.execute(text(f"""
-        SELECT {", ".join(f"max(revenue_12m) FILTER (WHERE {end}), max(external_id) FILTER (WHERE {end})"
-                          for end in ends.values())}
-        FROM (SELECT revenue_12m, external_id, revenue_rank, revenue_through - revenue_12m AS revenue_before,
-                     revenue_through
-              FROM (SELECT revenue_12m, external_id, row_number() OVER w AS revenue_rank,
-                           sum(revenue_12m) OVER (w ROWS UNBOUNDED PRECEDING) AS revenue_through
-                    FROM {every} f WHERE revenue_12m > 0
-                    WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")) sums) ranking"""))).one()  # fmt: skip
+    await _parallel_query(session, True)
+    found = await ranking.cut_values(
+        session, ranking.Figures(every, predicted.potential, predicted.join), t.abc_a_share, t.abc_b_share,
+        t.key_account_top_n,
+    )  # fmt: skip
     await _parallel_query(session, False)
-    boundary = {name: (last[2 * i], last[2 * i + 1]) for i, name in enumerate(ends)}  # (revenue, external id)
+    boundary = {"a": found.a, "b": found.b, "top_n": found.top_n}
     cut = CutPoints(
-        abc_a_min_revenue=_decimal(boundary["a"][0]),
-        abc_b_min_revenue=_decimal(boundary["b"][0]),
-        key_account_top_n_min_revenue=_decimal(boundary["top_n"][0]),
+        abc_a_min_revenue=found.a[0] if found.a else None,
+        abc_b_min_revenue=found.b[0] if found.b else None,
+        key_account_top_n_min_revenue=found.top_n[0] if found.top_n else None,
         matrix_revenue_split=t.matrix_revenue_split
         if t.matrix_revenue_split is not None
-        else _decimal(medians[0] or 0),
+        else _decimal(found.revenue_median or 0),
         matrix_potential_split=t.matrix_potential_split
         if t.matrix_potential_split is not None
-        else _decimal(medians[1] or 0),
+        else _decimal(found.potential_median or 0),
     )
     # A customer ranks at or before the last of a class if he has more revenue, or as much and an external id
     # not after his. Compared, not joined.
     up_to = {
-        name: f"""(f.revenue_12m > {_sql(revenue)} OR f.revenue_12m = {_sql(revenue)}
+        name: f"""(f.revenue_12m > {_sql(end[0])} OR f.revenue_12m = {_sql(end[0])}
                    AND f.external_id COLLATE "C" <= CAST(:last_{name} AS text))"""
-        if revenue is not None
+        if end is not None
         else "false"
-        for name, (revenue, _) in boundary.items()
+        for name, end in boundary.items()
     }
     ranked = f"""(SELECT f.*, CASE WHEN {up_to["a"]} THEN 'A' WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
                          {up_to["top_n"]} AS in_top_n
                   FROM {every} f)"""
-    ranked_params = {
-        f"last_{name}": external_id for name, (revenue, external_id) in boundary.items() if revenue is not None
-    }
+    ranked_params = {f"last_{name}": end[1] for name, end in boundary.items() if end is not None}
     await step("storing", 70)
     result = await _store(session, t, cut, ranked, predicted, run_id=run_id, since=snapshot_at, first=first,
                           ranked_params=ranked_params)  # fmt: skip
     # The other half's table is dropped with the run's commit; a failed run's goes when the next run starts.
     await session.execute(text(f"DROP TABLE {features}, {other_half}"))
     # `customers`: all classified; the stored ones are only those that changed.
-    return {**result, "customers": medians[2], "cut_points": cut.as_json(), "snapshot_at": snapshot_at,
+    return {**result, "customers": found.customers, "cut_points": cut.as_json(), "snapshot_at": snapshot_at,
             "model": model.as_json() if model else None}  # fmt: skip
 
 

@@ -16,7 +16,7 @@ import logging
 
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from segmentation.classification import repository
 from segmentation.db import SCHEMA
@@ -26,6 +26,7 @@ logger = logging.getLogger("segmentation.day_index")
 
 PREFIX = "ix_orders_customer_day_"
 LOCK = "segmentation.day_index"
+LOCK_RETRY_SECONDS = 0.5
 
 
 def index_name(zone: str) -> str:
@@ -66,7 +67,7 @@ async def follow_zone(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSes
             # releases the session's lock however this ends.
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
             try:
-                await autocommit.execute(text("SELECT pg_advisory_lock(hashtext(:k))"), {"k": LOCK})
+                await _lock(autocommit)
                 while True:
                     async with sessions() as session:
                         zone = (await repository.load_thresholds(session)).time_zone
@@ -91,6 +92,15 @@ async def follow_zone(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSes
         raise
     except Exception:
         logger.exception("building the orders' day index failed; runs sort the orders' days meanwhile")
+
+
+async def _lock(autocommit: AsyncConnection) -> None:
+    """Tried again and again rather than waited for in one statement: a concurrent build waits for every
+    statement older than its own, and one that waits for the builder's lock would wait for it forever."""
+    while True:
+        if await autocommit.scalar(text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": LOCK}):
+            return
+        await asyncio.sleep(LOCK_RETRY_SECONDS)
 
 
 def start_following_zone(app: FastAPI) -> None:

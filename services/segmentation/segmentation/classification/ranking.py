@@ -1,0 +1,191 @@
+"""What a run derives from every customer's figures at once: where the ABC classes and the top N end, and the
+medians of revenue and potential in the active base (the value matrix's default splits).
+
+Only customers with revenue take part in ABC and the top N, ranked by revenue; ties go by external id, byte by
+byte. A customer is A while the revenue ranked before him is under abc_a_share of the total (B: b_share). Only
+the last A, the last B and the last of the top N are needed: each is the one customer where his class ends,
+the revenue before him under the share and with his own not (the running sums only grow). The medians are
+`percentile_cont(0.5)`'s: over float8, the two middle values interpolated.
+
+Found by selection rather than by sorting every customer: one pass counts and sums the customers per bucket of
+revenue and of potential (logarithmic buckets, 1.6 % wide); the buckets where an end or a median lies follow
+from the counts and sums; only the customers of those buckets are fetched and ordered. A bucket only grows
+with the value, so the order of the buckets is the order of the values. Where those buckets hold many
+customers (many with the same figures), everyone is sorted in Postgres instead (`by_sorting`, which the tests
+hold this to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# Customers fetched from the chosen buckets at most; more, and everyone is sorted in Postgres instead.
+MOST_FETCHED = 50_000
+# Buckets per factor e: the values of a bucket lie within 1.6 % of each other.
+BUCKETS_PER_E = 64
+_NOT_POSITIVE = -(2**31)  # the bucket of zero and less, below every other
+
+End = tuple[Decimal, str] | None  # the last customer of a class: (revenue, external id); None: the class is empty
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The customers' figures: `every`, a table of features `f` (revenue_12m, external_id, in_active_base),
+    joined by `join` to what `potential` (SQL over `f` and the joined) needs."""
+
+    every: str
+    potential: str
+    join: str = ""
+
+
+@dataclass(frozen=True)
+class CutValues:
+    customers: int
+    a: End
+    b: End
+    top_n: End
+    revenue_median: float | None
+    potential_median: float | None
+
+
+def _bucket(value: str) -> str:
+    return f"CASE WHEN ({value}) > 0 THEN floor(ln(({value})::float8) * {BUCKETS_PER_E})::int ELSE {_NOT_POSITIVE} END"
+
+
+async def cut_values(
+    session: AsyncSession, figures: Figures, a_share: Decimal, b_share: Decimal, top_n: int | None
+) -> CutValues:
+    rows = (await session.execute(text(f"""
+        SELECT GROUPING(rb) = 0, coalesce(rb, pb), count(*), count(*) FILTER (WHERE revenue > 0),
+               coalesce(sum(revenue) FILTER (WHERE revenue > 0), 0), count(*) FILTER (WHERE active)
+        FROM (SELECT {_bucket("f.revenue_12m")} AS rb, {_bucket(figures.potential)} AS pb,
+                     f.revenue_12m AS revenue, f.in_active_base AS active
+              FROM {figures.every} f {figures.join}) x
+        GROUP BY GROUPING SETS ((rb), (pb))"""))).all()  # fmt: skip
+    by_revenue = sorted((r[1:] for r in rows if r[0]), reverse=True)  # (bucket, all, ranked, revenue, active)
+    by_potential = sorted(r[1:] for r in rows if not r[0])
+    total = sum((r[3] for r in by_revenue), Decimal(0))
+    ranked = sum(r[2] for r in by_revenue)
+
+    # Each end's bucket, where the running sum (for the top N: count) first reaches the end's target, with the
+    # revenue and the customers ranked before it.
+    targets = {"a": a_share * total, "b": b_share * total}
+    if top_n is not None and ranked:
+        targets["top_n"] = Decimal(min(top_n, ranked))
+    ends: dict[str, tuple[int, Decimal, int]] = {}
+    for name, target in targets.items():
+        before_revenue, before_count = Decimal(0), 0
+        for bucket, _, count, revenue, _ in by_revenue:
+            through = before_count + count if name == "top_n" else before_revenue + revenue
+            if count and through >= target:
+                ends[name] = (bucket, before_revenue, before_count)
+                break
+            before_revenue, before_count = before_revenue + revenue, before_count + count
+    middles = {
+        "revenue": _middle_positions([(r[0], r[4]) for r in reversed(by_revenue)]),
+        "potential": _middle_positions([(r[0], r[4]) for r in by_potential]),
+    }
+
+    revenue_buckets = {end[0] for end in ends.values()} | {b for b, _ in middles["revenue"].values()}
+    potential_buckets = {b for b, _ in middles["potential"].values()}
+    fetched = sum(r[1] for r in by_revenue if r[0] in revenue_buckets)
+    fetched += sum(r[1] for r in by_potential if r[0] in potential_buckets)
+    if fetched > MOST_FETCHED:
+        return await by_sorting(session, figures, a_share, b_share, top_n)
+    members = (await session.execute(text(f"""
+        SELECT rb, pb, revenue, external_id, potential, active
+        FROM (SELECT {_bucket("f.revenue_12m")} AS rb, {_bucket(figures.potential)} AS pb, f.revenue_12m AS revenue,
+                     f.external_id, ({figures.potential})::float8 AS potential, f.in_active_base AS active
+              FROM {figures.every} f {figures.join}) x
+        WHERE rb = ANY(CAST(:revenue AS int[])) OR pb = ANY(CAST(:potential AS int[]))"""),
+        {"revenue": sorted(revenue_buckets), "potential": sorted(potential_buckets)},
+    )).all()  # fmt: skip
+
+    found: dict[str, End] = {}
+    for name, (bucket, before_revenue, before_count) in ends.items():
+        # Highest revenue first, ties by external id byte by byte (COLLATE "C").
+        order = sorted(((m[2], m[3]) for m in members if m[0] == bucket and m[2] > 0),
+                       key=lambda member: (-member[0], member[1].encode()))  # fmt: skip
+        for revenue, external_id in order:
+            rank, through = before_count + 1, before_revenue + revenue
+            if rank == targets[name] if name == "top_n" else before_revenue < targets[name] <= through:
+                found[name] = (revenue, external_id)
+                break
+            before_count, before_revenue = rank, through
+    revenue_values = _values_by_bucket((m[0], float(m[2])) for m in members if m[5])
+    potential_values = _values_by_bucket((m[1], m[4]) for m in members if m[5])
+    return CutValues(
+        sum(r[1] for r in by_revenue), found.get("a"), found.get("b"), found.get("top_n"),
+        _median(middles["revenue"], revenue_values), _median(middles["potential"], potential_values),
+    )  # fmt: skip
+
+
+def _middle_positions(buckets: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:
+    """The middle positions (0-based, lowest value first, as percentile_cont(0.5) takes them) among the active
+    customers of (bucket, active customers) lowest first: position -> (its bucket, active customers in lower
+    buckets). Empty when no customer is active."""
+    active = sum(count for _, count in buckets)
+    positions = {(active - 1) // 2, active // 2} if active else set()
+    found, below = {}, 0
+    for bucket, count in buckets:
+        for position in positions:
+            if below <= position < below + count:
+                found[position] = (bucket, below)
+        below += count
+    return found
+
+
+def _values_by_bucket(values: Any) -> dict[int, list[float]]:
+    by_bucket: dict[int, list[float]] = {}
+    for bucket, value in values:
+        by_bucket.setdefault(bucket, []).append(value)
+    return {bucket: sorted(found) for bucket, found in by_bucket.items()}
+
+
+def _median(middle: dict[int, tuple[int, int]], values: dict[int, list[float]]) -> float | None:
+    """As percentile_cont(0.5) interpolates (float8_lerp): low + 0.5 * (high - low)."""
+    if not middle:
+        return None
+
+    def at(position: int) -> float:
+        bucket, below = middle[position]
+        return values[bucket][position - below]
+
+    low, high = at(min(middle)), at(max(middle))
+    return low if min(middle) == max(middle) else low + 0.5 * (high - low)
+
+
+async def by_sorting(
+    session: AsyncSession, figures: Figures, a_share: Decimal, b_share: Decimal, top_n: int | None
+) -> CutValues:
+    """The same values, by sorting every customer in Postgres: a running sum over the ranking, percentile_cont."""
+    medians = (await session.execute(text(f"""
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f.revenue_12m) FILTER (WHERE f.in_active_base),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY {figures.potential}) FILTER (WHERE f.in_active_base),
+               coalesce(sum(f.revenue_12m) FILTER (WHERE f.revenue_12m > 0), 0), count(*)
+        FROM {figures.every} f {figures.join}"""))).one()  # fmt: skip
+    total = f"{medians[2]}::numeric"
+    ends = {
+        "a": f"revenue_before < {a_share}::numeric * {total} AND revenue_through >= {a_share}::numeric * {total}",
+        "b": f"revenue_before < {b_share}::numeric * {total} AND revenue_through >= {b_share}::numeric * {total}",
+        # the Nth, or the last when fewer have revenue
+        "top_n": f"revenue_rank = {top_n} OR revenue_rank < {top_n} AND revenue_through = {total}"
+        if top_n is not None
+        else "false",
+    }
+    last = (await session.execute(text(f"""
+        SELECT {", ".join(f"max(revenue_12m) FILTER (WHERE {end}), max(external_id) FILTER (WHERE {end})"
+                          for end in ends.values())}
+        FROM (SELECT revenue_12m, external_id, revenue_rank, revenue_through - revenue_12m AS revenue_before,
+                     revenue_through
+              FROM (SELECT revenue_12m, external_id, row_number() OVER w AS revenue_rank,
+                           sum(revenue_12m) OVER (w ROWS UNBOUNDED PRECEDING) AS revenue_through
+                    FROM {figures.every} f WHERE revenue_12m > 0
+                    WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")) sums) ranking"""))).one()  # fmt: skip
+    found = [None if last[i] is None else (last[i], last[i + 1]) for i in (0, 2, 4)]
+    return CutValues(medians[3], found[0], found[1], found[2], medians[0], medians[1])

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -158,12 +159,13 @@ class ServerProcess:
         # Otherwise whatever listens there would answer /healthz while this server fails to bind.
         if _port_taken(self.port):
             raise RuntimeError(f"{self.name}: port {self.port} is already taken")
-        self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its output, read once it has exited (the file's offset is shared with it until then).
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115 (closed when the server has stopped)
+        self.process = subprocess.Popen(command, env=self.env, stdout=self._output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + wait_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"{self.name} exited during start:\n{error}")
+                raise RuntimeError(f"{self.name} exited during start:\n{self._read_output()}")
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self
@@ -181,11 +183,27 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._report_errors()
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self._report_errors()
+
+    def _read_output(self) -> str:
+        self._output.seek(0)
+        return self._output.read().decode(errors="replace")
+
+    def _report_errors(self) -> None:
+        """The errors the server logged (a 500's traceback, say), on this process's stderr: pytest shows them with
+        the test that failed and drops them for one that passed."""
+        if self.process is None or self._output.closed:
+            return
+        errors = [line for line in self._read_output().splitlines() if '"level": "ERROR"' in line or " ERROR " in line]
+        self._output.close()
+        if errors:
+            print(f"{self.name} logged {len(errors)} errors, the last ones:", *errors[-10:], sep="\n", file=sys.stderr)
 
 
 def postgres_address(url: str) -> tuple[str, str | int]:

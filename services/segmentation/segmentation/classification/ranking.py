@@ -114,7 +114,8 @@ async def cut_values(
                        key=lambda member: (-member[0], member[1].encode()))  # fmt: skip
         for revenue, external_id in order:
             rank, through = before_count + 1, before_revenue + revenue
-            if rank == targets[name] if name == "top_n" else before_revenue < targets[name] <= through:
+            ends_here = (rank == targets[name]) if name == "top_n" else (before_revenue < targets[name] <= through)
+            if ends_here:
                 found[name] = (revenue, external_id)
                 break
             before_count, before_revenue = rank, through

@@ -39,10 +39,10 @@ def local_day_sql(zone: str, column: str = "ordered_at") -> str:
     return f"(({column} AT TIME ZONE '{quoted}')::date)"
 
 
-def create_sql(zone: str, *, concurrently: bool) -> str:
+def create_sql(zone: str) -> str:
     """Also by customer alone (the leading column): every per-customer read of orders uses it."""
     return (
-        f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}{index_name(zone)} ON {SCHEMA}.orders "
+        f"CREATE INDEX CONCURRENTLY {index_name(zone)} ON {SCHEMA}.orders "
         f"(customer_id, {local_day_sql(zone)}) INCLUDE (ordered_at, status, net_cents)"
     )
 
@@ -75,7 +75,7 @@ async def follow_zone(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSes
                     if not ready:
                         logger.info("building the orders' day index for time zone %s", zone)
                         await autocommit.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {SCHEMA}.{index_name(zone)}"))
-                        await autocommit.execute(text(create_sql(zone, concurrently=True)))
+                        await autocommit.execute(text(create_sql(zone)))
                     others = await autocommit.scalars(
                         text("""SELECT indexname FROM pg_indexes WHERE schemaname = :schema AND tablename = 'orders'
                                 AND starts_with(indexname, :prefix) AND indexname <> :keep"""),
@@ -88,9 +88,7 @@ async def follow_zone(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSes
                             return
             finally:
                 await connection.invalidate()
-    except asyncio.CancelledError:
-        raise
-    except Exception:
+    except Exception:  # not a cancellation (the service stopping): that ends the task
         logger.exception("building the orders' day index failed; runs sort the orders' days meanwhile")
 
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData, Select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from servicekit.errors import problem_response, unhandled_error_handler
@@ -163,7 +164,7 @@ _OUTAGES = frozenset({"QueryCanceledError", "CannotConnectNowError", "TooManyCon
 
 def is_database_outage(exc: BaseException) -> bool:
     """True for errors that mean 'the database cannot be reached right now', not a bug."""
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):  # the pool: every connection busy
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
@@ -194,5 +195,6 @@ async def _database_error_handler(request: Request, exc: Exception) -> JSONRespo
 
 
 def install_database_error_handlers(app: FastAPI) -> None:
-    for exc_type in (DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError, TimeoutError, OSError):
+    for exc_type in (DBAPIError, PoolTimeout, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError,
+                     TimeoutError, OSError):  # fmt: skip
         app.add_exception_handler(exc_type, _database_error_handler)

@@ -169,12 +169,12 @@ def is_database_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, DBAPIError):
-        # SQLAlchemy's asyncpg adapter raises its own `Error` (as exc.orig) from asyncpg's: the name to look at is
-        # that of its cause. Without that, "the database system is shutting down" (a connection attempt while
-        # Postgres stops) and a statement timeout were 500s.
+        # SQLAlchemy's asyncpg adapter raises its own `Error` (as exc.orig) from asyncpg's: the error to judge is
+        # its cause, as a ReadPool raises it. Without that, "the database system is shutting down" (a connection
+        # attempt while Postgres stops) and a statement timeout were 500s.
         driver_error = exc.orig.__cause__ if exc.orig is not None and exc.orig.__cause__ else exc.orig
-        return type(driver_error).__name__ in _OUTAGES
-    if isinstance(exc, asyncpg.PostgresError):  # raised by a ReadPool, not wrapped by SQLAlchemy
+        return driver_error is not None and is_database_outage(driver_error)
+    if isinstance(exc, asyncpg.PostgresError):  # raised by a ReadPool, or the cause of SQLAlchemy's error
         return isinstance(exc, asyncpg.PostgresConnectionError) or type(exc).__name__ in _OUTAGES
     if isinstance(exc, asyncpg.InterfaceError):  # the connection broke, or the pool was closed
         return True

@@ -225,11 +225,11 @@ async def classify_all(
         t.key_account_top_n,
     )  # fmt: skip
     await _parallel_query(session, False)
-    boundary = {"a": found.a, "b": found.b, "top_n": found.top_n}
+    least = {name: end[0] if end else None for name, end in found.ends.items()}  # each class's lowest revenue
     cut = CutPoints(
-        abc_a_min_revenue=found.a[0] if found.a else None,
-        abc_b_min_revenue=found.b[0] if found.b else None,
-        key_account_top_n_min_revenue=found.top_n[0] if found.top_n else None,
+        abc_a_min_revenue=least["a"],
+        abc_b_min_revenue=least["b"],
+        key_account_top_n_min_revenue=least["top_n"],
         matrix_revenue_split=t.matrix_revenue_split
         if t.matrix_revenue_split is not None
         else _decimal(found.revenue_median or 0),
@@ -244,12 +244,12 @@ async def classify_all(
                    AND f.external_id COLLATE "C" <= CAST(:last_{name} AS text))"""
         if end is not None
         else "false"
-        for name, end in boundary.items()
+        for name, end in found.ends.items()
     }
     ranked = f"""(SELECT f.*, CASE WHEN {up_to["a"]} THEN 'A' WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
                          {up_to["top_n"]} AS in_top_n
                   FROM {every} f)"""
-    ranked_params = {f"last_{name}": end[1] for name, end in boundary.items() if end is not None}
+    ranked_params = {f"last_{name}": end[1] for name, end in found.ends.items() if end is not None}
     await step("storing", 70)
     result = await _store(session, t, cut, ranked, predicted, run_id=run_id, since=snapshot_at, first=first,
                           ranked_params=ranked_params)  # fmt: skip

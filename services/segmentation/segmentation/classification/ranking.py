@@ -53,6 +53,10 @@ class CutValues:
     revenue_median: float | None
     potential_median: float | None
 
+    @property
+    def ends(self) -> dict[str, End]:
+        return {"a": self.a, "b": self.b, "top_n": self.top_n}
+
 
 def _bucket(value: str) -> str:
     return f"CASE WHEN ({value}) > 0 THEN floor(ln(({value})::float8) * {BUCKETS_PER_E})::int ELSE {_NOT_POSITIVE} END"

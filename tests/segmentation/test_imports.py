@@ -253,7 +253,7 @@ async def test_days_and_times_outside_1900_to_2099_are_refused_rows(client: http
     job = (await _import(client, "orders", csv.encode(), "text/csv", create_missing_customers="true")).json()
     assert (job["rows_accepted"], job["rows_rejected"]) == (1, 2)
     page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
-    message = "must lie in the years 1900 to 2099"
+    message = "must lie between 1900-01-01 and 2099-12-31"
     assert [(e["line"], e["field"], e["message"]) for e in page["items"]] == [
         (2, "ordered_at", message), (3, "ordered_at", message),
     ]  # fmt: skip

@@ -1,9 +1,13 @@
 """Field types the campaigns API shares: keys, money, classifications as segmentation names them."""
 
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
+
+from servicekit.bounds import Amount
+from servicekit.bounds import Share as Share
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN), Field(examples=["loyalty-10"])]
@@ -30,6 +34,18 @@ def to_cents(value: Decimal) -> Decimal:
     return value.quantize(CENT)
 
 
-Money = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0, examples=["12.50"]), AfterValidator(to_cents)]
-"""An amount of money as a decimal string with at most two places, never negative."""
-Share = Annotated[Decimal, Field(max_digits=5, decimal_places=4, ge=0, le=1, examples=["0.30"])]
+Money = Annotated[Amount, AfterValidator(to_cents)]
+"""An amount of money as a decimal string with at most two places, 0 to 999999999999.99 (servicekit.bounds)."""
+
+MAX_CAMPAIGN_DAYS = 1096
+"""Three years: a campaign's plan works per week, and no company plans one contact run further ahead."""
+
+
+def within_campaign_length(starts_on: date | None, ends_on: date | None, field: str) -> None:
+    """Raise ValueError for a schedule that ends before it starts or runs longer than MAX_CAMPAIGN_DAYS."""
+    if starts_on is None or ends_on is None:
+        return
+    if ends_on < starts_on:
+        raise ValueError("ends_on must not be before starts_on.")
+    if (ends_on - starts_on).days + 1 > MAX_CAMPAIGN_DAYS:
+        raise ValueError(f"A campaign runs at most {MAX_CAMPAIGN_DAYS} days (three years): {field} is too far.")

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Query, Request
 from pydantic import AfterValidator, Field
 
+from servicekit.bounds import Day
 from servicekit.errors import Unprocessable
 
 
@@ -36,7 +37,7 @@ def _a_monday(day: date) -> date:
     return day
 
 
-WeekStart = Annotated[date, AfterValidator(_a_monday), Field(examples=["2026-12-07"])]
+WeekStart = Annotated[Day, AfterValidator(_a_monday), Field(examples=["2026-12-07"])]
 """A week as the date of its Monday."""
 
 

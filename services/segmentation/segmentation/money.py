@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from segmentation.classification.schemas import Thresholds
+from servicekit.bounds import MAX_AMOUNT
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,19 @@ class Money:
             return None
         return (f"no exchange rate from {currency} to the base currency {self.base}: add it to exchange_rates "
                 "in /v1/segmentation/config, or send the amount in the base currency")  # fmt: skip
+
+    def converted_refusal(self, amount: Decimal, currency: str) -> str | None:
+        """Why `amount` in `currency` is too large once converted into the base currency, or None: the
+        stored figure must still be an amount (what sums and runs are sized for)."""
+        converted = amount * self.rates[currency]
+        if converted <= MAX_AMOUNT:
+            return None
+        return (f"is {converted:,.2f} {self.base} in the base currency, more than the largest amount, "
+                f"{MAX_AMOUNT:f}")  # fmt: skip
+
+    @property
+    def largest_rate(self) -> Decimal:
+        return max(self.rates.values())
 
     def cents(self, amount: Decimal, currency: str) -> int:
         return int((amount * self.rates[currency] * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))

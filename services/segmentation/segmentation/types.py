@@ -1,11 +1,15 @@
 """Field types every fact of the ERP shares: its ids, currencies, amounts, days and times."""
 
-from datetime import date
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
+
+from servicekit.bounds import FIRST_YEAR as FIRST_YEAR
+from servicekit.bounds import LAST_YEAR as LAST_YEAR
+from servicekit.bounds import Amount as Amount
+from servicekit.bounds import AwareTime, Day
+from servicekit.bounds import SignedAmount as SignedAmount
 
 EXTERNAL_ID_PATTERN = r"^[^\x00-\x1f\x7f/]+$"
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=EXTERNAL_ID_PATTERN)]
@@ -40,20 +44,9 @@ def _known_currency(code: str) -> str:
 CurrencyCode = Annotated[
     str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency), Field(examples=["EUR"])
 ]
-Amount = Annotated[Decimal, Field(max_digits=18, decimal_places=2, ge=0, examples=["1250.00"])]
-"""Money without its currency: a decimal string with at most two places, never negative."""
-SignedAmount = Annotated[Decimal, Field(max_digits=18, decimal_places=2, examples=["-35.50"])]
 
 
-# Facts lie in these years: an order of the year 1 is a typo, and runs pack days into integers (compute.py).
-FIRST_YEAR, LAST_YEAR = 1900, 2099
-
-
-def _in_supported_years(value: date) -> date:
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise ValueError(f"must lie in the years {FIRST_YEAR} to {LAST_YEAR}")
-    return value
-
-
-FactDate = Annotated[date, AfterValidator(_in_supported_years)]
-FactTime = Annotated[AwareDatetime, AfterValidator(_in_supported_years)]
+# Facts lie in the supported years (servicekit.bounds): an order of the year 1 is a typo, and runs pack days
+# into integers (compute.py).
+FactDate = Day
+FactTime = AwareTime

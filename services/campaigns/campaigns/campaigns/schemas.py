@@ -2,7 +2,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from campaigns.audience.schemas import Plan
 from campaigns.types import (
@@ -21,11 +21,16 @@ from campaigns.types import (
     Share,
     Text200,
     ZStage,
+    within_campaign_length,
 )
+from servicekit.bounds import Day, DayCount, bounded, days
 
 __all__ = ["CampaignKind", "CampaignState", "Channel"]
 
 Actor = str | None
+SizeLimit = bounded(int, ge=1, le=10_000_000)
+AttributionDays = days(le=365)
+DaysAgo = days(ge=0, le=36500)
 CapacityPolicy = Literal["trim", "refuse"]
 
 
@@ -45,13 +50,13 @@ class AudienceRules(BaseModel):
     key_account: bool | None = None
     min_revenue_12m: Money | None = None
     max_revenue_12m: Money | None = None
-    last_order_from: date | None = None
-    last_order_before: date | None = None
-    last_order_days_ago_min: int | None = Field(
-        default=None, ge=0, le=36500, description="Last order at least this many days before the planning day."
+    last_order_from: Day | None = None
+    last_order_before: Day | None = None
+    last_order_days_ago_min: DaysAgo | None = Field(
+        default=None, description="Last order at least this many days before the planning day."
     )
-    last_order_days_ago_max: int | None = Field(
-        default=None, ge=0, le=36500, description="Last order at most this many days before the planning day."
+    last_order_days_ago_max: DaysAgo | None = Field(
+        default=None, description="Last order at most this many days before the planning day."
     )
     consent: list[ConsentChannel] = Field(
         default=[], description="Consent on every channel named (the campaign's own channel is always checked)."
@@ -59,8 +64,8 @@ class AudienceRules(BaseModel):
     min_probability_alive: Share | None = Field(
         default=None, description="Only members at least this likely still to buy (members without a model pass)."
     )
-    no_contact_days: int | None = Field(
-        default=None, ge=1, le=3650, description="Only members without any interaction or campaign contact lately."
+    no_contact_days: DayCount | None = Field(
+        default=None, description="Only members without any interaction or campaign contact lately."
     )
 
     @model_validator(mode="after")
@@ -95,8 +100,10 @@ class CampaignFields(BaseModel):
     kind: CampaignKind
     channel: Channel
     description: str | None = Field(default=None, max_length=2000)
-    starts_on: date | None = Field(default=None, description="First day of contacts; needed to plan.")
-    ends_on: date | None = Field(default=None, description="Last day of contacts (not before starts_on).")
+    starts_on: Day | None = Field(default=None, description="First day of contacts; needed to plan.")
+    ends_on: Day | None = Field(
+        default=None, description="Last day of contacts (not before starts_on, at most three years after)."
+    )
     audience: AudienceRules = Field(default_factory=AudienceRules)
     incentives: list[Key] = Field(
         default=[],
@@ -113,7 +120,7 @@ class CampaignFields(BaseModel):
     assumed_order_value: Money | None = Field(
         default=None, description="Order value assumed for members without one (prospects and leads)."
     )
-    size_limit: int | None = Field(default=None, ge=1, le=10_000_000, description="Most members, best first.")
+    size_limit: SizeLimit | None = Field(default=None, description="Most members, best first.")
     include_negative_value: bool = Field(
         default=False, description="Keep members whose expected value is negative (the planner's override)."
     )
@@ -122,17 +129,18 @@ class CampaignFields(BaseModel):
         description="At approval, when capacity cannot take all expected orders: trim (cut the audience, lowest "
         "expected value first) or refuse.",
     )
-    attribution_window_days: int | None = Field(
-        default=None, ge=1, le=365, description="Orders this many days after a contact count (default 60)."
+    attribution_window_days: AttributionDays | None = Field(
+        default=None, description="Orders this many days after a contact count (default 60)."
     )
 
     _unique_incentives = field_validator("incentives")(_unique)
 
-    @model_validator(mode="after")
-    def _schedule(self) -> "CampaignFields":
-        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
-            raise ValueError("ends_on must not be before starts_on.")
-        return self
+    # A field validator rather than a model validator, so that the 422 names the field (body.ends_on).
+    @field_validator("ends_on")
+    @classmethod
+    def _schedule(cls, ends_on: date | None, info: ValidationInfo) -> date | None:
+        within_campaign_length(info.data.get("starts_on"), ends_on, "ends_on")
+        return ends_on
 
 
 class CampaignCreate(CampaignFields):
@@ -147,18 +155,18 @@ class CampaignUpdate(BaseModel):
     name: Text200 | None = None
     channel: Channel | None = None
     description: str | None = Field(default=None, max_length=2000)
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: Day | None = None
+    ends_on: Day | None = None
     audience: AudienceRules | None = None
     incentives: list[Key] | None = Field(default=None, max_length=10)
     budget: Money | None = None
     cost_per_contact: Money | None = None
     contribution_margin: Share | None = None
     assumed_order_value: Money | None = None
-    size_limit: int | None = Field(default=None, ge=1, le=10_000_000)
+    size_limit: SizeLimit | None = None
     include_negative_value: bool | None = None
     capacity_policy: CapacityPolicy | None = None
-    attribution_window_days: int | None = Field(default=None, ge=1, le=365)
+    attribution_window_days: AttributionDays | None = None
     by: str | None = Field(default=None, max_length=200)
 
     _unique_incentives = field_validator("incentives")(lambda keys: keys if keys is None else _unique(keys))

@@ -17,6 +17,7 @@ from campaigns.campaigns.models import CampaignEventRow, CampaignRow
 from campaigns.campaigns.schemas import Campaign, CampaignCreate, CampaignFilters, CampaignUpdate, Event
 from campaigns.incentives import repository as incentives
 from campaigns.settings import CampaignsSettings
+from campaigns.types import within_campaign_length
 from servicekit.errors import Unprocessable
 from servicekit.idempotency import IdempotencyKeyReused, fingerprint
 from servicekit.pagination import Page, decode_id_cursor, encode_cursor
@@ -125,8 +126,10 @@ async def update_campaign(session: AsyncSession, campaign_id: int, body: Campaig
             changes.pop(required)  # null for a field that must have a value: left as it is
     starts_on = changes.get("starts_on", row.starts_on)
     ends_on = changes.get("ends_on", row.ends_on)
-    if starts_on and ends_on and ends_on < starts_on:
-        raise Unprocessable("ends_on must not be before starts_on.", field=["body", "ends_on"])
+    try:
+        within_campaign_length(starts_on, ends_on, "ends_on" if "ends_on" in changes else "starts_on")
+    except ValueError as exc:
+        raise Unprocessable(str(exc), field=["body", "ends_on" if "ends_on" in changes else "starts_on"]) from None
     if row.state == "planned":
         await audience.delete_members(session, row.id)
         changes |= {"plan": None, "planned_at": None}

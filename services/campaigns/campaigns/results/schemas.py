@@ -2,9 +2,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from campaigns.types import ZStage
+from servicekit.bounds import AwareTime
 
 MemberId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
@@ -13,7 +14,7 @@ class ContactIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: MemberId
-    contacted_at: AwareDatetime | None = Field(default=None, description="When (default: now).")
+    contacted_at: AwareTime | None = Field(default=None, description="When (default: now).")
 
 
 class ContactsIn(BaseModel):
@@ -33,7 +34,7 @@ class ResponseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: MemberId
-    responded_at: AwareDatetime | None = Field(default=None, description="When (default: now).")
+    responded_at: AwareTime | None = Field(default=None, description="When (default: now).")
     response: Literal["reply", "appointment", "redeemed", "visit", "survey", "other"] = "reply"
 
 

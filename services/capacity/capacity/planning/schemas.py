@@ -5,8 +5,9 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from capacity.baseline.schemas import Forecast
-from capacity.resources.schemas import to_cents
+from capacity.resources.schemas import MAX_UNITS, to_cents
 from capacity.weeks import WeekStart
+from servicekit.bounds import bounded
 
 
 class HeadroomWeek(BaseModel):
@@ -72,7 +73,9 @@ class Utilisation(BaseModel):
     weeks: list[UtilisationWeek]
 
 
-Orders = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0, examples=["40"]), AfterValidator(to_cents)]
+Orders = Annotated[
+    bounded(Decimal, ge=0, le=MAX_UNITS, max_digits=14, decimal_places=2, examples=["40"]), AfterValidator(to_cents)
+]
 
 
 class PlannedWeek(BaseModel):

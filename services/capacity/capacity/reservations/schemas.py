@@ -4,12 +4,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from capacity.resources.schemas import ResourceKey, Text200, to_cents
+from capacity.resources.schemas import MAX_UNITS, ResourceKey, Text200, to_cents
 from capacity.weeks import WeekStart
+from servicekit.bounds import bounded
 
+HoldSeconds = bounded(int, ge=1, le=7 * 86400, unit="seconds")
 ReservationState = Literal["held", "confirmed", "released", "consumed", "expired"]
 PositiveUnits = Annotated[
-    Decimal, Field(max_digits=14, decimal_places=2, gt=0, examples=["12.50"]), AfterValidator(to_cents)
+    bounded(Decimal, gt=0, le=MAX_UNITS, max_digits=14, decimal_places=2, examples=["12.50"]), AfterValidator(to_cents)
 ]
 
 
@@ -29,8 +31,8 @@ class ReservationCreate(BaseModel):
     allow_partial: bool = Field(
         default=False, description="Take what fits of each line instead of being refused when one does not fit."
     )
-    hold_seconds: int | None = Field(
-        default=None, ge=1, le=7 * 86400, description="Hold this long unless confirmed (default: the service's)."
+    hold_seconds: HoldSeconds | None = Field(
+        default=None, description="Hold this long unless confirmed (default: the service's)."
     )
 
     @field_validator("lines")

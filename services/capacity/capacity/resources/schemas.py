@@ -4,6 +4,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from servicekit.bounds import Day, Share, bounded
+
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 ResourceKey = Annotated[str, StringConstraints(pattern=KEY_PATTERN), Field(examples=["assembly-hours"])]
 AbcClass = Literal["A", "B", "C"]
@@ -14,11 +16,18 @@ def to_cents(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
-Units = Annotated[Decimal, Field(max_digits=14, decimal_places=2, ge=0, examples=["120.00"]), AfterValidator(to_cents)]
+# The columns' numeric(14, 2) and numeric(14, 4): a larger value is a 422 naming the range, not an overflow.
+MAX_UNITS = Decimal("999999999999.99")
+MAX_LOAD = Decimal("9999999999.9999")
+Units = Annotated[
+    bounded(Decimal, ge=0, le=MAX_UNITS, max_digits=14, decimal_places=2, examples=["120.00"]), AfterValidator(to_cents)
+]
 """An amount of a resource's unit, as a decimal string with at most two places."""
-SignedUnits = Annotated[Decimal, Field(max_digits=14, decimal_places=2, examples=["-24.00"]), AfterValidator(to_cents)]
-Load = Annotated[Decimal, Field(max_digits=14, decimal_places=4, ge=0, examples=["1.5"])]
-Share = Annotated[Decimal, Field(max_digits=5, decimal_places=4, ge=0, le=1, examples=["0.10"])]
+SignedUnits = Annotated[
+    bounded(Decimal, ge=-MAX_UNITS, le=MAX_UNITS, max_digits=14, decimal_places=2, examples=["-24.00"]),
+    AfterValidator(to_cents),
+]
+Load = bounded(Decimal, ge=0, le=MAX_LOAD, max_digits=14, decimal_places=4, examples=["1.5"])
 Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 
 
@@ -63,8 +72,8 @@ class CapacityExceptionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     resource: ResourceKey
-    starts_on: date
-    ends_on: date = Field(description="Inclusive; at most a year after starts_on.")
+    starts_on: Day
+    ends_on: Day = Field(description="Inclusive; at most a year after starts_on.")
     capacity: Units | None = Field(
         default=None, description="The capacity of each week touched, instead of the regular."
     )

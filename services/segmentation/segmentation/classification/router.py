@@ -2,8 +2,6 @@
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -31,6 +29,7 @@ from segmentation.classification.schemas import (
 from segmentation.orders import day_index
 from segmentation.types import ExternalIdPath
 from servicekit.app import keep_until_shutdown
+from servicekit.bounds import Day, Total
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
@@ -101,8 +100,8 @@ async def get_history(external_id: ExternalIdPath, session: SessionDep) -> list[
 async def flow_report(
     session: SessionDep,
     attribute: Annotated[Literal["lifecycle", "z_stage", "abc", "quadrant"], Query()],
-    from_date: Annotated[date, Query()],
-    to_date: Annotated[date, Query()],
+    from_date: Annotated[Day, Query()],
+    to_date: Annotated[Day, Query()],
 ) -> FlowReport:
     return await service.flow_report(session, attribute, from_date, to_date)
 
@@ -116,10 +115,6 @@ async def summary(session: SessionDep) -> Summary:
     return await service.get_summary(session)
 
 
-# The largest amount a revenue column holds (numeric(18, 2)): a larger bound is a 422, not an overflow.
-MAX_AMOUNT = Decimal("9999999999999999.99")
-
-
 def profile_filters(
     lifecycle: Annotated[list[Lifecycle], Query()] = [],  # noqa: B006 - FastAPI copies query defaults
     z_stage: Annotated[list[ZStage], Query()] = [],  # noqa: B006
@@ -128,10 +123,10 @@ def profile_filters(
     payment: Annotated[list[Payment], Query()] = [],  # noqa: B006
     phase: Annotated[list[Phase], Query()] = [],  # noqa: B006
     key_account: Annotated[bool | None, Query()] = None,
-    min_revenue_12m: Annotated[Decimal | None, Query(ge=0, le=MAX_AMOUNT)] = None,
-    max_revenue_12m: Annotated[Decimal | None, Query(ge=0, le=MAX_AMOUNT)] = None,
-    last_order_from: Annotated[date | None, Query()] = None,
-    last_order_before: Annotated[date | None, Query()] = None,
+    min_revenue_12m: Annotated[Total | None, Query()] = None,
+    max_revenue_12m: Annotated[Total | None, Query()] = None,
+    last_order_from: Annotated[Day | None, Query()] = None,
+    last_order_before: Annotated[Day | None, Query()] = None,
     consent: Annotated[
         list[Literal["email", "phone", "post"]], Query(description="Consent on every channel named.")
     ] = [],  # noqa: B006
@@ -189,7 +184,7 @@ async def stream_audience(request: Request, filters: FiltersDep) -> StreamingRes
 async def weekly_orders(
     session: SessionDep,
     filters: FiltersDep,
-    from_date: Annotated[date, Query()],
-    to_date: Annotated[date, Query(description="Exclusive.")],
+    from_date: Annotated[Day, Query()],
+    to_date: Annotated[Day, Query(description="Exclusive.")],
 ) -> WeeklyOrders:
     return await service.weekly_orders(session, filters, from_date, to_date)

@@ -1,13 +1,14 @@
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from segmentation.customers.schemas import Customer
 from segmentation.types import CurrencyCode
+from servicekit.bounds import Amount, Day, DayCount, bounded, days
 
 Lifecycle = Literal["prospect", "new", "active", "lapsed", "reactivated"]
 ZStage = Literal["Z0", "Z1", "Z2", "Z3", "Z4"]
@@ -17,7 +18,19 @@ Quadrant = Literal["top", "development", "premium", "small"]
 Phase = Literal["acquisition", "onboarding", "growth", "maturity", "at_risk", "win_back"]
 
 
-ExchangeRate = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=8)]
+# From a hundred-millionth to a million: every pair of currencies in use lies within (1 EUR is about 10^5
+# Iranian rials); an order converted must still be an amount (servicekit.bounds.MAX_AMOUNT, checked when stored).
+ExchangeRate = bounded(Decimal, gt=0, le=1_000_000, max_digits=15, decimal_places=8)
+Ratio = bounded(Decimal, gt=0, le=1)
+Count = bounded(int, ge=1, le=1_000_000)
+ZeroOrMoreDays = days(ge=0)
+InvoiceCount = bounded(int, ge=1, le=1000)
+DunningLevel = bounded(int, ge=1, le=9)
+TrendWindow = days(ge=7)
+Growth = bounded(Decimal, gt=1, le=100)
+OpenRatio = bounded(Decimal, gt=0, lt=1)
+Months = bounded(int, ge=1, le=120, unit="months")
+Rate = bounded(Decimal, ge=0, lt=1)
 
 
 class Thresholds(BaseModel):
@@ -25,54 +38,52 @@ class Thresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    new_customer_days: int = Field(default=90, ge=1, description="New while the first order is at most this old.")
-    lapsed_after_days: int = Field(default=365, ge=1, description="Lapsed (Nullkunde) when the last order is older.")
-    reactivation_gap_days: int = Field(
-        default=365, ge=1, description="Reactivated: an order after a gap longer than this, within lapsed_after_days."
+    new_customer_days: DayCount = Field(default=90, description="New while the first order is at most this old.")
+    lapsed_after_days: DayCount = Field(default=365, description="Lapsed (Nullkunde) when the last order is older.")
+    reactivation_gap_days: DayCount = Field(
+        default=365, description="Reactivated: an order after a gap longer than this, within lapsed_after_days."
     )
-    abc_a_share: Decimal = Field(default=Decimal("0.80"), gt=0, le=1, description="A while those before hold less.")
-    abc_b_share: Decimal = Field(default=Decimal("0.95"), gt=0, le=1, description="B while those before hold less.")
-    key_account_top_n: int | None = Field(default=None, ge=1, description="Also key accounts: the N largest.")
-    key_account_min_revenue: Decimal | None = Field(
-        default=None, ge=0, description="Also key accounts: 12-month revenue at least this."
+    abc_a_share: Ratio = Field(default=Decimal("0.80"), description="A while those before hold less.")
+    abc_b_share: Ratio = Field(default=Decimal("0.95"), description="B while those before hold less.")
+    key_account_top_n: Count | None = Field(default=None, description="Also key accounts: the N largest.")
+    key_account_min_revenue: Amount | None = Field(
+        default=None, description="Also key accounts: 12-month revenue at least this."
     )
-    late_average_days: int = Field(default=14, ge=0, description="Late: invoices paid on average more days late.")
-    late_overdue_invoices: int = Field(default=2, ge=1, description="Late: this many overdue invoices in 12 months.")
-    prepayment_dunning_level: int = Field(default=2, ge=1, description="Prepayment only: this dunning level reached.")
-    prepayment_average_days: int = Field(default=45, ge=0, description="Prepayment only: paid on average later.")
-    minimum_order_value: Decimal | None = Field(
-        default=None, ge=0, description="Flag customers ordering less on average."
+    late_average_days: ZeroOrMoreDays = Field(default=14, description="Late: invoices paid on average more days late.")
+    late_overdue_invoices: InvoiceCount = Field(default=2, description="Late: this many overdue invoices in 12 months.")
+    prepayment_dunning_level: DunningLevel = Field(
+        default=2, description="Prepayment only: this dunning level reached."
     )
-    matrix_revenue_split: Decimal | None = Field(
-        default=None, ge=0, description="High revenue from here; else the median of the active base."
+    prepayment_average_days: ZeroOrMoreDays = Field(default=45, description="Prepayment only: paid on average later.")
+    minimum_order_value: Amount | None = Field(default=None, description="Flag customers ordering less on average.")
+    matrix_revenue_split: Amount | None = Field(
+        default=None, description="High revenue from here; else the median of the active base."
     )
-    matrix_potential_split: Decimal | None = Field(
-        default=None, ge=0, description="High potential from here; else the median of the active base."
+    matrix_potential_split: Amount | None = Field(
+        default=None, description="High potential from here; else the median of the active base."
     )
-    trend_window_days: int = Field(
-        default=182, ge=7, description="Revenue trend: the last window against the one before."
+    trend_window_days: TrendWindow = Field(
+        default=182, description="Revenue trend: the last window against the one before."
     )
-    growth_ratio: Decimal = Field(
-        default=Decimal("1.2"), gt=1, description="Growth: recent revenue at least this times the previous."
+    growth_ratio: Growth = Field(
+        default=Decimal("1.2"), description="Growth: recent revenue at least this times the previous."
     )
-    sharp_fall_ratio: Decimal = Field(
-        default=Decimal("0.5"), gt=0, lt=1, description="At risk: recent revenue at most this times the previous."
+    sharp_fall_ratio: OpenRatio = Field(
+        default=Decimal("0.5"), description="At risk: recent revenue at most this times the previous."
     )
-    at_risk_probability_alive: Decimal = Field(
+    at_risk_probability_alive: OpenRatio = Field(
         default=Decimal("0.5"),
-        gt=0,
-        lt=1,
         description="At risk: an active customer the purchase model gives a lower probability of being alive.",
     )
-    prediction_horizon_months: int = Field(
-        default=12, ge=1, le=120, description="Expected purchases are counted over this many months."
+    prediction_horizon_months: Months = Field(
+        default=12, description="Expected purchases are counted over this many months."
     )
-    clv_horizon_months: int = Field(default=36, ge=1, le=120, description="The customer lifetime value's horizon.")
-    clv_margin: Decimal = Field(
-        default=Decimal("0.30"), gt=0, le=1, description="Share of revenue that is contribution margin, for the CLV."
+    clv_horizon_months: Months = Field(default=36, description="The customer lifetime value's horizon.")
+    clv_margin: Ratio = Field(
+        default=Decimal("0.30"), description="Share of revenue that is contribution margin, for the CLV."
     )
-    clv_annual_discount_rate: Decimal = Field(
-        default=Decimal("0.10"), ge=0, lt=1, description="Yearly rate the CLV discounts future margin by."
+    clv_annual_discount_rate: Rate = Field(
+        default=Decimal("0.10"), description="Yearly rate the CLV discounts future margin by."
     )
     base_currency: CurrencyCode = Field(
         default="EUR", description="Every revenue figure is in this currency; orders are converted when stored."
@@ -115,7 +126,7 @@ _TIME_ZONES = frozenset(available_timezones())
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    as_of: date | None = Field(default=None, description="Classify as of this day (default: today, UTC).")
+    as_of: Day | None = Field(default=None, description="Classify as of this day (default: today, UTC).")
 
 
 class Run(BaseModel):

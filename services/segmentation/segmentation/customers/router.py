@@ -1,6 +1,5 @@
 """HTTP for customers: upsert by the ERP's id, read one, list with cursor pagination."""
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
@@ -8,6 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from segmentation.customers import service
 from segmentation.customers.schemas import Customer, CustomerFilters, CustomerUpsert
 from segmentation.types import ExternalIdPath
+from servicekit.bounds import Time
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
@@ -40,7 +40,7 @@ async def list_customers(
     cursor: CursorQuery = None,
     kind: Annotated[Literal["b2b", "b2c"] | None, Query()] = None,
     key_account: Annotated[bool | None, Query()] = None,
-    updated_since: Annotated[datetime | None, Query(description="Only customers changed since (RFC 3339).")] = None,
+    updated_since: Annotated[Time | None, Query(description="Only customers changed since (RFC 3339).")] = None,
 ) -> Page[Customer]:
     filters = CustomerFilters(kind=kind, key_account=key_account, updated_since=updated_since)
     return await service.list_customers(session, filters, cursor, limit)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from segmentation.types import ISO_4217
+from servicekit.bounds import MAX_AMOUNT
 
 if TYPE_CHECKING:
     from segmentation.money import Money
@@ -70,7 +71,17 @@ class Entity:
                  "narrowed_message": f"has no exchange rate to the base currency {money.base} (see exchange_rates in /config)"}  # fmt: skip
         fields = tuple(replace(f, **rated) if f.path == currency else f for f in self.fields)
         cents = ("net_cents", money.cents_sql(f"t.{amount}", f"t.{currency}"))
-        return replace(self, fields=fields, merge=(*self.merge, cents))
+        checks = self.cross_checks
+        dearer = sorted(code for code, rate in money.rates.items() if rate > 1)
+        if dearer:  # only then can a valid amount grow past the largest once converted: a pass over the file
+            codes = ", ".join(f"'{code}'" for code in dearer)  # ISO 4217 letters, validated
+            fits = CrossCheck(
+                amount,
+                f"{currency} NOT IN ({codes}) OR {amount} * {money.rate_sql(currency)} <= {MAX_AMOUNT}",
+                f"is more than the largest amount, {MAX_AMOUNT}, once converted into the base currency {money.base}",
+            )
+            checks = (*checks, fits)
+        return replace(self, fields=fields, merge=(*self.merge, cents), cross_checks=checks)
 
     @property
     def belongs_to_customer(self) -> bool:

@@ -22,8 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from segmentation.db import SCHEMA
 from segmentation.imports.fields import CURRENCIES, Entity, Field
 from segmentation.imports.models import ImportErrorRow, ImportRow
+from segmentation.imports.text import BAD_MARK, NUL_MARK
 from segmentation.types import FIRST_YEAR, LAST_YEAR
+from servicekit.bounds import DATE_RANGE, MAX_AMOUNT
 from servicekit.db import favour_parallel_workers, group_by_sorting
+
+_WHOLE_DIGITS = len(str(int(MAX_AMOUNT)))
 
 # --- job rows -------------------------------------------------------------------------------------
 
@@ -160,7 +164,7 @@ def _date_in_range(v: str) -> str:
 def _in_supported_years(v: str) -> str:
     # The year of a YYYY-MM-DD... value that passed the shape checks: compared as text, no cast.
     return (f"WHEN substr({v}, 1, 4) NOT BETWEEN '{FIRST_YEAR}' AND '{LAST_YEAR}' "
-            f"THEN 'must lie in the years {FIRST_YEAR} to {LAST_YEAR}'")  # fmt: skip
+            f"THEN 'must lie {DATE_RANGE}'")  # fmt: skip
 
 
 def _time_in_range(v: str) -> str:
@@ -184,14 +188,20 @@ def _error_expression(f: Field, input_check: bool = False, value: str | None = N
         cases.append(f"WHEN length({v}) > {f.max_length} THEN 'must be at most {f.max_length} characters'")
     elif f.kind in ("amount", "signed_amount"):
         cases.append(
-            rf"WHEN {v} !~ '^-?[0-9]+(\.[0-9][0-9]?)?$' OR length(ltrim({v}, '-')) > 19 THEN 'must be a decimal number with at most 16 digits before and two after the point'"
+            rf"WHEN {v} !~ '^-?[0-9]+(\.[0-9][0-9]?)?$' THEN 'must be a decimal number with at most two places'"
+        )
+        # Digits before the point, leading zeros aside: at most those of servicekit.bounds.MAX_AMOUNT.
+        low = f"-{MAX_AMOUNT}" if f.kind == "signed_amount" else "0"
+        cases.append(
+            f"WHEN length(ltrim(split_part(ltrim({v}, '-'), '.', 1), '0')) > {_WHOLE_DIGITS} "
+            f"THEN 'must be from {low} to {MAX_AMOUNT}'"
         )
         if f.kind == "amount":
             cases.append(f"WHEN {v} ~ '^-' THEN 'must not be negative'")
     elif f.kind == "date":
         cases.append(f"WHEN {v} !~ '^{_DATE_SHAPE}$' THEN 'must be a date YYYY-MM-DD'")
-        cases.append(f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar'")
         cases.append(_in_supported_years(v))
+        cases.append(f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar'")
     elif f.kind == "timestamp" and input_check:
         # The usual shape by its separators, then Postgres's own parser; its 24:00 and leap seconds are not
         # RFC 3339. Which part is wrong is looked for only in rows that are.
@@ -200,20 +210,20 @@ def _error_expression(f: Field, input_check: bool = False, value: str | None = N
         cases.append(
             f"WHEN NOT ({canonical} OR {v} ~ '^{_DATE_SHAPE}{_TIME_SHAPE}$') THEN 'must be an RFC 3339 time with a time zone'"
         )
+        cases.append(_in_supported_years(v))
         cases.append(
             f"WHEN NOT pg_input_is_valid({v}, 'timestamptz') OR substr({v}, 12, 2) = '24' OR substr({v}, 18, 2) = '60' "
             f"THEN CASE WHEN {v} !~ '^{_DATE_SHAPE}{_TIME_SHAPE}$' THEN 'must be an RFC 3339 time with a time zone' "
             f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar' ELSE 'is not a time of the day' END"
         )
-        cases.append(_in_supported_years(v))
     elif f.kind == "timestamp":
         canonical = f"(length({v}) = 20 AND translate({v}, '0123456789', '') = '--T::Z')"  # the usual shape, no regex
         cases.append(
             f"WHEN NOT ({canonical} OR {v} ~ '^{_DATE_SHAPE}{_TIME_SHAPE}$') THEN 'must be an RFC 3339 time with a time zone'"
         )
+        cases.append(_in_supported_years(v))
         cases.append(f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar'")
         cases.append(f"WHEN NOT ({_time_in_range(v)}) THEN 'is not a time of the day'")
-        cases.append(_in_supported_years(v))
     elif f.kind == "bool":
         cases.append(
             f"WHEN lower({v}) NOT IN ('true', 'false', 't', 'f', '1', '0', 'yes', 'no') THEN 'must be true or false'"
@@ -251,7 +261,7 @@ def _valid_expression(f: Field, input_check: bool = False) -> str:
     elif f.kind in ("amount", "signed_amount"):
         # One regex: each call costs about as much as a cast (the text is converted for the regex engine).
         sign = "-?" if f.kind == "signed_amount" else ""
-        check = rf"{v} ~ '^{sign}[0-9]+(\.[0-9][0-9]?)?$' AND length({v}) <= 19"
+        check = rf"{v} ~ '^{sign}[0-9]+(\.[0-9][0-9]?)?$' AND length(split_part({v}, '.', 1)) <= {_WHOLE_DIGITS}"
     elif f.kind == "date" and input_check:
         check = (f"{v} ~ '^{_DATE_SHAPE}$' AND pg_input_is_valid({v}, 'date')"
                  f" AND {v} COLLATE \"C\" >= '{FIRST_YEAR}' AND {v} COLLATE \"C\" < '{LAST_YEAR + 1}'")  # fmt: skip
@@ -334,9 +344,11 @@ async def stage_ndjson(session: AsyncSession, entity: Entity, body: AsyncIterabl
     ))  # fmt: skip
     # Control characters cannot occur in JSON text, so \x01 and \x02 never split or quote a line.
     await _copy(session, "upload", ["raw"], body, delimiter="\x01", quote="\x02")
+    # The line itself is kept only where it is not JSON, to say why (OFFSET 0: each line is parsed once).
     await session.execute(text(
-        "CREATE TEMP TABLE parsed ON COMMIT DROP AS "
-        f"SELECT line, {SCHEMA}.parse_jsonb(raw) AS doc FROM upload WHERE raw IS NOT NULL AND btrim(raw) <> ''"
+        "CREATE TEMP TABLE parsed ON COMMIT DROP AS SELECT line, doc, CASE WHEN doc IS NULL THEN raw END AS raw "
+        f"FROM (SELECT line, raw, {SCHEMA}.parse_jsonb(raw) AS doc FROM upload "
+        "      WHERE raw IS NOT NULL AND btrim(raw) <> '' OFFSET 0) p"
     ))  # fmt: skip
     selected = [f"nullif(btrim(doc #>> {_literal(f.json_path)}), '') AS {_ident(f.column)}" for f in entity.fields]
     if entity.has_attributes:
@@ -347,9 +359,14 @@ async def stage_ndjson(session: AsyncSession, entity: Entity, body: AsyncIterabl
     ))  # fmt: skip
     await session.execute(text("CREATE TEMP VIEW unchecked AS SELECT * FROM staged"))  # trimmed already
     await _create_row_errors(session)
+    # Why a line is not a JSON object, in which field where the problem is in a value: asked only of those lines.
     await _record(
         session,
-        "SELECT line, 'line', 'is not a JSON object' FROM parsed WHERE jsonb_typeof(doc) IS DISTINCT FROM 'object'",
+        f"""
+        SELECT line, coalesce(CASE WHEN problem.message LIKE 'is not JSON%' THEN NULL ELSE problem.field END, 'line'),
+               problem.message
+        FROM parsed, {SCHEMA}.json_line_problem(raw) AS problem
+        WHERE jsonb_typeof(doc) IS DISTINCT FROM 'object' AND (raw IS NULL OR NOT {_marked("raw")})""",
     )
     known = ", ".join(_literal(k) for k in sorted(entity.top_level_keys))
     await _record(
@@ -386,6 +403,36 @@ async def stage_ndjson(session: AsyncSession, entity: Entity, body: AsyncIterabl
                 OR (SELECT count(*) FROM jsonb_each(attributes)) > 100
                 OR EXISTS (SELECT 1 FROM jsonb_each(attributes) a WHERE jsonb_typeof(a.value) IN ('object', 'array')))""",
         )
+
+
+def _marked(value: str) -> str:
+    """SQL: the text holds a mark of imports.text (a NUL or bytes that were not UTF-8)."""
+    return f"(strpos({value}, {_literal(NUL_MARK)}) > 0 OR strpos({value}, {_literal(BAD_MARK)}) > 0)"
+
+
+def _why_marked(value: str) -> str:
+    return (f"CASE WHEN strpos({value}, {_literal(NUL_MARK)}) > 0 THEN 'holds a NUL character, which text cannot hold' "
+            "ELSE 'holds bytes that are not UTF-8 text' END")  # fmt: skip
+
+
+async def refuse_marked(session: AsyncSession, entity: Entity) -> None:
+    """Refuse the staged rows holding a mark of imports.text, naming the field (an attribute by its key); an
+    NDJSON line the mark made unparsable as a whole. Only for a file that held any: a pass per field."""
+    parts = [
+        f"SELECT line, {_literal(f.path)}, {_why_marked(_ident(f.column))} FROM staged WHERE {_marked(_ident(f.column))}"
+        for f in entity.fields
+    ]
+    if entity.has_attributes:
+        parts.append(
+            f"SELECT line, 'attributes.' || a.key, {_why_marked('a.key || a.value')} FROM staged, "
+            "jsonb_each_text(CASE jsonb_typeof(attributes) WHEN 'object' THEN attributes END) AS a "
+            f"WHERE {_marked('a.key || a.value')}"
+        )
+    if await session.scalar(text("SELECT to_regclass('pg_temp.parsed') IS NOT NULL")):
+        parts.append(
+            f"SELECT line, 'line', {_why_marked('raw')} FROM parsed WHERE raw IS NOT NULL AND {_marked('raw')}"
+        )
+    await _record(session, " UNION ALL ".join(parts))
 
 
 async def _copy(

@@ -30,6 +30,7 @@ from segmentation.imports import repository
 from segmentation.imports.errors import ImportGivenUp, ImportInProgress, ImportNotFound, UnreadableFile
 from segmentation.imports.fields import ENTITIES, Entity
 from segmentation.imports.schemas import ImportJob, RowError
+from segmentation.imports.text import TextCheck
 from segmentation.money import Money
 from servicekit.db import is_database_outage
 from servicekit.errors import AppError, BadRequest
@@ -76,11 +77,14 @@ async def run(
                 async with session.begin_nested():
                     await session.execute(text("SET LOCAL statement_timeout = 0"))  # a large file takes minutes
                     body = progress.count(upload.body)
+                    marks = TextCheck()
                     if upload.format == "csv":
                         header, rest = await _read_header(body, entity)
-                        await repository.stage_csv(session, entity, header, rest, job_id)
+                        await repository.stage_csv(session, entity, header, marks.clean(rest), job_id)
                     else:
-                        await repository.stage_ndjson(session, entity, body)
+                        await repository.stage_ndjson(session, entity, marks.clean(body))
+                    if marks.found:
+                        await repository.refuse_marked(session, entity)
                     await progress.flush(status="processing")
                     counts = await _check_and_merge(session, entity, job_id, upload.create_missing_customers)
             except BaseException as exc:

@@ -1,6 +1,5 @@
 """HTTP for interactions: upsert by the ERP's id, read one, list with filters and cursor pagination."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -8,6 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from segmentation.interactions import service
 from segmentation.interactions.schemas import Interaction, InteractionFilters, InteractionKind, InteractionUpsert
 from segmentation.types import CreateMissingCustomer, ExternalIdPath
+from servicekit.bounds import Time
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
@@ -50,8 +50,8 @@ async def list_interactions(
         bool | None,
         Query(description="true: only complaints without resolved_at; false: everything but those."),
     ] = None,
-    occurred_from: Annotated[datetime | None, Query(description="Occurred at or after (RFC 3339).")] = None,
-    occurred_before: Annotated[datetime | None, Query(description="Occurred before (RFC 3339).")] = None,
+    occurred_from: Annotated[Time | None, Query(description="Occurred at or after (RFC 3339).")] = None,
+    occurred_before: Annotated[Time | None, Query(description="Occurred before (RFC 3339).")] = None,
 ) -> Page[Interaction]:
     filters = InteractionFilters(
         customer_external_id=customer_external_id,

@@ -1,6 +1,5 @@
 """HTTP for invoices: upsert by the ERP's id, read one, list with filters and cursor pagination."""
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -8,6 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from segmentation.invoices import service
 from segmentation.invoices.schemas import Invoice, InvoiceFilters, InvoiceUpsert
 from segmentation.types import CreateMissingCustomer, ExternalIdPath
+from servicekit.bounds import Day
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
@@ -47,7 +47,7 @@ async def list_invoices(
     customer_external_id: Annotated[str | None, Query(max_length=128)] = None,
     open: Annotated[bool | None, Query(description="true: unpaid (paid_on null) only; false: paid only.")] = None,
     overdue_on: Annotated[
-        date | None, Query(description="Only invoices unpaid and past due on this date (due_on before it).")
+        Day | None, Query(description="Only invoices unpaid and past due on this date (due_on before it).")
     ] = None,
 ) -> Page[Invoice]:
     filters = InvoiceFilters(customer_external_id=customer_external_id, open=open, overdue_on=overdue_on)

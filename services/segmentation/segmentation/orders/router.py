@@ -1,6 +1,5 @@
 """HTTP for orders: upsert by the ERP's id, read one, list with filters and cursor pagination."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -8,6 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from segmentation.orders import service
 from segmentation.orders.schemas import Order, OrderFilters, OrderStatus, OrderUpsert
 from segmentation.types import CreateMissingCustomer, ExternalIdPath
+from servicekit.bounds import Time
 from servicekit.db import SessionDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
@@ -46,8 +46,8 @@ async def list_orders(
     cursor: CursorQuery = None,
     customer_external_id: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[OrderStatus | None, Query()] = None,
-    ordered_from: Annotated[datetime | None, Query(description="Ordered at or after (RFC 3339).")] = None,
-    ordered_before: Annotated[datetime | None, Query(description="Ordered before (RFC 3339).")] = None,
+    ordered_from: Annotated[Time | None, Query(description="Ordered at or after (RFC 3339).")] = None,
+    ordered_before: Annotated[Time | None, Query(description="Ordered before (RFC 3339).")] = None,
 ) -> Page[Order]:
     filters = OrderFilters(
         customer_external_id=customer_external_id,

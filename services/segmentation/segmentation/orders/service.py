@@ -25,6 +25,8 @@ async def upsert_order(
     money = Money.of(await load_thresholds(session))
     if refusal := money.refusal(data.currency):
         raise Unprocessable(refusal, field=["body", "currency"])
+    if refusal := money.converted_refusal(data.net_amount, data.currency):
+        raise Unprocessable(refusal, field=["body", "net_amount"], error_type="out_of_range")
     created = await upsert_fact(
         session, repository.facts, external_id, data, create_missing_customer=create_missing_customer,
         stored={"net_cents": money.cents(data.net_amount, data.currency)},

@@ -1,7 +1,6 @@
 """HTTP for the predictive models: fit them (a job), read a fit, and the current model."""
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
@@ -9,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from segmentation.predictive import service
 from segmentation.predictive.schemas import Fit, FitRequest, WeeklyPurchases
 from servicekit.app import keep_until_shutdown
+from servicekit.bounds import Day
 from servicekit.db import SessionDep
 from servicekit.errors import BadRequest
 
@@ -56,7 +56,7 @@ async def current_model(session: SessionDep) -> Fit:
 )
 async def weekly_purchases(
     session: SessionDep,
-    from_date: Annotated[date, Query(description="A Monday: the first week's start.")],
+    from_date: Annotated[Day, Query(description="A Monday: the first week's start.")],
     weeks: Annotated[int, Query(ge=1, le=156)] = 26,
 ) -> WeeklyPurchases:
     if from_date.weekday() != 0:

@@ -5,14 +5,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from servicekit.bounds import Day
+
 
 class FitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    calibration_end: date | None = Field(
+    calibration_end: Day | None = Field(
         default=None, description="Fit on the orders up to this day (default: today in the company's time zone)."
     )
-    holdout_end: date | None = Field(
+    holdout_end: Day | None = Field(
         default=None,
         description="Also check the fit: predicted against actual repeat purchases after calibration_end up to "
         "this day, in total and per number of purchases in the calibration period.",

@@ -144,7 +144,10 @@ def development_key(path: Path, database_url: str) -> tuple[str, str]:
 
 def port_in_use(host: str, port: int) -> bool:
     """Whether binding there fails as it would for uvicorn (connections left in TIME_WAIT do not count)."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:
+        return False  # a host that does not resolve: uvicorn says so itself, and the report shows its words
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -300,6 +303,13 @@ def _detail(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+def _seconds(retry_after: str) -> float:
+    try:
+        return float(retry_after)
+    except ValueError:  # absent, or an HTTP date: the backoff alone decides
+        return 0.0
+
+
 def _list(reasons: dict[str, str]) -> str:
     return "; ".join(f"{name} ({reason})" for name, reason in reasons.items())
 
@@ -308,7 +318,7 @@ def request_with_retries(
     client: httpx.Client, method: str, path: str, stopping: threading.Event, **kwargs: Any
 ) -> httpx.Response:
     """A call that is retried while it could not reach its service (nothing happened there): a refused connection
-    or a 503. Any other answer is returned."""
+    or a 503. A success is returned; a 401 or 403 raises KeyRefused, any other failure DemoImportFailed."""
     deadline = time.monotonic() + DEMO_RETRY_SECONDS
     delay = 0.5
     while True:
@@ -324,7 +334,7 @@ def request_with_retries(
                 if response.is_error:
                     raise DemoImportFailed(f"{method} {path} answered {response.status_code}: {_detail(response)}")
                 return response
-            delay = max(delay, min(float(response.headers.get("retry-after", 0) or 0), 10.0))
+            delay = max(delay, min(_seconds(response.headers.get("retry-after", "")), 10.0))
         stopping.wait(delay)
         delay = min(delay * 2, 5.0)
 

@@ -4,6 +4,7 @@ works through the gateway and the demo data is there; a process that cannot star
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import signal
@@ -203,3 +204,15 @@ def test_a_service_that_dies_is_named_with_its_exit_code_and_last_lines(stack_en
     assert "Likely cause  a setting is invalid" in report
     assert "history_weeks" in report, "its last lines name the setting"
     assert "API key " not in stack.output, "no banner for a stack that did not start"
+
+
+def test_every_make_run_setting_is_in_the_readme(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = importlib.util.spec_from_file_location("devstack", DEVSTACK)
+    assert spec is not None
+    assert spec.loader is not None
+    devstack = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "devstack", devstack)  # its dataclasses look their module up there
+    spec.loader.exec_module(devstack)
+    readme = (ROOT / "README.md").read_text()
+    for field in devstack.StackSettings.model_fields.values():
+        assert f"`{field.validation_alias}`" in readme, f"{field.validation_alias} is not in the README"

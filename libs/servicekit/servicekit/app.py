@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.business_metrics import BusinessCollector, BusinessMetrics
+from servicekit.clock import FixedClockMiddleware
 from servicekit.db import ReadPool, build_engine, install_database_error_handlers, sessionmaker_for
 from servicekit.errors import PROBLEM_RESPONSES, install_error_handlers, internal_error_response, problem_response
 from servicekit.migrations import database_heads, script_heads
@@ -151,13 +152,16 @@ def _settled_garbage_collector() -> Iterator[None]:
 
 
 def add_standard_middleware(app: FastAPI, settings: ServiceSettings) -> None:
-    """Outermost first: request id, last-resort 500, metrics and access log, body limit."""
+    """Outermost first: a fixed clock when the settings stop it, request id, last-resort 500, metrics and access
+    log, body limit."""
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.request_body_limit_bytes, upload_limit=settings.upload_body_limit_bytes
     )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LastResortMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    if settings.fixed_now is not None:
+        app.add_middleware(FixedClockMiddleware, fixed_now=settings.fixed_now)
 
 
 def create_service_app(

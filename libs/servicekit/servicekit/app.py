@@ -15,8 +15,8 @@ from sqlalchemy import MetaData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit import clock
 from servicekit.business_metrics import BusinessCollector, BusinessMetrics
-from servicekit.clock import FixedClockMiddleware
 from servicekit.db import ReadPool, build_engine, install_database_error_handlers, sessionmaker_for
 from servicekit.errors import PROBLEM_RESPONSES, install_error_handlers, internal_error_response, problem_response
 from servicekit.migrations import database_heads, script_heads
@@ -161,7 +161,7 @@ def add_standard_middleware(app: FastAPI, settings: ServiceSettings) -> None:
     app.add_middleware(LastResortMiddleware)
     app.add_middleware(RequestIdMiddleware)
     if settings.fixed_now is not None:
-        app.add_middleware(FixedClockMiddleware, fixed_now=settings.fixed_now)
+        app.add_middleware(clock.FixedClockMiddleware, fixed_now=settings.fixed_now)
 
 
 def create_service_app(
@@ -198,10 +198,11 @@ def create_service_app(
         await app.state.read_pool.open()
         app.state.background_tasks = set()  # work a request started and does not wait for (e.g. runs)
         try:
-            for hook in on_startup:
-                await hook(app)
-            with _settled_garbage_collector():
-                yield
+            with clock.fixed_at(settings.fixed_now):  # startup hooks and the loops they start read the app's clock
+                for hook in on_startup:
+                    await hook(app)
+                with _settled_garbage_collector():
+                    yield
         finally:
             for task in list(app.state.background_tasks):
                 task.cancel()

@@ -8,6 +8,8 @@ and baseline staleness, metrics) keep the real clock."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -32,17 +34,24 @@ def week_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+@contextmanager
+def fixed_at(instant: datetime | None) -> Iterator[None]:
+    """Within it (and in the tasks created within it, which copy the context), the clock stands at `instant`;
+    None: the system clock. The app's lifespan runs in it (servicekit.app), its requests in the middleware."""
+    token = _fixed_now.set(instant)
+    try:
+        yield
+    finally:
+        _fixed_now.reset(token)
+
+
 class FixedClockMiddleware:
-    """Stops the clock at `fixed_now` for everything the app runs: requests, its lifespan (startup hooks and the
-    loops they start) and the tasks those create (they copy the context)."""
+    """Stops the clock at `fixed_now` for every request (and the tasks a request creates)."""
 
     def __init__(self, app: ASGIApp, fixed_now: datetime) -> None:
         self.app = app
         self.fixed_now = fixed_now
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = _fixed_now.set(self.fixed_now)
-        try:
+        with fixed_at(self.fixed_now):
             await self.app(scope, receive, send)
-        finally:
-            _fixed_now.reset(token)

@@ -16,7 +16,11 @@ from campaigns.main import create_app
 from campaigns.settings import CampaignsSettings
 from servicekit.testing import app_client
 
-TODAY = datetime.now(UTC).date()
+# The campaigns app's clock in these tests (CAMPAIGNS_FIXED_NOW), so that no test depends on the day or the hour it
+# runs: the last half hour of an ISO week, where "today" and "this week" are easiest to get wrong. A test proving
+# a rule for every weekday or another time zone makes its app with its own (make_app(..., fixed_now=...)).
+NOW = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)  # a Sunday
+TODAY = NOW.date()
 THIS_WEEK = TODAY - timedelta(days=TODAY.weekday())
 
 
@@ -243,7 +247,9 @@ def capacity() -> FakeCapacity:
 def make_app(db_url: str, segmentation: FakeSegmentation, capacity: FakeCapacity, **settings: Any) -> FastAPI:
     return create_app(
         # Business metrics read afresh on every scrape, so that a test sees what it just did.
-        CampaignsSettings(database_url=db_url, log_json=False, metrics_cache_seconds=0, **settings),
+        CampaignsSettings(
+            **{"database_url": db_url, "log_json": False, "metrics_cache_seconds": 0, "fixed_now": NOW, **settings}
+        ),
         segmentation_transport=httpx.MockTransport(segmentation.handle),
         capacity_transport=httpx.MockTransport(capacity.handle),
     )

@@ -4,7 +4,7 @@ results of planned against actual, reactivated customers, and completed campaign
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -12,9 +12,7 @@ import httpx
 
 from campaigns.forecast.service import posterior
 from campaigns.settings import CampaignsSettings
-from tests.campaigns.conftest import FakeSegmentation, create, member, members, plan, problem
-
-NOW = datetime.now(UTC)
+from tests.campaigns.conftest import NOW, FakeSegmentation, create, member, members, plan, problem
 
 
 async def running(client: httpx.AsyncClient, contacts: str = "recorded", **overrides: Any) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Consent and attention, incentives per member, limits: who is left out of an audience and by which rule."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -8,6 +8,8 @@ import httpx
 
 from servicekit.testing import app_client
 from tests.campaigns.conftest import (
+    NOW,
+    TODAY,
     FakeCapacity,
     FakeSegmentation,
     create,
@@ -93,8 +95,8 @@ async def test_the_contact_cap_counts_contacts_of_every_campaign_and_spares_comp
         assert excluded(recovery) == {"no_open_complaint": 2}
         assert [m["external_id"] for m in await members(client, recovery["id"], included=True)] == ["K-3"]
 
-        later = await create(client, starts_on=(datetime.now(UTC).date() + timedelta(days=70)).isoformat(),
-                             ends_on=(datetime.now(UTC).date() + timedelta(days=80)).isoformat())  # fmt: skip
+        later = await create(client, starts_on=(TODAY + timedelta(days=70)).isoformat(),
+                             ends_on=(TODAY + timedelta(days=80)).isoformat())  # fmt: skip
         assert excluded(await plan(client, later["id"])) == {"open_complaint": 1}, "outside the rolling period"
 
 
@@ -127,7 +129,7 @@ async def test_probability_alive_and_recent_contacts_narrow_the_audience(
     ]
     segmentation.interactions = [
         {"external_id": "T-1", "customer_external_id": "K-TALKED", "kind": "call", "channel": "phone",
-         "occurred_at": (datetime.now(UTC) - timedelta(days=10)).isoformat()}
+         "occurred_at": (NOW - timedelta(days=10)).isoformat()}
     ]  # fmt: skip
     rules = {"min_probability_alive": "0.3", "no_contact_days": 90}
     planned = await plan(client, (await create(client, kind="reactivation", channel="post", audience=rules))["id"])
@@ -145,10 +147,9 @@ async def test_relative_last_order_days_become_segmentation_filters(
     rules = {"last_order_days_ago_min": 30, "last_order_days_ago_max": 60}
     await plan(client, (await create(client, kind="second_order", audience=rules))["id"])
     request = next(r for r in segmentation.requests if r.url.path == "/v1/segmentation/audiences")
-    today = datetime.now(UTC).date()
     assert request.url.params.get_list("z_stage") == ["Z2"]
-    assert request.url.params["last_order_from"] == (today - timedelta(days=60)).isoformat()
-    assert request.url.params["last_order_before"] == (today - timedelta(days=29)).isoformat()
+    assert request.url.params["last_order_from"] == (TODAY - timedelta(days=60)).isoformat()
+    assert request.url.params["last_order_before"] == (TODAY - timedelta(days=29)).isoformat()
 
 
 async def test_bad_campaigns_are_refused_with_problems_and_nothing_written(client: httpx.AsyncClient) -> None:

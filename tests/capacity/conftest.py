@@ -1,6 +1,6 @@
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -10,10 +10,12 @@ from fastapi import FastAPI
 
 from capacity.main import create_app
 from capacity.settings import CapacitySettings
-from capacity.weeks import current_week
 from servicekit.testing import app_client
 
-THIS_WEEK = current_week("UTC")
+# The capacity app's clock in these tests (CAPACITY_FIXED_NOW), so that none depends on the day or hour it runs
+# (a run across Sunday midnight UTC saw two different weeks): the last half hour of an ISO week.
+NOW = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)  # a Sunday
+THIS_WEEK = NOW.date() - timedelta(days=NOW.weekday())
 
 
 def week(offset: int) -> date:
@@ -80,7 +82,7 @@ def segmentation() -> FakeSegmentation:
 def make_app(db_url: str, segmentation: FakeSegmentation, **settings: Any) -> FastAPI:
     # Business metrics read afresh on every scrape, so that a test sees what it just did.
     settings = {"database_url": db_url, "log_json": False, "maintenance_interval_seconds": 0,
-                "metrics_cache_seconds": 0, **settings}  # fmt: skip
+                "metrics_cache_seconds": 0, "fixed_now": NOW, **settings}  # fmt: skip
     return create_app(CapacitySettings(**settings), segmentation_transport=httpx.MockTransport(segmentation.handle))
 
 

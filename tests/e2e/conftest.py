@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
 
@@ -37,10 +38,13 @@ class Stack:
         return asyncio.run(create())
 
 
-def running_stack(database_url: str, **gateway_env: str) -> Iterator[Stack]:
-    """Start the four components on an emptied test database; stop them when the generator is closed."""
+def running_stack(database_url: str, *, fixed_now: datetime | None = None, **gateway_env: str) -> Iterator[Stack]:
+    """Start the four components on an emptied test database; stop them when the generator is closed.
+    `fixed_now`: every component's clock stands still at that instant ({SERVICE}_FIXED_NOW)."""
     asyncio.run(truncate_all(database_url))
     env = {"DATABASE_URL": database_url}
+    if fixed_now is not None:
+        env |= {f"{name.upper()}_FIXED_NOW": fixed_now.isoformat() for name in (*SERVICES, "gateway")}
     services = {name: ServerProcess(f"{name}.main:create_app", env, name=name) for name in SERVICES}
     services["capacity"].env["CAPACITY_SEGMENTATION_URL"] = services["segmentation"].url  # its baseline's source
     services["campaigns"].env["CAMPAIGNS_SEGMENTATION_URL"] = services["segmentation"].url  # audiences, orders

@@ -2,21 +2,32 @@
 customers segmented, capacity described, a campaign suggested, planned from segmentation's audience, approved
 with a reservation at capacity, started, orders arriving at segmentation, attributed, measured and completed."""
 
+import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from gateway.keys.schemas import Scope
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, running_stack
 
 LAPSED, ACTIVE = 12, 6
+# Every component's clock (their FIXED_NOW), so that the chain never straddles a midnight or a Sunday night (the
+# suggestion, capacity's week and the run's as-of day all read "today"): a Wednesday noon.
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str) -> Iterator[Stack]:
+    yield from running_stack(database_url, fixed_now=NOW)
 
 
 def facts() -> tuple[str, str]:
     """Twelve customers who bought three times 500 to 600 days ago (lapsed Z4) and six who buy now."""
-    now = datetime.now(UTC)
+    now = NOW
     customers = "external_id,name,kind,consent.email,consent.post\n" + "".join(
         f"CH-{i},Kunde {i},b2b,true,true\n" for i in range(LAPSED + ACTIVE)
     )
@@ -88,15 +99,18 @@ def test_import_segment_suggest_plan_approve_orders_results(stack: Stack) -> Non
 
         exported = client.get(f"/v1/campaigns/campaigns/{cid}/export", params={"format": "ndjson"})
         assert len(exported.text.splitlines()) == LAPSED
-        started = client.post(f"/v1/campaigns/campaigns/{cid}/start")
+        started = client.post(f"/v1/campaigns/campaigns/{cid}/start", json={"contacts": "recorded"})
         assert started.json()["state"] == "running"
-
-        time.sleep(0.05)  # the orders come after the contacts
+        # The mailing went out this morning and three of them ordered an hour before noon, where the clock stands.
+        morning = (NOW - timedelta(hours=3)).isoformat()
+        mailed = [{"external_id": json.loads(line)["external_id"], "contacted_at": morning}
+                  for line in exported.text.splitlines()]  # fmt: skip
+        assert client.post(f"/v1/campaigns/campaigns/{cid}/contacts", json={"contacts": mailed}).status_code == 200
         for i in range(3):
-            order = {"customer_external_id": f"CH-{i}", "ordered_at": datetime.now(UTC).isoformat(),
+            order = {"customer_external_id": f"CH-{i}", "ordered_at": (NOW - timedelta(hours=1)).isoformat(),
                      "net_amount": "800.00", "currency": "EUR"}  # fmt: skip
             assert client.put(f"/v1/segmentation/orders/CH-NEW-{i}", json=order).status_code == 201
-        order = {"customer_external_id": f"CH-{LAPSED}", "ordered_at": datetime.now(UTC).isoformat(),
+        order = {"customer_external_id": f"CH-{LAPSED}", "ordered_at": (NOW - timedelta(hours=1)).isoformat(),
                  "net_amount": "999.00", "currency": "EUR"}  # fmt: skip
         assert client.put("/v1/segmentation/orders/CH-NEW-X", json=order).status_code == 201  # not a member
 

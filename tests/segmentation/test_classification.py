@@ -9,6 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.segmentation.conftest import TODAY
+
 AS_OF = date(2026, 6, 30)
 _ids = count(1)
 
@@ -333,7 +335,7 @@ async def test_a_profile_before_any_run_says_so(client: httpx.AsyncClient) -> No
 
 
 async def test_a_new_order_shows_in_the_profile_at_once(client: httpx.AsyncClient) -> None:
-    today = date.today()
+    today = TODAY
     await customer(client, "SLEEPER")
     body = {"customer_external_id": "SLEEPER", "ordered_at": f"{today - timedelta(days=400)}T10:00:00Z",
             "net_amount": "250.00", "currency": "EUR"}  # fmt: skip
@@ -353,7 +355,7 @@ async def test_a_new_order_shows_in_the_profile_at_once(client: httpx.AsyncClien
 
 
 async def test_an_import_reclassifies_the_customers_it_touches(client: httpx.AsyncClient) -> None:
-    today = date.today()
+    today = TODAY
     await customer(client, "QUIET")
     old = {"customer_external_id": "QUIET", "ordered_at": f"{today - timedelta(days=500)}T10:00:00Z",
            "net_amount": "80.00", "currency": "EUR"}  # fmt: skip
@@ -363,6 +365,21 @@ async def test_an_import_reclassifies_the_customers_it_touches(client: httpx.Asy
     response = await client.post("/v1/segmentation/imports/orders", content=csv, headers={"Content-Type": "text/csv"})
     assert response.json()["rows_accepted"] == 1
     assert (await profile(client, "QUIET"))["lifecycle"] == "reactivated"
+
+
+@pytest.mark.parametrize(("time_zone", "as_of"), [("UTC", "2026-12-06"), ("Europe/Berlin", "2026-12-07")])
+async def test_an_ingest_classifies_as_of_the_companys_day(
+    client: httpx.AsyncClient, time_zone: str, as_of: str
+) -> None:
+    # The app's clock stands at Sunday 23:30 UTC (conftest): in Berlin it is already Monday.
+    config = (await client.get("/v1/segmentation/config")).json()
+    assert (await client.put("/v1/segmentation/config", json={**config, "time_zone": time_zone})).status_code == 200
+    await customer(client, "LATE")
+    await classify(client, TODAY - timedelta(days=7))
+    body = {"customer_external_id": "LATE", "ordered_at": "2026-12-06T23:00:00Z", "net_amount": "10.00",
+            "currency": "EUR"}  # fmt: skip
+    assert (await client.put("/v1/segmentation/orders/L-1", json=body)).status_code == 201
+    assert (await profile(client, "LATE"))["as_of"] == as_of
 
 
 async def test_flow_report_between_two_days(client: httpx.AsyncClient) -> None:

@@ -4,7 +4,7 @@ the one computed from the transactions, and a fit (a job) reproduces the publish
 import asyncio
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +16,7 @@ from segmentation.classification import service
 from segmentation.predictive import model, repository
 from segmentation.settings import SegmentationSettings
 from servicekit.db import build_engine, sessionmaker_for
+from tests.segmentation.conftest import TODAY
 
 CDNOW = Path(__file__).parents[1] / "data" / "cdnow_sample.txt"
 CALIBRATION_END = date(1997, 9, 30)
@@ -301,7 +302,7 @@ async def test_a_new_order_updates_the_customers_predictions_at_once(imported: N
     job = await fit(client, CALIBRATION_END.isoformat())
     await classify(client, CALIBRATION_END.isoformat())
     before = await profile(client, "00004")
-    today = datetime.now(UTC).date().isoformat()  # the company's day: its time zone is UTC here
+    today = TODAY.isoformat()  # the company's day by the app's clock: its time zone is UTC here
     order = {"customer_external_id": "00004", "ordered_at": f"{today}T09:00:00Z",
              "net_amount": "20.00", "currency": "USD"}  # fmt: skip
     assert (await client.put("/v1/segmentation/orders/LIVE-1", json=order)).status_code in (200, 201)

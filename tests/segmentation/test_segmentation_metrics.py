@@ -1,7 +1,7 @@
 """The business figures ops and the dashboard read from /metrics: customers by class, imported rows, runs."""
 
 import time
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from segmentation.main import create_app
 from segmentation.settings import SegmentationSettings
 from servicekit.testing import app_client
+from tests.segmentation.conftest import NOW, TODAY
 from tests.segmentation.test_classification import AS_OF, classify, customer, order
 
 CUSTOMERS_CSV = b"""\
@@ -46,7 +47,7 @@ async def scrape(client: httpx.AsyncClient) -> str:
 @pytest.fixture
 async def client(db_url: str) -> Any:
     # No cache, so that each scrape sees what the test just did.
-    app = create_app(SegmentationSettings(database_url=db_url, log_json=False, metrics_cache_seconds=0))
+    app = create_app(SegmentationSettings(database_url=db_url, log_json=False, metrics_cache_seconds=0, fixed_now=NOW))
     async with app_client(app) as client:
         yield client
 
@@ -103,7 +104,7 @@ async def test_the_last_successful_run_says_how_old_the_classifications_are(clie
 
     await customer(client, "K-1")
     await order(client, "K-1", 5)
-    run = await classify(client, date.today())
+    run = await classify(client, TODAY)
     metrics = await scrape(client)
 
     assert value(metrics, "segmentation_runs_total", status="succeeded") == 1

@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit import clock
 from servicekit.business_metrics import BusinessCollector, BusinessMetrics
 from servicekit.db import ReadPool, build_engine, install_database_error_handlers, sessionmaker_for
 from servicekit.errors import PROBLEM_RESPONSES, install_error_handlers, internal_error_response, problem_response
@@ -151,13 +152,16 @@ def _settled_garbage_collector() -> Iterator[None]:
 
 
 def add_standard_middleware(app: FastAPI, settings: ServiceSettings) -> None:
-    """Outermost first: request id, last-resort 500, metrics and access log, body limit."""
+    """Outermost first: a fixed clock when the settings stop it, request id, last-resort 500, metrics and access
+    log, body limit."""
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.request_body_limit_bytes, upload_limit=settings.upload_body_limit_bytes
     )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LastResortMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    if settings.fixed_now is not None:
+        app.add_middleware(clock.FixedClockMiddleware, fixed_now=settings.fixed_now)
 
 
 def create_service_app(
@@ -194,10 +198,11 @@ def create_service_app(
         await app.state.read_pool.open()
         app.state.background_tasks = set()  # work a request started and does not wait for (e.g. runs)
         try:
-            for hook in on_startup:
-                await hook(app)
-            with _settled_garbage_collector():
-                yield
+            with clock.fixed_at(settings.fixed_now):  # startup hooks and the loops they start read the app's clock
+                for hook in on_startup:
+                    await hook(app)
+                with _settled_garbage_collector():
+                    yield
         finally:
             for task in list(app.state.background_tasks):
                 task.cancel()

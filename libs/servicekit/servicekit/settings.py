@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,6 +51,11 @@ class ServiceSettings(BaseSettings):
     )
     metrics_timeout_seconds: float = Field(
         default=5.0, gt=0, description="A scrape waits at most this long for business metrics; then it gets the last."
+    )
+    fixed_now: AwareDatetime | None = Field(
+        default=None,
+        description="Tests and demos only: the clock stands still at this instant (RFC 3339 with its offset), "
+        "which fixes today, this week and 'N days ago' (servicekit.clock). Unset: the system clock.",
     )
 
     @field_validator("database_url")

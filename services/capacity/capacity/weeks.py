@@ -1,13 +1,13 @@
 """ISO weeks, named by their Monday everywhere in the API (`week_start`), with the ISO label alongside."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
 from pydantic import AfterValidator, Field
 
+from servicekit import clock
 from servicekit.bounds import Day
 from servicekit.errors import Unprocessable
 
@@ -18,7 +18,8 @@ def week_of(day: date) -> date:
 
 
 def current_week(time_zone: str) -> date:
-    return week_of(datetime.now(ZoneInfo(time_zone)).date())
+    """This week in the company's time zone, by the service's clock (CAPACITY_FIXED_NOW)."""
+    return week_of(clock.today(time_zone))
 
 
 def iso_week(monday: date) -> str:

@@ -17,7 +17,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +37,7 @@ from campaigns.gating import service as gating
 from campaigns.incentives import repository as incentives
 from campaigns.settings import Z_STAGES, CampaignsSettings
 from campaigns.types import CENT
+from servicekit import clock
 from servicekit.pagination import Page, decode_cursor, encode_cursor
 
 COPY_BATCH = 5000
@@ -114,7 +115,7 @@ async def score(
     incentive_rules = await _incentive_rules(session, row)
     recent_since = recent_ids = None
     if rules.no_contact_days:
-        recent_since = datetime.now(UTC) - timedelta(days=rules.no_contact_days)
+        recent_since = clock.now() - timedelta(days=rules.no_contact_days)
         recent_ids = sorted(await segmentation.contacted_customers(recent_since))
 
     await repository.delete_members(session, row.id, target)
@@ -178,7 +179,7 @@ async def plan_campaign(
     forecast = await forecasts.build_forecast(session, row.id, response_model, max(row.starts_on, day), row.ends_on)
     capacity_check = await gating.check(capacity, forecast, forecasts.week_of(day))
     plan = Plan(
-        version=version, planned_at=datetime.now(UTC), as_of=day, segmentation_filters=filters,
+        version=version, planned_at=clock.now(), as_of=day, segmentation_filters=filters,
         considered=considered, included=counts.get(None, 0),
         excluded={rule: counts.get(rule, 0) for rule in EXCLUSION_RULES}, negative_value_kept=negative_kept,
         response_model=[response_model[z] for z in Z_STAGES], forecast=forecast, capacity=capacity_check,

@@ -14,9 +14,8 @@ finds the live reservation of the campaign at capacity and uses it instead of re
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,6 +32,7 @@ from campaigns.forecast.schemas import Forecast, WeekForecast
 from campaigns.gating.errors import CapacityPlanRefused, CapacityRefused
 from campaigns.settings import CampaignsSettings
 from campaigns.types import CENT
+from servicekit import clock
 from servicekit.errors import AppError
 
 logger = logging.getLogger("campaigns.gating")
@@ -42,7 +42,8 @@ SHARE = Decimal("0.0001")
 
 
 def today(settings: CampaignsSettings) -> date:
-    return datetime.now(ZoneInfo(settings.time_zone)).date()
+    """Today in the company's time zone (CAMPAIGNS_TIME_ZONE), by the service's clock (CAMPAIGNS_FIXED_NOW)."""
+    return clock.today(settings.time_zone)
 
 
 def label(campaign_id: int) -> str:

@@ -9,7 +9,7 @@ here; each attribution replaces the campaign's attributed orders, so a cancelled
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -38,6 +38,7 @@ from campaigns.results.schemas import (
 )
 from campaigns.settings import Z_STAGES, CampaignsSettings
 from campaigns.types import CENT
+from servicekit import clock
 
 RECORDING = ("running", "completed")
 MEASURABLE = ("running", "completed")
@@ -50,7 +51,7 @@ async def start(session: AsyncSession, campaign_id: int, contacts: str, by: str,
         return await campaign_service.read(session, row)
     campaign_service.require_state(row, "started", ("approved",))
     if contacts == "all":
-        await repository.contact_all(session, row.id, datetime.now(UTC))
+        await repository.contact_all(session, row.id, clock.now())
     row = await campaign_service.record(session, row, "start", "running", by, note)
     return await campaign_service.read(session, row)
 
@@ -64,7 +65,7 @@ async def _recording(session: AsyncSession, campaign_id: int) -> CampaignRow:
 
 async def record_contacts(session: AsyncSession, campaign_id: int, body: ContactsIn) -> Recorded:
     row = await _recording(session, campaign_id)
-    now = datetime.now(UTC)
+    now = clock.now()
     ids = [c.external_id for c in body.contacts]
     matched = await repository.record_contacts(session, row.id, ids, [c.contacted_at or now for c in body.contacts])
     if missing := [i for i in ids if i not in matched]:
@@ -74,7 +75,7 @@ async def record_contacts(session: AsyncSession, campaign_id: int, body: Contact
 
 async def record_responses(session: AsyncSession, campaign_id: int, body: ResponsesIn) -> Recorded:
     row = await _recording(session, campaign_id)
-    now = datetime.now(UTC)
+    now = clock.now()
     ids = [r.external_id for r in body.responses]
     matched = await repository.record_responses(
         session, row.id, ids, [r.responded_at or now for r in body.responses], [r.response for r in body.responses]
@@ -98,7 +99,7 @@ async def attribute(
     """Read the booked orders since the first contact and attribute them; completed campaigns teach the priors
     what they show now."""
     first, last = await repository.contact_span(session, row.id)
-    now = datetime.now(UTC)
+    now = clock.now()
     read = attributed = 0
     until = None
     await repository.create_order_stage(session)

@@ -15,6 +15,8 @@ router = APIRouter(prefix="/v1/campaigns/suggestions", tags=["suggestions"])
     "",
     response_model=Suggestions,
     summary="What to do now: reactivation, second order, loyalty; each with its forecast and capacity check",
+    description="Each runs four ISO weeks ending on a Sunday: from today (in the company's time zone) when today is "
+    "Monday to Thursday, else from the next Monday.",
 )
 async def get_suggestions(
     request: Request, session: SessionDep, segmentation: SegmentationClientDep, capacity: CapacityClientDep

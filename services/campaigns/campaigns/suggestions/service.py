@@ -7,11 +7,12 @@ kept), with its forecast and whether capacity allows it.
   by email: half of them are lost otherwise;
 - loyalty (002, 004): key accounts without any contact for 90 days (CAMPAIGNS_SUGGESTION_QUIET_DAYS): no
   interaction in segmentation and no campaign contact, by phone.
-Each runs from today for four weeks at the channel's usual cost per contact (CAMPAIGNS_SUGGESTION_CONTACT_COSTS)."""
+Each runs at the channel's usual cost per contact (CAMPAIGNS_SUGGESTION_CONTACT_COSTS) for four ISO weeks (Monday to
+Sunday, the weeks capacity counts), so that its forecast and capacity check cover exactly four weeks (`schedule`)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +30,19 @@ from campaigns.settings import CampaignsSettings
 from campaigns.suggestions.schemas import Suggestion, Suggestions
 
 WEEKS = 4
+MIN_DAYS_LEFT = 4  # Monday to Thursday: enough of this week is left to act in it
+
+
+def schedule(day: date) -> tuple[date, date]:
+    """(starts_on, ends_on) of a suggestion asked for on `day` (today in the company's time zone): four ISO weeks,
+    ending on a Sunday. This week counts as the first when at least MIN_DAYS_LEFT of its days are left, today
+    included (Monday to Thursday): the suggestion starts today and runs 25 to 28 days. From Friday to Sunday too
+    little of the week is left: it starts on the next Monday and runs 28 days. Either way the forecast spreads over
+    four weeks, the first holding at least 4/25 of the expected orders, and capacity is asked about those four."""
+    this_week = forecasts.week_of(day)
+    days_left = 7 - day.weekday()
+    first_week = this_week if days_left >= MIN_DAYS_LEFT else this_week + timedelta(weeks=1)
+    return max(day, first_week), first_week + timedelta(weeks=WEEKS, days=-1)
 
 
 def candidates(settings: CampaignsSettings) -> list[tuple[str, str, dict[str, Any]]]:
@@ -66,11 +80,12 @@ async def suggest(
     session: AsyncSession, settings: CampaignsSettings, segmentation: SegmentationClient, capacity: CapacityClient
 ) -> Suggestions:
     day = gating.today(settings)
+    starts_on, ends_on = schedule(day)
     await audience.create_scratch(session)
     found, empty = [], []
     for title, why, fields in candidates(settings):
         body = CampaignCreate.model_validate({
-            "name": title, **fields, "starts_on": day, "ends_on": day + timedelta(weeks=WEEKS, days=-1),
+            "name": title, **fields, "starts_on": starts_on, "ends_on": ends_on,
             "cost_per_contact": settings.suggestion_contact_costs[fields["channel"]],
         })  # fmt: skip
         row = CampaignRow(

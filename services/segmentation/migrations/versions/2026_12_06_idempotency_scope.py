@@ -1,7 +1,7 @@
 """Idempotency-Key values scoped to whoever sent them: each import gets idempotency_scope (the API key, or the calling
 service), and a key is unique within its scope. Existing rows get the empty scope; they stay valid.
 
-Revision ID: 20261206_01
+Revision ID: 20261206_02
 Revises: 20261123_11
 Create Date: 2026-12-06
 """
@@ -9,7 +9,7 @@ Create Date: 2026-12-06
 import sqlalchemy as sa
 from alembic import op
 
-revision = "20261206_01"
+revision = "20261206_02"
 down_revision = "20261123_11"
 branch_labels = None
 depends_on = None

@@ -31,7 +31,7 @@ from datetime import date, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 import httpx
-from benchkit import fresh_database, machine
+from benchkit import SIGNING, fresh_database, machine, signed
 
 from capacity.weeks import current_week
 from segmentation.synthetic import generate
@@ -49,6 +49,7 @@ def import_history(segmentation: ServerProcess, customers: int) -> int:
                 content=table.content,
                 headers={"Content-Type": "text/csv"},
                 timeout=600,
+                auth=signed(),
             )
             response.raise_for_status()
     return dataset.orders.rows
@@ -56,7 +57,7 @@ def import_history(segmentation: ServerProcess, customers: int) -> int:
 
 def fit_and_run(segmentation: ServerProcess) -> str:
     """A predictive fit, then a run that scores the customers with it: the baseline's expected purchases."""
-    with httpx.Client(base_url=segmentation.url, timeout=600) as client:
+    with httpx.Client(base_url=segmentation.url, timeout=600, auth=signed()) as client:
         for path in ("/v1/segmentation/predictive/fits", "/v1/segmentation/runs"):
             location = client.post(path, json={}).raise_for_status().headers["location"]
             while (state := client.get(location).json())["status"] == "running":
@@ -80,7 +81,7 @@ async def send_all(url: str, bodies: list[dict], concurrency: int) -> tuple[floa
     results: list[tuple[int, float, dict]] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120, auth=signed()) as client:
 
         async def worker() -> None:
             while not queue.empty():
@@ -114,7 +115,7 @@ def main() -> int:
     url = fresh_database(args.database)
     print(f"machine: {machine()}")
 
-    quiet = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "CAPACITY_LOG_LEVEL": "WARNING"}
+    quiet = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "CAPACITY_LOG_LEVEL": "WARNING", **SIGNING}
     segmentation = ServerProcess("segmentation.main:create_app", quiet, name="segmentation").start()
     capacity = ServerProcess(
         "capacity.main:create_app",
@@ -125,7 +126,7 @@ def main() -> int:
     try:
         orders = import_history(segmentation, args.customers)
         model = fit_and_run(segmentation)
-        with httpx.Client(base_url=capacity.url, timeout=60) as client:
+        with httpx.Client(base_url=capacity.url, timeout=60, auth=signed()) as client:
             forecast = client.post("/v1/capacity/baseline/refresh").raise_for_status().json()
             for key in RESOURCES:  # capacity for about four times the existing customers' orders
                 body = {"name": key, "unit": "units", "weekly_capacity": "0", "load_per_order": "1",

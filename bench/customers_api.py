@@ -22,7 +22,7 @@ import asyncio
 import shutil
 
 import asyncpg
-from benchkit import create_key, fresh_database, machine, segmentation_behind_gateway, wrk
+from benchkit import create_key, fresh_database, machine, presigned_reads, segmentation_behind_gateway, wrk
 
 READ_SCRIPT = """
 request = function()
@@ -84,7 +84,8 @@ def main() -> int:
             f"load: wrk, 2 threads, {args.connections} connections, {args.seconds} s a run, {args.customers} customers"
         )
         run = {"seconds": args.seconds, "connections": args.connections}
-        wrk("GET customer, direct", segmentation.url, READ_SCRIPT.format(customers=args.customers), [], **run)
+        direct = presigned_reads("/v1/segmentation/customers/C%07d", args.customers)
+        wrk("GET customer, direct", segmentation.url, direct, [], **run)
         wrk("GET customer, via gateway", gateway.url, READ_SCRIPT.format(customers=args.customers), auth, **run)
         wrk("GET page of 100, via gateway", gateway.url, PAGE_SCRIPT, auth, **run)
         wrk(

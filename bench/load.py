@@ -39,6 +39,7 @@ from benchkit import (
     full_run,
     import_file,
     machine,
+    presigned_reads,
     segmentation_behind_gateway,
     wrk,
 )
@@ -112,7 +113,8 @@ def main() -> int:
         run = {"seconds": args.seconds, "connections": args.connections}
         auth = [f"Authorization: Bearer {key}"]
         reads = PROFILE_SCRIPT.format(customers=args.customers)
-        direct = wrk("profile reads, direct", segmentation.url, reads, [], **run)
+        signed_reads = presigned_reads("/v1/segmentation/customers/C%07d/profile", args.customers)
+        direct = wrk("profile reads, direct", segmentation.url, signed_reads, [], **run)
         through = wrk("profile reads, via gateway", gateway.url, reads, auth, **run)
         paced_run = {"seconds": args.seconds, "connections": PACED_CONNECTIONS}
         pacing = PACING.format(delay_ms=round(PACED_CONNECTIONS * 1000 / args.paced_rate))

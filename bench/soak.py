@@ -54,7 +54,7 @@ from typing import Any
 import asyncpg
 import httpx
 import numpy as np
-from benchkit import UNLIMITED, create_key, fresh_database, full_run, import_file, machine
+from benchkit import SIGNING, UNLIMITED, create_key, fresh_database, full_run, import_file, machine
 
 from capacity.weeks import current_week
 from segmentation.synthetic import Table, generate
@@ -409,7 +409,7 @@ def start(url: str) -> list[ServerProcess]:
     quiet = {f"{c}_LOG_LEVEL": "WARNING" for c in ("SEGMENTATION", "CAMPAIGNS", "CAPACITY", "GATEWAY")}
     # The overbooking check holds reservations against one baseline: a refresh on the orders imported meanwhile
     # would move it (and may leave a week below zero without any overbooking).
-    env = {"DATABASE_URL": url, **quiet, "CAPACITY_BASELINE_MAX_AGE_SECONDS": "86400"}
+    env = {"DATABASE_URL": url, **quiet, "CAPACITY_BASELINE_MAX_AGE_SECONDS": "86400", **SIGNING}
     names = ("segmentation", "capacity", "campaigns")
     services = {name: ServerProcess(f"{name}.main:create_app", env, name=name) for name in names}
     services["capacity"].env["CAPACITY_SEGMENTATION_URL"] = services["segmentation"].url

@@ -30,7 +30,8 @@ def _env_names(settings: type[BaseSettings]) -> dict[str, str]:
 def test_every_service_setting_is_in_the_readme(settings: type[ServiceSettings]) -> None:
     shared = set(ServiceSettings.model_fields)
     for field, env_name in _env_names(settings).items():
-        documented = f"`{{SERVICE}}_{field.upper()}`" if field in shared and env_name != "DATABASE_URL" else env_name
+        prefixed = env_name.startswith(settings.model_config.get("env_prefix", ""))  # not DATABASE_URL, say
+        documented = f"`{{SERVICE}}_{field.upper()}`" if field in shared and prefixed else env_name
         assert documented in README, f"{env_name} ({settings.__name__}.{field}) is not in the README"
 
 

@@ -23,12 +23,42 @@ from gateway.settings import GatewaySettings
 from servicekit.db import build_engine, sessionmaker_for
 from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import create_database, ensure_database_url, with_database
-from servicekit.testing import ServerProcess
+from servicekit.settings import ServiceSettings
+from servicekit.signing import GATEWAY, SIGNATURE_HEADER, Signer
+from servicekit.testing import ServerProcess, signing_auth
 
 # One key makes all of a benchmark's load, far beyond any client's rate limit: the limiter runs but never refuses.
 UNLIMITED = {
     f"GATEWAY_RATE_LIMIT_{kind}_{limit}": "1000000" for kind in ("READ", "WRITE") for limit in ("PER_SECOND", "BURST")
 }
+# The internal signing secret of every process a benchmark starts (servicekit.signing). The skew allowed is a day,
+# so that what wrk sends straight to a service can be signed before the run (wrk cannot compute an HMAC).
+SIGNING = {"INTERNAL_SIGNING_SECRET": "bench-internal-signing-secret", "INTERNAL_SIGNING_MAX_SKEW_SECONDS": "86400"}
+
+
+def signed() -> httpx.Auth:
+    """Signs a benchmark's own calls straight to a service, as the gateway does."""
+    return signing_auth(ServiceSettings(internal_signing_secret=SIGNING["INTERNAL_SIGNING_SECRET"]))
+
+
+def presigned_reads(path_format: str, count: int) -> str:
+    """A wrk script that GETs `path_format % n` for a random n from 1 to `count` straight from a service, each
+    path signed beforehand as the gateway signs it."""
+    signer = Signer([SIGNING["INTERNAL_SIGNING_SECRET"]], GATEWAY)
+    lines = "".join(
+        f"{path} {signer.header('GET', path, None)}\n" for path in (path_format % n for n in range(1, count + 1))
+    )
+    return (
+        "local requests = {}\n"
+        "init = function(args)\n"
+        f"  for path, signature in string.gmatch([==[\n{lines}]==], '(%S+) (%S+)\\n') do\n"
+        f"    requests[#requests + 1] = wrk.format('GET', path, {{['{SIGNATURE_HEADER}'] = signature}})\n"
+        "  end\n"
+        "end\n"
+        "request = function()\n"
+        "  return requests[math.random(1, #requests)]\n"
+        "end\n"
+    )
 
 
 def machine() -> str:
@@ -120,7 +150,7 @@ def _ms(value: str) -> float:
 def segmentation_behind_gateway(url: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Segmentation and the gateway in front of it, one uvicorn worker each on the database at `url`, quiet,
     the gateway's rate limits out of the benchmark's reach; stopped afterwards."""
-    env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING"}
+    env = {"DATABASE_URL": url, "SEGMENTATION_LOG_LEVEL": "WARNING", "GATEWAY_LOG_LEVEL": "WARNING", **SIGNING}
     segmentation = ServerProcess("segmentation.main:create_app", env, name="segmentation").start()
     try:
         gateway_env = {**env, **UNLIMITED, "GATEWAY_SEGMENTATION_URL": segmentation.url}

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from gateway.proxy import Upstream
+from servicekit.signing import SIGNATURE_HEADER
 
 logger = logging.getLogger("gateway.openapi")
 
@@ -89,7 +90,8 @@ class MergedOpenApi:
         documents, missing = {}, []
         for name, upstream in upstreams.items():
             try:
-                async with upstream.session.get(upstream.url("/openapi.json")) as response:
+                signed = {SIGNATURE_HEADER: upstream.signer.header("GET", "/openapi.json", None)}
+                async with upstream.session.get(upstream.url("/openapi.json"), headers=signed) as response:
                     response.raise_for_status()
                     documents[name] = await response.json()
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:

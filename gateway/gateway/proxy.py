@@ -33,6 +33,7 @@ from servicekit.app import UPLOAD_PATH_SEGMENT
 from servicekit.errors import AppError, BadGateway, GatewayTimeout, NotFound, ServiceUnavailable
 from servicekit.http import UPSTREAM_KEEPALIVE_SECONDS
 from servicekit.observability import current_request_id
+from servicekit.signing import GATEWAY, SIGNATURE_HEADER, Signer
 
 logger = logging.getLogger("gateway.proxy")
 
@@ -42,7 +43,9 @@ _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
      "transfer-encoding", "upgrade", "host"}
 )  # fmt: skip
-_NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "x-api-key", "x-api-key-id", "x-request-id"} | _TRACE_CONTEXT
+_NOT_FORWARDED = (
+    _HOP_BY_HOP | {"authorization", "x-api-key", "x-api-key-id", "x-request-id", SIGNATURE_HEADER} | _TRACE_CONTEXT
+)
 _NOT_RETURNED = _HOP_BY_HOP | {"date", "server"}  # the gateway's own server sets these
 _RATE_LIMIT_FIELDS = frozenset(name.lower() for name in RATE_LIMIT_HEADERS)  # the gateway's own, never a service's
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -70,6 +73,7 @@ class Upstream:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.settings = settings
+        self.signer = Signer(settings.signing_secrets(), GATEWAY)
         self.breaker = CircuitBreaker(
             name, settings.circuit_breaker_failures, settings.circuit_breaker_cooldown_seconds
         )
@@ -212,6 +216,7 @@ async def _forward(upstream: Upstream, request: Request, api_key: ApiKey) -> aio
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     query = request.scope.get("query_string", b"")
     target = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
+    headers.append((SIGNATURE_HEADER, upstream.signer.header(request.method, target, str(api_key.id))))
     has_body = request.method not in ("GET", "HEAD", "OPTIONS") or "content-length" in request.headers
     streamed = _ForwardedBody(request) if has_body and UPLOAD_PATH_SEGMENT in request.url.path else None
     # A bulk import streams its file through, never held here, so it cannot be sent twice. Other bodies are

@@ -169,3 +169,19 @@ async def test_gauges_count_campaigns_per_state(client: httpx.AsyncClient, db_ur
     assert 'campaigns_campaigns{state="running"} 1.0' in text
     assert 'campaigns_campaigns{state="draft"} 1.0' in text
     assert 'campaigns_planned_responses{campaign="' in text
+
+
+async def test_an_idempotency_key_belongs_to_the_api_key_that_used_it(client: httpx.AsyncClient) -> None:
+    body = {"name": "Spring", "kind": "second_order", "channel": "email"}
+    created = {}
+    for key_id, name in (("key-a", "Spring"), ("key-b", "Autumn")):
+        headers = {"X-API-Key-Id": key_id, "Idempotency-Key": "k-1"}
+        response = await client.post("/v1/campaigns/campaigns", json=body | {"name": name}, headers=headers)
+        assert response.status_code == 201, response.text
+        created[key_id] = response.json()
+    for key_id, campaign in created.items():
+        headers = {"X-API-Key-Id": key_id, "Idempotency-Key": "k-1"}
+        again = await client.post("/v1/campaigns/campaigns", json=body | {"name": campaign["name"]}, headers=headers)
+        assert (again.status_code, again.json()["id"]) == (200, campaign["id"])
+        assert again.json()["history"][0]["by"] == f"api-key:{key_id}"
+    assert len((await client.get("/v1/campaigns/campaigns")).json()["items"]) == 2

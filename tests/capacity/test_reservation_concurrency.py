@@ -14,8 +14,11 @@ import asyncpg
 import httpx
 import pytest
 
-from servicekit.testing import ServerProcess, free_port
+from servicekit.settings import ServiceSettings
+from servicekit.testing import ServerProcess, free_port, signing_auth
 from tests.capacity.conftest import headroom, put_resource, refresh, week
+
+SIGNING_SECRET = "concurrency-internal-signing-secret"  # the processes and the test share it
 
 REQUESTS = 60
 POOL_PER_PROCESS = 28  # two processes: 56 requests in the database at once, the rest waiting for a connection
@@ -31,6 +34,7 @@ def servers(database_url: str) -> Iterator[list[str]]:
         "CAPACITY_MAINTENANCE_INTERVAL_SECONDS": "0",
         "CAPACITY_SEGMENTATION_URL": f"http://127.0.0.1:{free_port()}",  # not needed: the forecast is stored
         "CAPACITY_LOG_LEVEL": "WARNING",
+        "INTERNAL_SIGNING_SECRET": SIGNING_SECRET,
     }
     processes = [ServerProcess("capacity.main:create_app", env, name=f"capacity-{i}") for i in range(2)]
     started = []
@@ -92,7 +96,8 @@ async def everyone_waiting(db_url: str, resource: int, week_start: date, waiting
 
 async def burst(servers: list[str], bodies: list[dict], headers: dict | None = None) -> list[httpx.Response]:
     limits = httpx.Limits(max_connections=REQUESTS, max_keepalive_connections=REQUESTS)
-    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=120) for url in servers]
+    auth = signing_auth(ServiceSettings(internal_signing_secret=SIGNING_SECRET))  # as the gateway signs
+    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=120, auth=auth) for url in servers]
     try:
         sends = [
             clients[i % len(clients)].post("/v1/capacity/reservations", json=body, headers=headers or {})

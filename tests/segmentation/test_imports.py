@@ -342,3 +342,16 @@ async def test_values_with_spaces_around_them_are_trimmed_and_those_with_spaces_
         (5, "issued_on", "is not a day of the calendar"),
     ]  # fmt: skip
     assert (await client.get("/v1/segmentation/invoices/I-1")).json()["issued_on"] == "2026-03-01"
+
+
+async def test_an_idempotency_key_belongs_to_the_api_key_that_used_it(client: httpx.AsyncClient) -> None:
+    jobs = {}
+    for key_id, csv in (("key-a", CUSTOMERS_CSV), ("key-b", CUSTOMERS_CSV.replace("Müller GmbH", "Other"))):
+        headers = {"Content-Type": "text/csv", "Idempotency-Key": "nightly", "X-API-Key-Id": key_id}
+        response = await client.post("/v1/segmentation/imports/customers", content=csv.encode(), headers=headers)
+        assert response.status_code == 201, response.text
+        jobs[key_id] = response.json()["id"]
+        again = await client.post("/v1/segmentation/imports/customers", content=csv.encode(), headers=headers)
+        assert (again.status_code, again.json()["id"]) == (200, jobs[key_id])
+    assert jobs["key-a"] != jobs["key-b"]
+    assert (await client.get("/v1/segmentation/customers/K-1")).json()["name"] == "Other", "both were imported"

@@ -27,6 +27,7 @@ from servicekit.observability import (
     metrics_endpoint,
 )
 from servicekit.settings import ServiceSettings
+from servicekit.signing import SignatureMiddleware, warn_if_development_secret
 
 logger = logging.getLogger("servicekit.app")
 
@@ -151,12 +152,18 @@ def _settled_garbage_collector() -> Iterator[None]:
         gc.unfreeze()
 
 
-def add_standard_middleware(app: FastAPI, settings: ServiceSettings) -> None:
+def add_standard_middleware(app: FastAPI, settings: ServiceSettings, *, verify_signatures: bool = True) -> None:
     """Outermost first: a fixed clock when the settings stop it, request id, last-resort 500, metrics and access
-    log, body limit."""
+    log, signed calls only, body limit."""
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.request_body_limit_bytes, upload_limit=settings.upload_body_limit_bytes
     )
+    if verify_signatures:
+        app.add_middleware(
+            SignatureMiddleware,
+            secrets=settings.signing_secrets(),
+            max_skew_seconds=settings.internal_signing_max_skew_seconds,
+        )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(LastResortMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -177,8 +184,12 @@ def create_service_app(
     on_shutdown: Sequence[LifespanHook] = (),
     serve_openapi: bool = True,
     business_metrics: Sequence[BusinessCollector] = (),
+    verify_signatures: bool = True,
 ) -> FastAPI:
     """A FastAPI app with the platform's conventions; the engine is built in lifespan, never at import.
+
+    `verify_signatures`: answer only calls signed by another component (servicekit.signing); the gateway, the
+    one component callers reach directly, turns it off.
 
     `business_metrics`: collectors of `<service>_...` figures read from the service's tables when /metrics
     is scraped (servicekit.business_metrics).
@@ -190,6 +201,7 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, settings.log_json)
+        warn_if_development_secret(settings.signing_secrets())
         engine = build_engine(settings, application_name=name)
         app.state.settings = settings
         app.state.engine = engine
@@ -227,7 +239,7 @@ def create_service_app(
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.add_exception_handler(_BodyTooLarge, _body_too_large_handler)
-    add_standard_middleware(app, settings)
+    add_standard_middleware(app, settings, verify_signatures=verify_signatures)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""HTTP clients for calling other services: pooled, with timeouts, request-id forwarding, and
-upstream failures turned into 502/503/504 problems instead of hangs or 500s."""
+"""HTTP clients for calling other services: pooled, with timeouts, request-id forwarding, signed
+(servicekit.signing), and upstream failures turned into 502/503/504 problems instead of hangs or 500s."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import httpx
 
 from servicekit.errors import AppError, BadGateway, GatewayTimeout, ServiceUnavailable
 from servicekit.observability import current_request_id
+from servicekit.signing import Signer, SigningAuth
 
 # uvicorn closes a connection that has been idle for 5 s (its default --timeout-keep-alive): a client that
 # reuses one just then gets a reset instead of an answer (seen in the soak: a 502 for a POST, which cannot be
@@ -38,7 +39,9 @@ def create_http_client(
     connect_timeout_seconds: float = 2.0,
     max_connections: int = 100,
     transport: httpx.AsyncBaseTransport | None = None,
+    signer: Signer | None = None,
 ) -> httpx.AsyncClient:
+    """`signer`: sign every call (the services refuse unsigned ones); None for calls outside the platform."""
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds, pool=connect_timeout_seconds),
@@ -48,12 +51,16 @@ def create_http_client(
             keepalive_expiry=UPSTREAM_KEEPALIVE_SECONDS,
         ),
         transport=transport,
+        auth=SigningAuth(signer) if signer else None,
         event_hooks={"request": [_forward_request_id]},
     )
 
 
 class ServiceClient:
-    """A client for one upstream service. Subclass it with typed methods per endpoint."""
+    """A client for one upstream service. Subclass it with typed methods per endpoint.
+
+    `signer`: how the calling service signs (Signer(settings.signing_secrets(), "<its name>")); each call carries
+    the API key id of the request being handled, when there is one."""
 
     def __init__(
         self,
@@ -63,6 +70,7 @@ class ServiceClient:
         timeout_seconds: float = 10.0,
         connect_timeout_seconds: float = 2.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.service = service
         self.http = create_http_client(
@@ -70,6 +78,7 @@ class ServiceClient:
             timeout_seconds=timeout_seconds,
             connect_timeout_seconds=connect_timeout_seconds,
             transport=transport,
+            signer=signer,
         )
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:

@@ -1,15 +1,19 @@
 """`Idempotency-Key` on the POSTs that create: the key is stored with what it created, together with a
 fingerprint of the request, so that a retry gets the first result and a reused key for another request is
 refused. The row that holds the key is inserted first (ON CONFLICT DO NOTHING): a concurrent retry waits for
-the first request's transaction and then finds its row."""
+the first request's transaction and then finds its row.
+
+Keys are scoped (`IdempotencyScopeDep`): a key sent with one API key never replays what another API key created,
+and a service's own keys (service-to-service calls) are apart from both."""
 
 import hashlib
 from typing import Annotated
 
-from fastapi import Header, Response, status
+from fastapi import Depends, Header, Request, Response, status
 from pydantic import BaseModel
 
 from servicekit.errors import AppError
+from servicekit.signing import Caller
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -19,6 +23,16 @@ IdempotencyKeyHeader = Annotated[
         description="Makes a retry safe: a second request with the same key returns what the first created.",
     ),
 ]
+
+
+def _scope(request: Request) -> str:
+    caller: Caller | None = request.scope.get("internal_caller")  # verified by servicekit.signing
+    return caller.idempotency_scope if caller else ""
+
+
+IdempotencyScopeDep = Annotated[str, Depends(_scope)]
+"""Whose Idempotency-Key values the request uses (servicekit.signing.Caller.idempotency_scope): stored next to
+the key, which is unique within its scope."""
 
 
 def fingerprint(body: BaseModel) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, AwareDatetime, Field, field_validator
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,13 @@ def async_database_url(url: str) -> str:
 def plain_database_url(url: str) -> str:
     """The URL asyncpg itself takes: SQLAlchemy's driver prefix removed."""
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+DEVELOPMENT_SIGNING_SECRET = "development-only-internal-signing-secret"  # noqa: S105 - a warning is logged
+
+
+def _split_secrets(value: str) -> list[str]:
+    return [secret.strip() for secret in value.split(",") if secret.strip()]
 
 
 class ServiceSettings(BaseSettings):
@@ -44,6 +51,18 @@ class ServiceSettings(BaseSettings):
     upload_body_limit_bytes: int = Field(
         default=2 * 1024**3, ge=1, description="Largest file accepted by an /imports/ endpoint (413 beyond)."
     )
+    internal_signing_secret: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_SIGNING_SECRET),
+        validation_alias=AliasChoices("internal_signing_secret", "INTERNAL_SIGNING_SECRET"),
+        description="Signs and verifies calls between the components (servicekit.signing); the same in every "
+        "component. Comma-separated to rotate: calls are signed with the first, any of them is accepted.",
+    )
+    internal_signing_max_skew_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        validation_alias=AliasChoices("internal_signing_max_skew_seconds", "INTERNAL_SIGNING_MAX_SKEW_SECONDS"),
+        description="A signed call is refused when its time is further than this from the service's clock.",
+    )
     log_level: str = Field(default="INFO", description="Python log level.")
     log_json: bool = Field(default=True, description="One JSON object per log line (else plain text).")
     metrics_cache_seconds: float = Field(
@@ -57,6 +76,17 @@ class ServiceSettings(BaseSettings):
         description="Tests and demos only: the clock stands still at this instant (RFC 3339 with its offset), "
         "which fixes today, this week and 'N days ago' (servicekit.clock). Unset: the system clock.",
     )
+
+    def signing_secrets(self) -> list[str]:
+        """The internal signing secrets in order: the first signs, every one verifies."""
+        return _split_secrets(self.internal_signing_secret.get_secret_value())
+
+    @field_validator("internal_signing_secret")
+    @classmethod
+    def _some_secret(cls, value: SecretStr) -> SecretStr:
+        if not _split_secrets(value.get_secret_value()):
+            raise ValueError("INTERNAL_SIGNING_SECRET must hold at least one secret (comma-separated to rotate)")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -30,7 +30,8 @@ from starlette.types import ASGIApp
 
 from servicekit.migrations import discover_components, upgrade
 from servicekit.pg import LocalPostgresSettings, create_database, database_name, start_embedded, with_database
-from servicekit.settings import plain_database_url
+from servicekit.settings import ServiceSettings, plain_database_url
+from servicekit.signing import GATEWAY, Signer, SigningAuth
 
 
 @pytest.fixture(scope="session")
@@ -84,12 +85,21 @@ def db_url(database_url: str) -> str:
 
 
 @asynccontextmanager
-async def app_client(app: FastAPI, base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and talk to it in-process over ASGI."""
+async def app_client(
+    app: FastAPI, base_url: str = "http://testserver", *, signed: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and talk to it in-process over ASGI. `signed`: each request is signed as the gateway
+    signs it (servicekit.signing), for the `X-API-Key-Id` it carries, if any."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        auth = signing_auth(app.state.settings) if signed and hasattr(app.state, "settings") else None
+        async with httpx.AsyncClient(transport=transport, base_url=base_url, auth=auth) as client:
             yield client
+
+
+def signing_auth(settings: ServiceSettings) -> httpx.Auth:
+    """An httpx auth that signs requests to the services as the gateway does, with the secret of `settings`."""
+    return SigningAuth(Signer(settings.signing_secrets(), GATEWAY))
 
 
 @asynccontextmanager
@@ -307,4 +317,13 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"servicekit: tests run on {where}"
 
 
-__all__ = ["ServerProcess", "TcpProxy", "app_client", "free_port", "postgres_address", "serve_in_loop", "truncate_all"]
+__all__ = [
+    "ServerProcess",
+    "TcpProxy",
+    "app_client",
+    "free_port",
+    "postgres_address",
+    "serve_in_loop",
+    "signing_auth",
+    "truncate_all",
+]

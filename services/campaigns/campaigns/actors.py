@@ -1,12 +1,15 @@
-"""Who is acting: the name a request gives (`by`), else the API key the gateway says called (X-API-Key-Id)."""
+"""Who is acting: the name a request gives (`by`), else the API key the call was signed for (servicekit.signing:
+an X-API-Key-Id no signature covers never gets this far)."""
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends
+
+from servicekit.signing import CallerDep as SignedCallerDep
 
 
-def _caller(x_api_key_id: Annotated[str | None, Header(include_in_schema=False)] = None) -> str:
-    return f"api-key:{x_api_key_id}" if x_api_key_id else "unknown"
+def _caller(caller: SignedCallerDep) -> str:
+    return f"api-key:{caller.key_id}" if caller.key_id else "unknown"
 
 
 CallerDep = Annotated[str, Depends(_caller)]

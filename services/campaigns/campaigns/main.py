@@ -17,6 +17,7 @@ from campaigns.results.router import router as results_router
 from campaigns.settings import CampaignsSettings
 from campaigns.suggestions.router import router as suggestions_router
 from servicekit.app import create_service_app
+from servicekit.signing import Signer
 
 COMPONENT_DIR = Path(__file__).resolve().parent.parent
 
@@ -32,13 +33,18 @@ def create_app(
     settings = settings or CampaignsSettings()
 
     async def start(app: FastAPI) -> None:
+        signer = Signer(settings.signing_secrets(), "campaigns")
         app.state.segmentation = SegmentationClient(
             settings.segmentation_url,
             timeout_seconds=settings.segmentation_timeout_seconds,
             transport=segmentation_transport,
+            signer=signer,
         )
         app.state.capacity = CapacityClient(
-            settings.capacity_url, timeout_seconds=settings.capacity_timeout_seconds, transport=capacity_transport
+            settings.capacity_url,
+            timeout_seconds=settings.capacity_timeout_seconds,
+            transport=capacity_transport,
+            signer=signer,
         )
 
     async def stop(app: FastAPI) -> None:

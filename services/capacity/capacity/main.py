@@ -17,6 +17,7 @@ from capacity.resources.router import exceptions_router
 from capacity.resources.router import router as resources_router
 from capacity.settings import CapacitySettings
 from servicekit.app import create_service_app
+from servicekit.signing import Signer
 
 COMPONENT_DIR = Path(__file__).resolve().parent.parent
 
@@ -32,6 +33,7 @@ def create_app(
             settings.segmentation_url,
             timeout_seconds=settings.segmentation_timeout_seconds,
             transport=segmentation_transport,
+            signer=Signer(settings.signing_secrets(), "capacity"),
         )
         maintenance.start(app)
 

@@ -25,8 +25,12 @@ async def claim(session: AsyncSession, values: dict[str, Any]) -> CampaignRow | 
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def by_key(session: AsyncSession, idempotency_key: str) -> CampaignRow | None:
-    return await session.scalar(select(CampaignRow).where(CampaignRow.idempotency_key == idempotency_key))
+async def by_key(session: AsyncSession, scope: str, idempotency_key: str) -> CampaignRow | None:
+    return await session.scalar(
+        select(CampaignRow).where(
+            CampaignRow.idempotency_scope == scope, CampaignRow.idempotency_key == idempotency_key
+        )
+    )
 
 
 async def update_fields(session: AsyncSession, campaign_id: int, values: dict[str, Any]) -> CampaignRow:

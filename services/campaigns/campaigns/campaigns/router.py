@@ -25,7 +25,7 @@ from campaigns.gating import service as gating
 from campaigns.results import service as execution
 from servicekit.db import SessionDep
 from servicekit.errors import Problem
-from servicekit.idempotency import IdempotencyKeyHeader, mark_replayed
+from servicekit.idempotency import IdempotencyKeyHeader, IdempotencyScopeDep, mark_replayed
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/campaigns/campaigns", tags=["campaigns"])
@@ -60,10 +60,11 @@ async def create_campaign(
     session: SessionDep,
     response: Response,
     caller: CallerDep,
+    idempotency_scope: IdempotencyScopeDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Campaign:
     campaign, replayed = await service.create_campaign(
-        session, body, idempotency_key, caller, request.app.state.settings
+        session, body, idempotency_key, caller, request.app.state.settings, idempotency_scope=idempotency_scope
     )
     location = f"/v1/campaigns/campaigns/{campaign.id}"
     if replayed:

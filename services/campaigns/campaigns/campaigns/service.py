@@ -82,21 +82,30 @@ def require_state(row: CampaignRow, action: str, allowed: tuple[str, ...]) -> No
 
 
 async def create_campaign(
-    session: AsyncSession, body: CampaignCreate, idempotency_key: str | None, actor: str, settings: CampaignsSettings
+    session: AsyncSession,
+    body: CampaignCreate,
+    idempotency_key: str | None,
+    actor: str,
+    settings: CampaignsSettings,
+    *,
+    idempotency_scope: str,
 ) -> tuple[Campaign, bool]:
     """The new campaign (a draft), or for a reused Idempotency-Key the one it created and True."""
-    if idempotency_key is not None and (earlier := await repository.by_key(session, idempotency_key)):
+    if idempotency_key is not None and (
+        earlier := await repository.by_key(session, idempotency_scope, idempotency_key)
+    ):
         return await _replay(session, earlier, body, idempotency_key), True
     await _check_incentives(session, body.incentives)
     values: dict[str, Any] = body.model_dump(exclude={"by", "audience"}) | {
         "audience": body.audience.model_dump(mode="json"),
         "attribution_window_days": body.attribution_window_days or settings.attribution_window_days,
-        "created_by": body.by or actor, "idempotency_key": idempotency_key, "request_fingerprint": fingerprint(body),
+        "created_by": body.by or actor, "idempotency_key": idempotency_key, "idempotency_scope": idempotency_scope,
+        "request_fingerprint": fingerprint(body),
     }  # fmt: skip
     row = await repository.claim(session, values)
     if row is None:  # the same key sent concurrently: the first request has committed by now
         assert idempotency_key is not None
-        earlier = await repository.by_key(session, idempotency_key)
+        earlier = await repository.by_key(session, idempotency_scope, idempotency_key)
         assert earlier is not None
         return await _replay(session, earlier, body, idempotency_key), True
     await record(session, row, "create", "draft", body.by or actor)

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from servicekit.errors import AppError, BadGateway
 from servicekit.http import ServiceClient
+from servicekit.signing import Signer
 
 
 class ResourceLoad(BaseModel):
@@ -68,9 +69,14 @@ class CapacityAnswered(AppError):
 
 class CapacityClient(ServiceClient):
     def __init__(
-        self, base_url: str, *, timeout_seconds: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        signer: Signer | None = None,
     ) -> None:
-        super().__init__("capacity", base_url, timeout_seconds=timeout_seconds, transport=transport)
+        super().__init__("capacity", base_url, timeout_seconds=timeout_seconds, transport=transport, signer=signer)
 
     async def _call(self, method: str, url: str, model: type[BaseModel], **kwargs: Any) -> Any:
         """Send; transport failures and 5xx are 502/503/504 problems (servicekit), a 4xx is CapacityAnswered,

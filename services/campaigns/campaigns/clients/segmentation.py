@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from servicekit.errors import AppError, BadGateway, ServiceUnavailable
 from servicekit.http import ServiceClient, upstream_error
+from servicekit.signing import Signer
 
 logger = logging.getLogger("campaigns.clients.segmentation")
 
@@ -52,9 +53,14 @@ class AudienceRefused(AppError):
 
 class SegmentationClient(ServiceClient):
     def __init__(
-        self, base_url: str, *, timeout_seconds: float = 30.0, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        signer: Signer | None = None,
     ) -> None:
-        super().__init__("segmentation", base_url, timeout_seconds=timeout_seconds, transport=transport)
+        super().__init__("segmentation", base_url, timeout_seconds=timeout_seconds, transport=transport, signer=signer)
 
     async def audience(self, params: AudienceParams) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """Each matching customer as (the raw NDJSON line, its parsed object), streamed. Unreachable or failing:

@@ -2,7 +2,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Identity, Integer, Numeric, Text, func
+from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Identity, Integer, Numeric, Text, UniqueConstraint, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,12 +54,14 @@ class AdjustmentRow(Base):
     """A known change of one week's demand on a resource (a large order announced), on top of the forecast."""
 
     __tablename__ = "baseline_adjustments"
+    __table_args__ = (UniqueConstraint("idempotency_scope", "idempotency_key"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     resource_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(f"{SCHEMA}.resources.id", ondelete="CASCADE"))
     week_start: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     reason: Mapped[str] = mapped_column(Text)
-    idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    idempotency_scope: Mapped[str] = mapped_column(Text, server_default="")  # whose key: servicekit.signing.Caller
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
     request_fingerprint: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -50,8 +50,12 @@ async def create_adjustment(session: AsyncSession, values: dict[str, Any]) -> Ad
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def adjustment_by_key(session: AsyncSession, idempotency_key: str) -> AdjustmentRow | None:
-    return await session.scalar(select(AdjustmentRow).where(AdjustmentRow.idempotency_key == idempotency_key))
+async def adjustment_by_key(session: AsyncSession, scope: str, idempotency_key: str) -> AdjustmentRow | None:
+    return await session.scalar(
+        select(AdjustmentRow).where(
+            AdjustmentRow.idempotency_scope == scope, AdjustmentRow.idempotency_key == idempotency_key
+        )
+    )
 
 
 def _with_key() -> Any:

@@ -10,7 +10,7 @@ from capacity.clients.segmentation import SegmentationClientDep
 from capacity.resources.schemas import KEY_PATTERN
 from capacity.weeks import WeekRangeDep, WeekStart
 from servicekit.db import SessionDep
-from servicekit.idempotency import IdempotencyKeyHeader, mark_replayed
+from servicekit.idempotency import IdempotencyKeyHeader, IdempotencyScopeDep, mark_replayed
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/capacity", tags=["baseline"])
@@ -67,9 +67,12 @@ async def create_adjustment(
     body: AdjustmentCreate,
     session: SessionDep,
     response: Response,
+    idempotency_scope: IdempotencyScopeDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Adjustment:
-    created, replayed = await service.create_adjustment(session, body, idempotency_key, request.app.state.settings)
+    created, replayed = await service.create_adjustment(
+        session, body, idempotency_key, request.app.state.settings, idempotency_scope=idempotency_scope
+    )
     location = f"/v1/capacity/adjustments/{created.id}"
     if replayed:
         mark_replayed(response, location)

@@ -206,20 +206,28 @@ def adjustment_schema(row: AdjustmentRow, resource_key: str) -> Adjustment:
 
 
 async def create_adjustment(
-    session: AsyncSession, body: AdjustmentCreate, idempotency_key: str | None, settings: CapacitySettings
+    session: AsyncSession,
+    body: AdjustmentCreate,
+    idempotency_key: str | None,
+    settings: CapacitySettings,
+    *,
+    idempotency_scope: str,
 ) -> tuple[Adjustment, bool]:
     """The new adjustment, or for a reused Idempotency-Key the one it created and True."""
     rid = await resource_id(session, body.resource, ["body", "resource"])
     check_week(body.week_start, current_week(settings.time_zone), settings.forecast_weeks, ["body", "week_start"])
     values = body.model_dump(exclude={"resource"}) | {
-        "resource_id": rid, "idempotency_key": idempotency_key, "request_fingerprint": fingerprint(body),
+        "resource_id": rid, "idempotency_key": idempotency_key, "idempotency_scope": idempotency_scope,
+        "request_fingerprint": fingerprint(body),
     }  # fmt: skip
     row = await repository.create_adjustment(session, values)
     if row is None:
         assert idempotency_key is not None
-        earlier = await repository.adjustment_by_key(session, idempotency_key)
+        earlier = await repository.adjustment_by_key(session, idempotency_scope, idempotency_key)
         if earlier is None:  # deleted meanwhile: the key is free again
-            return await create_adjustment(session, body, idempotency_key, settings)
+            return await create_adjustment(
+                session, body, idempotency_key, settings, idempotency_scope=idempotency_scope
+            )
         if earlier.request_fingerprint != values["request_fingerprint"]:
             raise IdempotencyKeyReused(idempotency_key)
         return adjustment_schema(earlier, body.resource), True

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from servicekit.errors import BadGateway
 from servicekit.http import ServiceClient
+from servicekit.signing import Signer
 
 logger = logging.getLogger("capacity.clients.segmentation")
 
@@ -50,9 +51,14 @@ class WeeklyPurchases(BaseModel):
 
 class SegmentationClient(ServiceClient):
     def __init__(
-        self, base_url: str, *, timeout_seconds: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        timeout_seconds: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        signer: Signer | None = None,
     ) -> None:
-        super().__init__("segmentation", base_url, timeout_seconds=timeout_seconds, transport=transport)
+        super().__init__("segmentation", base_url, timeout_seconds=timeout_seconds, transport=transport, signer=signer)
 
     async def weekly_orders(self, from_date: date, to_date: date, abc: AbcClass | None = None) -> WeeklyOrders:
         """Booked orders per week from `from_date` to before `to_date`, of every customer or one ABC class.

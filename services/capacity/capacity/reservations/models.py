@@ -1,7 +1,19 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Identity, Numeric, Text, false, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from capacity.db import SCHEMA, Base
@@ -11,6 +23,7 @@ class ReservationRow(Base):
     """A campaign's claim on capacity: held (until expires_at) -> confirmed -> consumed, or released/expired."""
 
     __tablename__ = "reservations"
+    __table_args__ = (UniqueConstraint("idempotency_scope", "idempotency_key"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     campaign: Mapped[str] = mapped_column(Text, index=True)
@@ -18,7 +31,8 @@ class ReservationRow(Base):
     allow_partial: Mapped[bool] = mapped_column(Boolean)
     partial: Mapped[bool] = mapped_column(Boolean, server_default=false())
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    idempotency_scope: Mapped[str] = mapped_column(Text, server_default="")  # whose key: servicekit.signing.Caller
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
     request_fingerprint: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

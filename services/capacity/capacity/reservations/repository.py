@@ -22,8 +22,12 @@ async def claim(session: AsyncSession, values: dict[str, Any]) -> ReservationRow
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def by_key(session: AsyncSession, idempotency_key: str) -> ReservationRow | None:
-    return await session.scalar(select(ReservationRow).where(ReservationRow.idempotency_key == idempotency_key))
+async def by_key(session: AsyncSession, scope: str, idempotency_key: str) -> ReservationRow | None:
+    return await session.scalar(
+        select(ReservationRow).where(
+            ReservationRow.idempotency_scope == scope, ReservationRow.idempotency_key == idempotency_key
+        )
+    )
 
 
 async def lock_weeks(session: AsyncSession, cells: Sequence[tuple[int, date]]) -> None:

@@ -9,7 +9,7 @@ from capacity.reservations.errors import InsufficientCapacity
 from capacity.reservations.schemas import Reservation, ReservationCreate, ReservationState
 from servicekit.db import SessionDep
 from servicekit.errors import Problem
-from servicekit.idempotency import IdempotencyKeyHeader, mark_replayed
+from servicekit.idempotency import IdempotencyKeyHeader, IdempotencyScopeDep, mark_replayed
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/capacity/reservations", tags=["reservations"])
@@ -37,9 +37,12 @@ async def create_reservation(
     body: ReservationCreate,
     session: SessionDep,
     response: Response,
+    idempotency_scope: IdempotencyScopeDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Reservation:
-    reservation, replayed = await service.reserve(session, body, idempotency_key, request.app.state.settings)
+    reservation, replayed = await service.reserve(
+        session, body, idempotency_key, request.app.state.settings, idempotency_scope=idempotency_scope
+    )
     location = f"/v1/capacity/reservations/{reservation.id}"
     if replayed:
         mark_replayed(response, location)

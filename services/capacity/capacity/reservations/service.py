@@ -66,11 +66,18 @@ async def _replay(session: AsyncSession, earlier: ReservationRow, body: Reservat
 
 
 async def reserve(
-    session: AsyncSession, body: ReservationCreate, idempotency_key: str | None, settings: CapacitySettings
+    session: AsyncSession,
+    body: ReservationCreate,
+    idempotency_key: str | None,
+    settings: CapacitySettings,
+    *,
+    idempotency_scope: str,
 ) -> tuple[Reservation, bool]:
     """Hold what the body asks for, all of it or (allow_partial) what fits; refused with what would fit.
     Returns the reservation and whether it is a replay of an earlier request with the same key."""
-    if idempotency_key is not None and (earlier := await repository.by_key(session, idempotency_key)):
+    if idempotency_key is not None and (
+        earlier := await repository.by_key(session, idempotency_scope, idempotency_key)
+    ):
         return await _replay(session, earlier, body, idempotency_key), True
 
     this_week = current_week(settings.time_zone)
@@ -87,12 +94,13 @@ async def reserve(
         {
             "campaign": body.campaign, "state": "held", "allow_partial": body.allow_partial,
             "expires_at": func.statement_timestamp() + hold, "idempotency_key": idempotency_key,
+            "idempotency_scope": idempotency_scope,
             "request_fingerprint": fingerprint(body),
         },
     )  # fmt: skip
     if row is None:  # the same key, sent concurrently: the insert waited for that request, which committed
         assert idempotency_key is not None  # (had it rolled back, as a refusal does, this insert would have won)
-        earlier = await repository.by_key(session, idempotency_key)
+        earlier = await repository.by_key(session, idempotency_scope, idempotency_key)
         assert earlier is not None, "reservations are never deleted"
         return await _replay(session, earlier, body, idempotency_key), True
 

@@ -1,7 +1,7 @@
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Identity, Numeric, Text, func
+from sqlalchemy import BigInteger, Date, DateTime, ForeignKey, Identity, Numeric, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from capacity.db import SCHEMA, Base
@@ -38,6 +38,7 @@ class CapacityExceptionRow(Base):
     """A holiday, shutdown or extra shift: a different capacity in every week its dates touch."""
 
     __tablename__ = "capacity_exceptions"
+    __table_args__ = (UniqueConstraint("idempotency_scope", "idempotency_key"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     resource_id: Mapped[int] = mapped_column(BigInteger, ForeignKey(f"{SCHEMA}.resources.id", ondelete="CASCADE"))
@@ -46,6 +47,7 @@ class CapacityExceptionRow(Base):
     capacity: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     delta: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     reason: Mapped[str] = mapped_column(Text)
-    idempotency_key: Mapped[str | None] = mapped_column(Text, unique=True)
+    idempotency_scope: Mapped[str] = mapped_column(Text, server_default="")  # whose key: servicekit.signing.Caller
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
     request_fingerprint: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

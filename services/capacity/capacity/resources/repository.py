@@ -66,9 +66,11 @@ async def create_exception(session: AsyncSession, values: dict[str, Any]) -> Cap
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def exception_by_key(session: AsyncSession, idempotency_key: str) -> CapacityExceptionRow | None:
+async def exception_by_key(session: AsyncSession, scope: str, idempotency_key: str) -> CapacityExceptionRow | None:
     return await session.scalar(
-        select(CapacityExceptionRow).where(CapacityExceptionRow.idempotency_key == idempotency_key)
+        select(CapacityExceptionRow).where(
+            CapacityExceptionRow.idempotency_scope == scope, CapacityExceptionRow.idempotency_key == idempotency_key
+        )
     )
 
 

@@ -8,7 +8,7 @@ from capacity.resources import service
 from capacity.resources.schemas import KEY_PATTERN, CapacityException, CapacityExceptionCreate, Resource, ResourcePut
 from capacity.weeks import current_week
 from servicekit.db import SessionDep
-from servicekit.idempotency import IdempotencyKeyHeader, mark_replayed
+from servicekit.idempotency import IdempotencyKeyHeader, IdempotencyScopeDep, mark_replayed
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/capacity/resources", tags=["resources"])
@@ -54,10 +54,13 @@ async def create_exception(
     body: CapacityExceptionCreate,
     session: SessionDep,
     response: Response,
+    idempotency_scope: IdempotencyScopeDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> CapacityException:
     this_week = current_week(request.app.state.settings.time_zone)
-    created, replayed = await service.create_exception(session, body, idempotency_key, this_week)
+    created, replayed = await service.create_exception(
+        session, body, idempotency_key, this_week, idempotency_scope=idempotency_scope
+    )
     location = f"/v1/capacity/exceptions/{created.id}"
     if replayed:
         mark_replayed(response, location)

@@ -64,7 +64,12 @@ def exception_schema(row: CapacityExceptionRow, resource_key: str) -> CapacityEx
 
 
 async def create_exception(
-    session: AsyncSession, body: CapacityExceptionCreate, idempotency_key: str | None, this_week: date
+    session: AsyncSession,
+    body: CapacityExceptionCreate,
+    idempotency_key: str | None,
+    this_week: date,
+    *,
+    idempotency_scope: str,
 ) -> tuple[CapacityException, bool]:
     """The new exception, or for a reused Idempotency-Key the one it created and True."""
     rid = await resource_id(session, body.resource, ["body", "resource"])
@@ -73,14 +78,17 @@ async def create_exception(
             f"The exception ends before this week (which starts {this_week}).", field=["body", "ends_on"]
         )
     values = body.model_dump(exclude={"resource"}) | {
-        "resource_id": rid, "idempotency_key": idempotency_key, "request_fingerprint": fingerprint(body),
+        "resource_id": rid, "idempotency_key": idempotency_key, "idempotency_scope": idempotency_scope,
+        "request_fingerprint": fingerprint(body),
     }  # fmt: skip
     row = await repository.create_exception(session, values)
     if row is None:
         assert idempotency_key is not None
-        earlier = await repository.exception_by_key(session, idempotency_key)
+        earlier = await repository.exception_by_key(session, idempotency_scope, idempotency_key)
         if earlier is None:  # deleted meanwhile: the key is free again
-            return await create_exception(session, body, idempotency_key, this_week)
+            return await create_exception(
+                session, body, idempotency_key, this_week, idempotency_scope=idempotency_scope
+            )
         if earlier.request_fingerprint != values["request_fingerprint"]:
             raise IdempotencyKeyReused(idempotency_key)
         return exception_schema(earlier, body.resource), True

@@ -10,12 +10,13 @@ from segmentation.db import SCHEMA, Base
 
 class ImportRow(Base):
     __tablename__ = "imports"
-    __table_args__ = (UniqueConstraint("entity", "idempotency_key"),)
+    __table_args__ = (UniqueConstraint("entity", "idempotency_scope", "idempotency_key"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid())
     entity: Mapped[str] = mapped_column(Text)
     format: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, server_default="receiving")
+    idempotency_scope: Mapped[str] = mapped_column(Text, server_default="")  # whose key: servicekit.signing.Caller
     idempotency_key: Mapped[str | None] = mapped_column(Text)
     create_missing_customers: Mapped[bool] = mapped_column(Boolean, server_default="false")
     bytes_received: Mapped[int] = mapped_column(BigInteger, server_default="0")

@@ -33,13 +33,17 @@ _WHOLE_DIGITS = len(str(int(MAX_AMOUNT)))
 
 
 async def create_job(session: AsyncSession, values: dict[str, Any]) -> ImportRow | None:
-    """A new job; None when (entity, idempotency_key) is taken."""
+    """A new job; None when (entity, idempotency_scope, idempotency_key) is taken."""
     statement = insert(ImportRow).values(**values).on_conflict_do_nothing().returning(ImportRow)
     return (await session.execute(statement)).scalar_one_or_none()
 
 
-async def find_by_key(session: AsyncSession, entity: str, key: str) -> ImportRow | None:
-    return await session.scalar(select(ImportRow).where(ImportRow.entity == entity, ImportRow.idempotency_key == key))
+async def find_by_key(session: AsyncSession, entity: str, scope: str, key: str) -> ImportRow | None:
+    return await session.scalar(
+        select(ImportRow).where(
+            ImportRow.entity == entity, ImportRow.idempotency_scope == scope, ImportRow.idempotency_key == key
+        )
+    )
 
 
 async def delete_job(session: AsyncSession, job_id: uuid.UUID) -> None:

@@ -13,6 +13,7 @@ from segmentation.imports.fields import ENTITIES
 from segmentation.imports.schemas import ImportJob, RowError
 from servicekit.app import keep_until_shutdown
 from servicekit.db import SessionDep
+from servicekit.idempotency import IdempotencyScopeDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
 router = APIRouter(prefix="/v1/segmentation/imports", tags=["imports"])
@@ -65,6 +66,7 @@ def _request_body_doc() -> dict[str, object]:
 async def import_file(
     request: Request,
     response: Response,
+    idempotency_scope: IdempotencyScopeDep,
     entity: Annotated[Literal["customers", "orders", "invoices", "interactions"], Path()],
     create_missing_customers: Annotated[
         bool, Query(description="Create customers for unknown customer_external_id instead of refusing the row.")
@@ -77,6 +79,7 @@ async def import_file(
         format=_format_of(request.headers.get("content-type", ""), file_format),
         body=request.stream(),
         idempotency_key=idempotency_key,
+        idempotency_scope=idempotency_scope,
         create_missing_customers=create_missing_customers,
     )
     sessions = request.app.state.sessionmaker

@@ -47,6 +47,7 @@ class Upload:
     format: str  # "csv" | "ndjson"
     body: AsyncIterable[bytes]
     idempotency_key: str | None
+    idempotency_scope: str  # whose key (servicekit.idempotency)
     create_missing_customers: bool
 
 
@@ -120,13 +121,16 @@ async def _register(
         "entity": upload.entity,
         "format": upload.format,
         "idempotency_key": upload.idempotency_key,
+        "idempotency_scope": upload.idempotency_scope,
         "create_missing_customers": upload.create_missing_customers,
     }
     async with sessions() as session, session.begin():
         row = await repository.create_job(session, values)
         if row is None:  # the key was used before
             assert upload.idempotency_key is not None
-            earlier = await repository.find_by_key(session, upload.entity, upload.idempotency_key)
+            earlier = await repository.find_by_key(
+                session, upload.entity, upload.idempotency_scope, upload.idempotency_key
+            )
             if earlier is None:  # deleted meanwhile: take the key
                 row = await repository.create_job(session, values)
             elif earlier.status == "succeeded":

@@ -2,7 +2,7 @@
 service), and a key is unique within its scope. Existing rows get the empty scope; they stay valid.
 
 Revision ID: 20261206_02
-Revises: 20261123_11
+Revises: 20261206_01
 Create Date: 2026-12-06
 """
 

@@ -7,17 +7,20 @@ import hashlib
 from typing import Annotated
 
 from fastapi import Header, Response, status
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from servicekit.errors import AppError
+from servicekit.input_rules import printable_ascii_header
 
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         min_length=1,
         max_length=200,
-        description="Makes a retry safe: a second request with the same key returns what the first created.",
+        description="Makes a retry safe: a second request with the same key returns what the first created. "
+        "Printable ASCII.",
     ),
+    AfterValidator(printable_ascii_header),
 ]
 
 

@@ -18,7 +18,7 @@ from segmentation.db import metadata
 from segmentation.main import COMPONENT_DIR
 from servicekit.app import create_service_app
 from servicekit.idempotency import IdempotencyKeyHeader
-from servicekit.input_rules import MAX_JSON_DEPTH
+from servicekit.input_rules import MAX_JSON_DEPTH, json_body_errors
 from servicekit.settings import ServiceSettings
 from servicekit.testing import app_client
 
@@ -167,6 +167,21 @@ async def test_nesting_is_bounded(client: httpx.AsyncClient) -> None:
     calls.clear()
     errors = refused(await put_raw(client, b"[" * 50_000 + b"]" * 50_000))
     assert errors[0]["type"] == "json_invalid"
+
+
+@pytest.mark.parametrize(
+    ("body", "too_deep"),
+    [
+        (b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH, False),
+        (b"[{" * (MAX_JSON_DEPTH // 2) + b'"x"' + b"}]" * (MAX_JSON_DEPTH // 2), False),
+        (b"[{" * (MAX_JSON_DEPTH // 2) + b"[]" + b"}]" * (MAX_JSON_DEPTH // 2), True),
+        (b'{"a": "\\"[[[[", "b": [' + b'"]", ' * 40 + b"1]}", False),
+        (b"[" + b'"]]", ' * 40 + b"[" * 40 + b"1" + b"]" * 41, True),
+        (b"[" * 50_000, True),
+    ],
+)
+def test_depth_counts_brackets_outside_strings(body: bytes, too_deep: bool) -> None:
+    assert bool(json_body_errors(body)) is too_deep
 
 
 async def test_broken_json_is_still_reported_by_position(client: httpx.AsyncClient) -> None:

@@ -44,8 +44,9 @@ MAX_REPORTED = 20
 _NEEDS_DECODING = re.compile(rb"[%\x00-\x1f\x7f-\xff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-# What can make a JSON body hold a NUL, a lone surrogate (only as \u escapes in UTF-8) or a non-finite number.
-_BODY_SUSPECT = re.compile(rb"\\u|NaN|Infinity")
+# In UTF-8 JSON a NUL or a surrogate can only come as an escape (\u0000, \ud800 to \udfff); "M\u00fcller",
+# as clients that write ASCII only send it, is not worth a second parse.
+_NUL_OR_SURROGATE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _BRACKET_DEPTH = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _PATH_PARAMETER = re.compile(r"{(\w+)(:path)?}")
@@ -111,9 +112,10 @@ def json_body_errors(body: bytes) -> list[dict[str, Any]]:
             ]
         if b"\x00" in body:
             return [_error(["body"], "The body holds a NUL byte: JSON is sent as UTF-8 text.", "json_invalid")]
-    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _depth(body) > MAX_JSON_DEPTH:
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(body, MAX_JSON_DEPTH):
         return [_error(["body"], f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.", "json_invalid")]
-    if not _BODY_SUSPECT.search(body):
+    suspect_escape = b"\\" in body and _NUL_OR_SURROGATE_ESCAPE.search(body)
+    if not suspect_escape and b"NaN" not in body and b"Infinity" not in body:
         return []
     try:
         document = json.loads(body, parse_constant=_NotFinite)
@@ -122,13 +124,29 @@ def json_body_errors(body: bytes) -> list[dict[str, Any]]:
     return list(_walk(document))[:MAX_REPORTED]
 
 
-def _depth(body: bytes) -> int:
-    """How deep the brackets outside strings nest (for a body with many brackets only)."""
-    brackets = _JSON_STRING.sub(b"", body).translate(None, delete=_NOT_BRACKETS)
-    return max(accumulate(map(_BRACKET_DEPTH.__getitem__, brackets)), default=0)
+def _deeper_than(body: bytes, limit: int) -> bool:
+    """Whether the brackets outside strings nest deeper than `limit` (asked of bodies with many brackets)."""
+    if b"\\" in body:  # escapes (an escaped quote) need the whole string syntax
+        brackets = _JSON_STRING.sub(b"", body).translate(None, delete=_NOT_BRACKETS)
+    else:  # cheaper: all but brackets and quotes go, then the strings, now quote pairs unless they hold brackets
+        structure = body.translate(None, delete=_NOT_BRACKETS_OR_QUOTES)
+        brackets = structure.replace(b'""', b"")
+        if b'"' in brackets:  # a string held a bracket: the pairs above may be wrong, strip strings properly
+            brackets = _QUOTED.sub(b"", structure)
+    for _ in range(limit):  # each pass takes away the innermost level
+        if not brackets:
+            return False
+        inner = _EMPTY_PAIR.sub(b"", brackets)
+        if inner == brackets:  # unbalanced: counted instead, whatever the parser then says of it
+            return max(accumulate(map(_BRACKET_DEPTH.__getitem__, brackets)), default=0) > limit
+        brackets = inner
+    return bool(brackets)
 
 
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKET_DEPTH)
+_NOT_BRACKETS_OR_QUOTES = _NOT_BRACKETS.replace(b'"', b"")
+_QUOTED = re.compile(rb'"[^"]*"')
+_EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 
 
 def _walk(document: Any) -> Iterator[dict[str, Any]]:

@@ -19,4 +19,4 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin app
 USER 10001:10001
 
 EXPOSE 8000
-CMD ["uvicorn", "--factory", "segmentation.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--log-level", "warning"]
+CMD ["uvicorn", "--factory", "segmentation.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--log-level", "warning", "--http", "servicekit.server:ProblemHttpProtocol"]

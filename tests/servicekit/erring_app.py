@@ -22,3 +22,13 @@ def create_app() -> FastAPI:
 
 def create_broken_app() -> FastAPI:
     raise RuntimeError("this app cannot be built")
+
+
+def create_quiet_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

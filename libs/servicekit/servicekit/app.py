@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import MetaData
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,6 +19,7 @@ from servicekit import clock
 from servicekit.business_metrics import BusinessCollector, BusinessMetrics
 from servicekit.db import ReadPool, build_engine, install_database_error_handlers, sessionmaker_for
 from servicekit.errors import PROBLEM_RESPONSES, install_error_handlers, internal_error_response, problem_response
+from servicekit.input_rules import InputRulesMiddleware, InvalidInput, check_request_input, invalid_input_handler
 from servicekit.migrations import database_heads, script_heads
 from servicekit.observability import (
     MetricsMiddleware,
@@ -154,7 +155,8 @@ def _settled_garbage_collector() -> Iterator[None]:
 
 def add_standard_middleware(app: FastAPI, settings: ServiceSettings, *, verify_signatures: bool = True) -> None:
     """Outermost first: a fixed clock when the settings stop it, request id, last-resort 500, metrics and access
-    log, signed calls only, body limit."""
+    log, signed calls only, body limit, input rules."""
+    app.add_middleware(InputRulesMiddleware, upload_segment=UPLOAD_PATH_SEGMENT)
     app.add_middleware(
         BodyLimitMiddleware, limit=settings.request_body_limit_bytes, upload_limit=settings.upload_body_limit_bytes
     )
@@ -230,6 +232,7 @@ def create_service_app(
         version=version,
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        dependencies=[Depends(check_request_input)],
         openapi_url="/openapi.json" if serve_openapi else None,
     )
     if business_metrics:
@@ -239,6 +242,7 @@ def create_service_app(
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.add_exception_handler(_BodyTooLarge, _body_too_large_handler)
+    app.add_exception_handler(InvalidInput, invalid_input_handler)
     add_standard_middleware(app, settings, verify_signatures=verify_signatures)
 
     @app.get("/healthz", include_in_schema=False)

@@ -10,9 +10,10 @@ import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response, status
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from servicekit.errors import AppError
+from servicekit.input_rules import printable_ascii_header
 from servicekit.signing import Caller
 
 IdempotencyKeyHeader = Annotated[
@@ -20,8 +21,10 @@ IdempotencyKeyHeader = Annotated[
     Header(
         min_length=1,
         max_length=200,
-        description="Makes a retry safe: a second request with the same key returns what the first created.",
+        description="Makes a retry safe: a second request with the same key returns what the first created. "
+        "Printable ASCII.",
     ),
+    AfterValidator(printable_ascii_header),
 ]
 
 

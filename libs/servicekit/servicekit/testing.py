@@ -165,6 +165,7 @@ class ServerProcess:
         command = [
             sys.executable, "-m", "uvicorn", "--factory", self.factory,
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            "--http", "servicekit.server:ProblemHttpProtocol",
         ]  # fmt: skip
         # Otherwise whatever listens there would answer /healthz while this server fails to bind.
         if _port_taken(self.port):

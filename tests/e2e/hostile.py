@@ -65,6 +65,8 @@ DECIMALS = (
     Hostile('"NaN"', "NaN"),
     Hostile('"Infinity"', "Infinity"),
 )
+# A free value (an attribute) may be any text or number JSON holds: only what JSON cannot hold must be refused.
+SCALARS = (*TEXT, Hostile("2^63", 2**63, must_refuse=False), OVERFLOW, NAN, INFINITY)
 # In a URL a value is bytes: NUL, a line feed, a byte that is not UTF-8, a surrogate encoded as UTF-8 would.
 URL_TEXT = (Hostile("%00", "a%00b"), Hostile("%ff", "a%ffb"), Hostile("%ed%a0%80 (surrogate)", "a%ed%a0%80b"))
 PATH_TEXT = (*URL_TEXT, Hostile("%0a", "a%0ab"))
@@ -77,7 +79,7 @@ URL_NUMBERS = (
 )
 URL_DATES = tuple(Hostile(h.label, h.value, must_refuse=False) for h in DATES)
 URL_DATETIMES = tuple(Hostile(h.label, quote(h.value, safe=""), must_refuse=False) for h in DATETIMES)
-HEADER_TEXT = (Hostile("control character", b"a\x01b"), Hostile("byte 0xff", b"a\xffb"))
+HEADER_TEXT = (Hostile("control character", b"a\x01b"), Hostile("byte 0xff", b"a\xffb", must_refuse=False))
 KEYS = (Hostile("NUL in a key", "a\x00b"), Hostile("lone surrogate in a key", "\ud800"))
 BODIES = (
     Hostile("body not UTF-8", b'{"name": "\xff\xfe"}'),
@@ -199,7 +201,8 @@ class Resolver:
         if branches:
             kinds = {self.kind(b) for b in branches} - {None}
             if {"number", "text"} <= kinds or {"integer", "text"} <= kinds:
-                return "decimal"
+                # A number or its string spelling is a decimal; with booleans too, a free value (attributes).
+                return "scalar" if any(b.get("type") == "boolean" for b in branches) else "decimal"
             return sorted(kinds)[0] if kinds else None
         if len(schema.get("allOf", [])) == 1:
             return self.kind(schema["allOf"][0])
@@ -289,6 +292,7 @@ def hostile_values(slot: Slot) -> tuple[Hostile, ...]:
         "integer": INTEGERS,
         "number": NUMBERS,
         "decimal": DECIMALS,
+        "scalar": SCALARS,
     }
     return table.get(slot.kind, ())
 
@@ -354,8 +358,15 @@ def mutate(base: Request, mutation: Mutation) -> Request:
 # --- judging an answer --------------------------------------------------------------------------------------
 
 
-def judge(operation: APIOperation, request: Request, response: httpx.Response, mutation: Mutation | None) -> list[str]:
-    """What is wrong with the answer: schemathesis's checks, and for a value no domain holds, its refusal."""
+def judge(
+    operation: APIOperation,
+    request: Request,
+    response: httpx.Response,
+    mutation: Mutation | None,
+    base_accepted: bool = True,
+) -> list[str]:
+    """What is wrong with the answer: schemathesis's checks, and for a value no domain holds, its refusal (naming
+    the slot, unless the valid request was refused too: then the refusal may be for that other reason)."""
     problems = []
     try:
         operation.Case(path_parameters=request.path).validate_response(response, checks=CHECKS)
@@ -368,10 +379,10 @@ def judge(operation: APIOperation, request: Request, response: httpx.Response, m
         problems.append(f"accepted {mutation.hostile.label} in {slot} ({response.status_code} instead of a 4xx)")
     elif not response.headers.get("content-type", "").startswith("application/problem+json"):
         problems.append(f"refused {mutation.hostile.label} in {slot} without a problem+json")
-    elif slot.location == "request":
+    elif slot.location == "request" and base_accepted:
         if response.status_code != 422 or "json_invalid" not in response.text:
             problems.append(f"refused {mutation.hostile.label} without the 422 json_invalid the docs promise")
-    elif slot.location != "key" and slot.name not in response.text:
+    elif base_accepted and slot.location != "key" and slot.name not in response.text:
         problems.append(f"refused {mutation.hostile.label} in {slot} without naming {slot.name!r}")
     return problems
 
@@ -671,7 +682,7 @@ def run(
         for mutation in mutations(slots):
             request = mutate(base, mutation)
             answer = send(request)
-            problems = judge(operation, request, answer, mutation)
+            problems = judge(operation, request, answer, mutation, accepted)
             if problems:
                 what = f"{mutation.hostile.label} in {mutation.slot}: {'; '.join(problems)}"
                 record(operation, what, request, answer)

@@ -44,9 +44,10 @@ async def test_a_nul_character_in_an_attribute_key_is_refused_naming_the_key(cli
         (b'{"name": "A", "kind": "b2b", "attributes": {"note": "A\\ud800B"}}', ["body", "attributes", "note"]),
         (b'{"name": "A", "kind": "b2b", "attributes": {"employees": NaN}}', ["body", "attributes", "employees"]),
         (b'{"name": "A", "kind": "b2b", "attributes": {"x": -Infinity}}', ["body", "attributes", "x"]),
+        (b'{"name": "A", "kind": "b2b", "attributes": {"fuzz": 1e400}}', ["body", "attributes", "fuzz"]),
     ],
 )
-async def test_lone_surrogates_and_nan_in_a_customer_are_refused(
+async def test_lone_surrogates_nan_and_overflowing_numbers_in_a_customer_are_refused(
     client: httpx.AsyncClient, body: bytes, location: list
 ) -> None:
     errors = refusal(await put_raw(client, "/v1/segmentation/customers/K-1", body))

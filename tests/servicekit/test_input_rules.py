@@ -144,6 +144,30 @@ async def test_nan_and_infinity_are_not_json_numbers(client: httpx.AsyncClient, 
 
 
 @pytest.mark.parametrize(
+    ("literal", "message"),
+    [
+        ("1e400", "1e400 is too large for a number; send a finite one."),
+        ("-2.5E+308", "-2.5E+308 is too large for a number; send a finite one."),
+        ("9" * 400, "99999999999999999999... has more than 308 digits."),
+    ],
+)
+async def test_numbers_no_double_holds_are_refused(client: httpx.AsyncClient, literal: str, message: str) -> None:
+    # Python reads 1e400 as infinity, which Postgres's JSON refuses, and integers of 4,300 digits not at all.
+    errors = refused(await put_raw(client, f'{{"attributes": {{"fuzz": {literal}}}}}'.encode()))
+    assert errors == [
+        {
+            "location": ["body", "attributes", "fuzz"],
+            "field": "body.attributes.fuzz",
+            "message": message,
+            "type": "json_invalid",
+        }
+    ]
+    assert (
+        await put_raw(client, b'{"attributes": {"small": 1e-400, "large": 1e300, "text": "1e400"}}')
+    ).status_code == 200
+
+
+@pytest.mark.parametrize(
     ("body", "message"),
     [
         (b'{"name": "M\xfcller"}', "The body is not UTF-8 (byte 0xfc at offset 11); JSON is sent as UTF-8."),

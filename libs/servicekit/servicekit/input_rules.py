@@ -15,6 +15,7 @@ Each refusal is a 422 problem with `errors[]` whose location names the field, li
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
 from itertools import accumulate
@@ -36,6 +37,8 @@ from servicekit.errors import problem_response
 
 MAX_JSON_DEPTH = 32
 """The deepest JSON body taken (the top-level object or array is 1); the deepest body a route takes is ~5."""
+MAX_INTEGER_DIGITS = 308
+"""The longest integer taken in a JSON body: as large as a double holds, far beyond any field's bounds."""
 MAX_REPORTED = 20
 """Field errors listed at most in one refusal (a body of 10,000 bad strings gets the first ones)."""
 
@@ -47,16 +50,32 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # In UTF-8 JSON a NUL or a surrogate can only come as an escape (\u0000, \ud800 to \udfff); "M\u00fcller",
 # as clients that write ASCII only send it, is not worth a second parse.
 _NUL_OR_SURROGATE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# A number a double cannot hold: a three-digit positive exponent (1e400) or a run of more than 308 digits.
+_HUGE_NUMBER = re.compile(rb"\d[eE]\+?\d{3}|\d{309}")
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _BRACKET_DEPTH = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _PATH_PARAMETER = re.compile(r"{(\w+)(:path)?}")
 
 
 class _NotFinite:
-    """Stands in for a NaN or Infinity literal while a suspect body is parsed, so the walk can say where."""
+    """Stands in for a NaN or Infinity literal, or a number too large for a double (`1e400`, which Python reads
+    as infinity and Postgres's JSON refuses), while a suspect body is parsed, so the walk can say where."""
 
-    def __init__(self, literal: str) -> None:
+    def __init__(self, literal: str, message: str = "is not a JSON number; send a finite number") -> None:
         self.literal = literal
+        self.message = message
+
+
+def _float_or_not_finite(literal: str) -> float | _NotFinite:
+    number = float(literal)
+    return number if math.isfinite(number) else _NotFinite(literal, "is too large for a number; send a finite one")
+
+
+def _int_or_too_long(literal: str) -> int | _NotFinite:
+    # Python refuses to read integers of over 4300 digits (a ValueError FastAPI would answer with a plain 400).
+    if len(literal) <= MAX_INTEGER_DIGITS:
+        return int(literal)
+    return _NotFinite(literal[:20] + "...", f"has more than {MAX_INTEGER_DIGITS} digits")
 
 
 Location = list[str | int]
@@ -115,10 +134,12 @@ def json_body_errors(body: bytes) -> list[dict[str, Any]]:
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(body, MAX_JSON_DEPTH):
         return [_error(["body"], f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.", "json_invalid")]
     suspect_escape = b"\\" in body and _NUL_OR_SURROGATE_ESCAPE.search(body)
-    if not suspect_escape and b"NaN" not in body and b"Infinity" not in body:
+    if not suspect_escape and b"NaN" not in body and b"Infinity" not in body and not _HUGE_NUMBER.search(body):
         return []
     try:
-        document = json.loads(body, parse_constant=_NotFinite)
+        document = json.loads(
+            body, parse_constant=_NotFinite, parse_float=_float_or_not_finite, parse_int=_int_or_too_long
+        )
     except ValueError:
         return []  # not JSON: FastAPI answers json_invalid with the position
     return list(_walk(document))[:MAX_REPORTED]
@@ -159,7 +180,7 @@ def _walk(document: Any) -> Iterator[dict[str, Any]]:
             if problem:
                 yield _error(location, problem[0][0].upper() + problem[0][1:] + ".", problem[1])
         elif isinstance(value, _NotFinite):
-            yield _error(location, f"{value.literal} is not a JSON number; send a finite number.", "json_invalid")
+            yield _error(location, f"{value.literal} {value.message}.", "json_invalid")
         elif isinstance(value, dict):
             for key, item in reversed(value.items()):
                 problem = _character_problem(key)

@@ -577,6 +577,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     operations: list[str] = field(default_factory=list)
     requests: int = 0
+    mutations: int = 0  # hostile requests: every slot with every value of its kind (follow-ups not counted)
     # Operations none of whose drawn requests the API accepted: their hostile values met only its validation.
     unaccepted: list[str] = field(default_factory=list)
 
@@ -681,6 +682,7 @@ def run(
         slots = operation_slots(resolve, operation.definition.raw)
         for mutation in mutations(slots):
             request = mutate(base, mutation)
+            report.mutations += 1
             answer = send(request)
             problems = judge(operation, request, answer, mutation, accepted)
             if problems:

@@ -95,8 +95,11 @@ def test_no_hostile_value_in_any_slot_answers_500_or_is_accepted(unhurried_stack
             schema, client, references=REFERENCES, defaults=valid_request_defaults(), skip=is_import, seed=1
         )
     # Everything found, for whoever fixes it (pytest shows a failing test's output).
-    print(f"{len(report.findings)} findings in {report.requests} requests", *report.findings, sep="\n")
+    print(f"{len(report.findings)} findings in {report.requests} requests ({report.mutations} hostile)")
+    print(*report.findings, sep="\n")
     print("valid requests the API never accepted:", *report.unaccepted, sep="\n    ")
     assert len(report.operations) >= 76, "every operation but the imports was tried"
-    assert report.requests >= 1500, "every slot met every hostile value of its kind"
+    # Accepted writes are followed up, so the number of requests falls as fewer hostile values are accepted; the
+    # hostile ones themselves stay (slots times values).
+    assert report.mutations >= 1000, "every slot met every hostile value of its kind"
     assert not report.findings, "\n".join(str(finding).splitlines()[0] for finding in report.findings[:80])

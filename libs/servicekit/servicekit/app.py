@@ -214,6 +214,9 @@ def create_service_app(
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
         openapi_url="/openapi.json" if serve_openapi else None,
+        # A path with a trailing slash is a 404, not a redirect: Starlette's redirect names the address the request
+        # was sent to, which behind the gateway is the service's own (and following it skips the gateway).
+        redirect_slashes=False,
     )
     if business_metrics:
         app.state.business_metrics = BusinessMetrics(

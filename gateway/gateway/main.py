@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth import KeyCache
+from gateway.auth import FailedAuthentications, KeyCache, UnknownKeys
 from gateway.db import metadata
 from gateway.openapi import MergedOpenApi
 from gateway.proxy import close_upstreams, open_upstreams
@@ -76,6 +76,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         serve_openapi=False,  # it serves the merged document of all services instead of its own
     )
     app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
+    app.state.unknown_keys = UnknownKeys(settings.api_key_unknown_cache_seconds, settings.api_key_unknown_cache_entries)
+    app.state.failed_authentications = FailedAuthentications(settings)
     app.state.openapi = merged = MergedOpenApi(settings.openapi_cache_seconds)
 
     @app.get("/openapi.json", include_in_schema=False)

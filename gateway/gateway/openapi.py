@@ -122,8 +122,10 @@ class MergedOpenApi:
         """The methods the API has for `path` (decoded, as routes match it) of `service`, as the `Allow` field of an
         OPTIONS answer lists them: HEAD wherever GET is (the gateway answers it), and OPTIONS. A 404 problem when
         no route has the path, a 503 when the service's document cannot be had."""
-        _, missing = await self.document(upstreams)
-        if service in missing:
+        # Another service being down does not make every OPTIONS fetch the documents again.
+        if service not in self._routes or time.monotonic() - self._fetched_at >= self.cache_seconds:
+            await self.document(upstreams)
+        if service not in self._routes:
             raise ServiceUnavailable(
                 f"The {service} service is unavailable; retry shortly.", headers={"Retry-After": "2"}
             )

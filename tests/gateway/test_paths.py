@@ -135,6 +135,9 @@ async def test_options_lists_the_methods_of_a_path_for_a_read_key(gateway: Gatew
     nowhere = await gateway.client.options("/v1/segmentation/nothing-here", headers=read)
     assert nowhere.status_code == 404
     assert nowhere.headers["content-type"] == PROBLEM
+    down = await gateway.client.options("/v1/campaigns/campaigns", headers=read)
+    assert down.status_code == 503, "campaigns is not running: its paths are not known"
+    assert down.headers["content-type"] == PROBLEM
     anonymous = await gateway.client.options("/v1/segmentation/customers/S-1")
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"] == PROBLEM

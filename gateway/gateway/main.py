@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth import FailedAuthentications, KeyCache, UnknownKeys
+from gateway.auth import FailedAuthentications, KeyCache, RefuseFloodingAddresses, UnknownKeys
 from gateway.db import metadata
 from gateway.openapi import MergedOpenApi
 from gateway.proxy import close_upstreams, open_upstreams
@@ -90,6 +90,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Retention platform API")
 
+    app.add_middleware(RefuseFloodingAddresses)  # before all of servicekit's: the cheapest answer for a flood
     # Outermost, so that preflights and every error response carry the CORS headers too.
     app.add_middleware(
         ProblemCORSMiddleware,

@@ -36,6 +36,8 @@ async def test_an_address_presenting_too_many_unknown_keys_gets_a_429_and_other_
             assert refused.status_code == 429
             assert refused.headers["content-type"] == PROBLEM
             assert refused.headers["retry-after"] == "1"
+            assert refused.json()["request_id"] == refused.headers["x-request-id"]
+            assert refused.json()["instance"] == "/v1/segmentation/customers"
             assert refused.json()["detail"] == (
                 "Too many unknown API keys from this address: 3 at once and 2 a second after that; retry in 1 s."
             )

@@ -38,3 +38,15 @@ CIRCUIT_BREAKER_REJECTED = Counter(
     "Requests answered with a 503 at once, without calling the service, because its breaker was open.",
     ["upstream"],
 )
+AUTH_FAILURES = Counter(
+    "gateway_auth_failures_total",
+    "Requests refused for their API key, by reason: missing (401), invalid (401: malformed, unknown or revoked), "
+    "throttled (429: their address presented too many unknown keys).",
+    ["reason"],
+)
+KEY_LOOKUPS = Counter(
+    "gateway_api_key_lookups_total",
+    "API keys looked up in the database (neither cached as known nor remembered as unknown), by result: found, "
+    "unknown.",
+    ["result"],
+)

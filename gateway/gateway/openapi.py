@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 import time
 from typing import Any
 
 import aiohttp
 
 from gateway.proxy import Upstream
+from servicekit.errors import NotFound, ServiceUnavailable
 from servicekit.signing import SIGNATURE_HEADER
 
 logger = logging.getLogger("gateway.openapi")
@@ -33,6 +35,20 @@ def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
     if isinstance(node, list):
         return [_rename_refs(item, renames) for item in node]
     return node
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+_PARAMETER = re.compile(r"\{[^}/]*\}")
+Routes = list[tuple[re.Pattern[str], frozenset[str]]]
+
+
+def route_table(document: dict[str, Any]) -> Routes:
+    """Each path template of a service's document as a pattern, with the methods it has."""
+    routes = []
+    for template, operations in document.get("paths", {}).items():
+        pattern = re.compile("[^/]+".join(re.escape(part) for part in _PARAMETER.split(template)))
+        routes.append((pattern, frozenset(m for m in _METHODS if m.lower() in operations)))
+    return routes
 
 
 def merge_documents(documents: dict[str, dict[str, Any]], *, title: str, version: str) -> dict[str, Any]:
@@ -80,6 +96,7 @@ class MergedOpenApi:
         self.version = version
         self._document: dict[str, Any] | None = None
         self._missing: list[str] = []
+        self._routes: dict[str, Routes] = {}
         self._fetched_at = 0.0
 
     async def document(self, upstreams: dict[str, Upstream]) -> tuple[dict[str, Any], list[str]]:
@@ -98,6 +115,28 @@ class MergedOpenApi:
                 logger.warning("openapi of %s unavailable: %s", name, type(exc).__name__)
                 missing.append(name)
         self._document = merge_documents(documents, title=self.title, version=self.version)
+        self._routes = {name: route_table(document) for name, document in documents.items()}
         self._missing = missing
         self._fetched_at = time.monotonic()
         return self._document, missing
+
+    async def allowed_methods(self, upstreams: dict[str, Upstream], service: str, path: str) -> list[str]:
+        """The methods the API has for `path` (decoded, as routes match it) of `service`, as the `Allow` field of an
+        OPTIONS answer lists them: HEAD wherever GET is (the gateway answers it), and OPTIONS. A 404 problem when
+        no route has the path, a 503 when the service's document cannot be had."""
+        # Another service being down does not make every OPTIONS fetch the documents again.
+        if service not in self._routes or time.monotonic() - self._fetched_at >= self.cache_seconds:
+            await self.document(upstreams)
+        if service not in self._routes:
+            raise ServiceUnavailable(
+                f"The {service} service is unavailable; retry shortly.", headers={"Retry-After": "2"}
+            )
+        methods = {"OPTIONS"}
+        for pattern, route_methods in self._routes.get(service, []):
+            if pattern.fullmatch(path):
+                methods |= route_methods
+        if methods == {"OPTIONS"}:
+            raise NotFound(f"No resource at {path}.")
+        if "GET" in methods:
+            methods.add("HEAD")
+        return [method for method in _METHODS if method in methods]

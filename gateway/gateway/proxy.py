@@ -27,6 +27,7 @@ from gateway.auth import authorize, required_scope
 from gateway.breaker import CircuitBreaker
 from gateway.keys.schemas import ApiKey
 from gateway.metrics import UPSTREAM_DURATION, UPSTREAM_ERRORS, UPSTREAM_RETRIES
+from gateway.paths import LINK_FIELD, URL_FIELDS, UpstreamUrls, check_path
 from gateway.ratelimit import RATE_LIMIT_HEADERS
 from gateway.settings import GatewaySettings
 from servicekit.app import UPLOAD_PATH_SEGMENT
@@ -48,6 +49,7 @@ _NOT_FORWARDED = (
 )
 _NOT_RETURNED = _HOP_BY_HOP | {"date", "server"}  # the gateway's own server sets these
 _RATE_LIMIT_FIELDS = frozenset(name.lower() for name in RATE_LIMIT_HEADERS)  # the gateway's own, never a service's
+_URL_FIELDS = URL_FIELDS | {LINK_FIELD}  # may hold a service's own address (gateway/paths.py)
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # RFC 9110 9.2.2: sending these twice has the effect of sending them once. So has a POST with an
 # Idempotency-Key, which the services honour.
@@ -122,6 +124,7 @@ class Upstream:
 async def open_upstreams(app: FastAPI) -> None:
     settings: GatewaySettings = app.state.settings
     app.state.upstreams = {name: Upstream(name, url, settings) for name, url in settings.upstreams().items()}
+    app.state.upstream_urls = UpstreamUrls(settings.upstreams())
 
 
 async def close_upstreams(app: FastAPI) -> None:
@@ -166,6 +169,22 @@ async def _relayed(upstream: Upstream, response: aiohttp.ClientResponse) -> Resp
     return Response(body, status_code=response.status)
 
 
+async def _headers_only(upstream: Upstream, response: aiohttp.ClientResponse) -> Response:
+    """The answer to a HEAD: the service's answer to the GET, without its body."""
+    length = response.content_length
+    if length is not None and length <= _BUFFERED_BODY_LIMIT:
+        try:
+            await response.read()  # so that the connection goes back to the pool
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            UPSTREAM_ERRORS.labels(upstream.name, _failure_reason(exc)).inc()
+            raise upstream.error(exc) from exc
+        finally:
+            response.release()
+    else:
+        response.close()  # not worth reading a stream or a large page only to drop it
+    return Response(status_code=response.status)
+
+
 async def _relay(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     try:
         async for chunk in response.content.iter_any():
@@ -181,20 +200,53 @@ async def proxy(request: Request) -> Response:
     if upstream is None:
         raise NotFound(f"No service {service!r}; the API has {', '.join(f'/v1/{s}' for s in upstreams)}.")
     request.scope["route_template"] = f"/v1/{service}/*"
+    check_path((request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1"), service)
     scope = required_scope(request.method)
     api_key = await authorize(request, scope)
     rate_limit_headers = await request.app.state.rate_limiter.admit(api_key.id, scope)
     try:
-        response = await _forward(upstream, request, api_key)
+        if request.method == "OPTIONS":
+            return await _options(request, service, rate_limit_headers)
+        # A HEAD is the GET without its body: the services' routes have no HEAD of their own.
+        forwarded = (
+            Request({**request.scope, "method": "GET"}, request.receive) if request.method == "HEAD" else request
+        )
+        response = await _forward(upstream, forwarded, api_key)
+        relayed = await (_headers_only if request.method == "HEAD" else _relayed)(upstream, response)
     except AppError as exc:
         exc.headers = {**rate_limit_headers, **exc.headers}
         raise
-    relayed = await _relayed(upstream, response)
-    # Raw pairs keep repeated fields (Set-Cookie, Link) apart; the body passes through still encoded.
-    not_returned = _NOT_RETURNED | _RATE_LIMIT_FIELDS if rate_limit_headers else _NOT_RETURNED
-    relayed.raw_headers = [(k, v) for k, v in response.raw_headers if k.decode("latin-1").lower() not in not_returned]
-    relayed.raw_headers += [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers.items()]
+    relayed.raw_headers = _returned_headers(request, response, rate_limit_headers)
     return relayed
+
+
+def _returned_headers(
+    request: Request, response: aiohttp.ClientResponse, rate_limit_headers: dict[str, str]
+) -> list[tuple[bytes, bytes]]:
+    """The service's response fields for the caller (raw pairs keep repeated ones such as Set-Cookie and Link
+    apart), with URLs of the services made the gateway's own, and the rate limit's."""
+    not_returned = _NOT_RETURNED | _RATE_LIMIT_FIELDS if rate_limit_headers else _NOT_RETURNED
+    urls: UpstreamUrls = request.app.state.upstream_urls
+    returned = []
+    for raw_name, raw_value in response.raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        if name in not_returned:
+            continue
+        if name in _URL_FIELDS:
+            value = urls.returned(name, raw_value.decode("latin-1"))
+            if value is None:
+                continue
+            raw_value = value.encode("latin-1")
+        returned.append((raw_name, raw_value))
+    returned += [(k.lower().encode(), v.encode()) for k, v in rate_limit_headers.items()]
+    return returned
+
+
+async def _options(request: Request, service: str, rate_limit_headers: dict[str, str]) -> Response:
+    """OPTIONS on a path (not a CORS preflight: the CORS middleware answers those): its methods in `Allow`, from the
+    services' OpenAPI documents, without asking the service."""
+    methods = await request.app.state.openapi.allowed_methods(request.app.state.upstreams, service, request.url.path)
+    return Response(status_code=204, headers={"Allow": ", ".join(methods), **rate_limit_headers})
 
 
 # A plain route, not FastAPI's: it has no parameters to validate or document, and FastAPI's request handling

@@ -68,6 +68,21 @@ class GatewaySettings(ServiceSettings):
     api_key_cache_seconds: float = Field(
         default=5.0, ge=0, description="Known keys are cached this long; a revoked key works at most this long."
     )
+    api_key_unknown_cache_seconds: float = Field(
+        default=60.0, ge=0, description="Unknown keys are remembered this long: presenting one again costs no lookup."
+    )
+    api_key_unknown_cache_entries: int = Field(
+        default=10_000, ge=1, description="Unknown keys remembered at most; the oldest are forgotten first."
+    )
+    auth_failure_limit_enabled: bool = Field(
+        default=True, description="Limit the unknown API keys each client address may present."
+    )
+    auth_failure_burst: int = Field(
+        default=20, ge=1, description="Unknown API keys a client address may present at once; past that, 429."
+    )
+    auth_failure_per_second: float = Field(
+        default=1.0, gt=0, description="Unknown API keys a client address may present per second, sustained."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS, comma-separated ('*' for any)."
     )

@@ -85,3 +85,15 @@ def test_the_soak_runs_end_to_end_and_every_invariant_holds(postgres_server_url:
         "runs",
     )
     assert verdicts == dict.fromkeys(invariants, "ok"), output
+
+
+def test_the_auth_flood_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
+    database = f"{database_name(postgres_server_url)}_auth_flood_smoke"  # apart from other runs on the same server
+    args = ["--customers", "20", "--flood-rate", "80", "--window", "0.5", "--windows", "2"]
+    output = run_bench("auth_flood.py", postgres_server_url, *args, "--database", database)
+    assert "machine: " in output
+    for line in ("legitimate reads alone", "legitimate reads during the flood", "the gateway's key checks meanwhile"):
+        assert output.count(line) == 2, "with the limit and without"
+    assert "429: " in output.split("without it", 1)[0], "with the limit, the flood is refused"
+    assert "429: " not in output.split("without it", 1)[1]
+    assert "target: within 20%" in output

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,9 +29,17 @@ ORIGIN = "https://app.example.com"
 class Gateway:
     client: httpx.AsyncClient
     new_key: Callable[..., Awaitable[str]]
+    app: FastAPI
 
     def auth(self, key: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {key}"}
+
+    @asynccontextmanager
+    async def client_from(self, host: str) -> AsyncIterator[httpx.AsyncClient]:
+        """Another client of the same gateway, whose requests come from `host` (`client` calls from 127.0.0.1)."""
+        transport = httpx.ASGITransport(app=self.app, client=(host, 50_000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
 
 
 @pytest.fixture
@@ -57,7 +66,7 @@ async def gateway(db_url: str) -> AsyncIterator[Gateway]:
                     )
                 return created.key
 
-            yield Gateway(client, new_key)
+            yield Gateway(client, new_key, app)
 
 
 @asynccontextmanager
@@ -73,7 +82,7 @@ async def gateway_for(db_url: str, **settings: Any) -> AsyncIterator[Gateway]:
                 created = await keys.create_key(session, secret, name, list(scopes))
             return created.key
 
-        yield Gateway(client, new_key)
+        yield Gateway(client, new_key, app)
 
 
 @dataclass

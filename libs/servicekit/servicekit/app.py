@@ -234,6 +234,9 @@ def create_service_app(
         responses=PROBLEM_RESPONSES,
         dependencies=[Depends(check_request_input)],
         openapi_url="/openapi.json" if serve_openapi else None,
+        # A path with a trailing slash is a 404, not a redirect: Starlette's redirect names the address the request
+        # was sent to, which behind the gateway is the service's own (and following it skips the gateway).
+        redirect_slashes=False,
     )
     if business_metrics:
         app.state.business_metrics = BusinessMetrics(

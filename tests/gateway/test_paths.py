@@ -39,6 +39,20 @@ async def test_a_trailing_slash_is_a_404_problem_that_names_the_path_and_never_a
     assert "location" not in anonymous.headers
 
 
+async def test_an_id_with_a_line_break_or_bytes_not_utf8_reaches_the_service_and_is_refused_by_name(
+    gateway: Gateway,
+) -> None:
+    # `a%0ab` must not become another id, nor a 404 from the gateway's own route that shows it as `ab`.
+    auth = gateway.auth(await gateway.new_key(Scope.write))
+    for encoded in ("a%0ab", "a%0d%0ab", "A%ffB"):
+        response = await gateway.client.put(f"/v1/segmentation/customers/{encoded}", json=CUSTOMER, headers=auth)
+        assert response.status_code == 422, encoded
+        assert response.headers["content-type"] == PROBLEM
+        assert [e["location"] for e in response.json()["errors"]] == [["path", "external_id"]]
+    listed = await gateway.client.get("/v1/segmentation/customers", headers=auth)
+    assert listed.json()["items"] == []
+
+
 async def test_the_services_answer_a_trailing_slash_with_a_404_not_a_redirect_to_themselves(db_url: str) -> None:
     segmentation = create_segmentation(SegmentationSettings(database_url=db_url, log_json=False))
     async with app_client(segmentation) as client:

@@ -40,13 +40,17 @@ from servicekit.signing import GATEWAY, SIGNATURE_HEADER, Signer
 logger = logging.getLogger("gateway.proxy")
 
 _TRACE_CONTEXT = frozenset({"traceparent", "tracestate"})  # checked, then passed on (_trace_context)
-# RFC 9110 7.6.1 hop-by-hop fields, plus the ones the proxy sets itself; credentials stay at the gateway.
+# RFC 9110 7.6.1 hop-by-hop fields, plus the ones the proxy sets itself (a caller's X-Forwarded-For is its own
+# say; the gateway's server resolved it already where a trusted proxy sent it); credentials stay at the gateway.
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
      "transfer-encoding", "upgrade", "host"}
 )  # fmt: skip
 _NOT_FORWARDED = (
-    _HOP_BY_HOP | {"authorization", "x-api-key", "x-api-key-id", "x-request-id", SIGNATURE_HEADER} | _TRACE_CONTEXT
+    _HOP_BY_HOP
+    | {"authorization", "x-api-key", "x-api-key-id", "x-request-id", "x-forwarded-for", "x-forwarded-proto"}
+    | {SIGNATURE_HEADER}
+    | _TRACE_CONTEXT
 )
 _NOT_RETURNED = _HOP_BY_HOP | {"date", "server"}  # the gateway's own server sets these
 _RATE_LIMIT_FIELDS = frozenset(name.lower() for name in RATE_LIMIT_HEADERS)  # the gateway's own, never a service's

@@ -28,6 +28,7 @@ async def echo(request: Request) -> JSONResponse:
             "path": request.scope["raw_path"].decode(),
             "query": request.scope["query_string"].decode(),
             "headers": {k.decode(): v.decode() for k, v in request.headers.raw},
+            "forwarded_for": [v.decode() for k, v in request.headers.raw if k == b"x-forwarded-for"],
             "body": body.decode(),
             "client_port": request.client.port if request.client else None,
         },
@@ -84,10 +85,12 @@ async def test_forwards_body_path_query_and_request_id_but_not_credentials(db_ur
                     "Authorization": f"Bearer {key}",
                     "X-Request-ID": "trace-me",
                     "Content-Type": "application/json",
+                    "X-Forwarded-For": "203.0.113.9",
                 },
             )
     assert response.status_code == 202
     seen = response.json()
+    assert seen["forwarded_for"] == ["127.0.0.1"], "the caller's address as the gateway saw it, never the caller's say"
     assert seen["path"] == "/v1/segmentation/things/a%2Fb", "the path is forwarded as sent, still encoded"
     assert seen["query"] == "x=1&y=%C3%A4"
     assert seen["body"] == '{"a": 1}'

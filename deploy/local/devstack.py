@@ -353,7 +353,7 @@ def import_demo_data(startup: Startup) -> str:
         if customers == 0:
             return "none (DEMO_CUSTOMERS=0)"
         if existing["items"]:
-            return "not imported: the database has customers already (demo data goes into an empty one only)"
+            return "already there: the database has customers (demo data goes into an empty one only)"
         counts = []
         for entity, table in generate(customers, seed=1).entities():
             response = request_with_retries(

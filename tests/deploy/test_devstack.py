@@ -157,7 +157,7 @@ def test_three_starts_print_the_url_and_the_same_working_key_with_demo_data(
         again, customers_again = run_until_banner(stack_env)
         assert again.url == first.url
         assert again.key == first.key, "one development key per data directory, not a new one per start"
-        assert again.demo.startswith("not imported: the database has customers already")
+        assert again.demo.startswith("already there: the database has customers")
         assert customers_again == customers, "the demo data is there, imported once"
 
 

@@ -2,8 +2,11 @@
 configuration values, far dates in filters, amounts too large for their columns, and import rows with NaN,
 lone surrogates, NUL or bytes that are not UTF-8."""
 
+import asyncpg
 import httpx
 import pytest
+
+from servicekit.settings import plain_database_url
 
 ORDER = {"customer_external_id": "K-1", "ordered_at": "2026-03-14T09:30:00Z", "net_amount": "10.00", "currency": "EUR"}
 
@@ -187,3 +190,33 @@ async def test_import_numbers_too_large_for_their_column_are_refused_rows(client
         (1, "net_amount", "must be from 0 to 999999999999.99"),
         (2, "net_amount", "must be from 0 to 999999999999.99"),
     ]
+
+
+async def test_a_value_stored_before_its_bound_existed_falls_back_to_its_default(
+    client: httpx.AsyncClient, db_url: str
+) -> None:
+    # A database that took `"trend_window_days": 2**63` before the bound existed: every ingest and run was a 500.
+    defaults = (await client.get("/v1/segmentation/config")).json()
+    assert (await client.put("/v1/segmentation/config", json=defaults)).status_code == 200
+    await _customer(client)
+    assert (await client.put("/v1/segmentation/orders/A-1", json=ORDER)).status_code == 201
+    assert (await _run(client))["status"] == "succeeded"
+    connection = await asyncpg.connect(plain_database_url(db_url))
+    try:
+        for table in ("settings", "classification_bases"):
+            await connection.execute(
+                f"UPDATE segmentation.{table} SET thresholds = thresholds || jsonb_build_object("
+                "'trend_window_days', 9223372036854775808::numeric, 'new_customer_days', 120)"
+            )
+    finally:
+        await connection.close()
+    config = await client.get("/v1/segmentation/config")
+    assert config.status_code == 200
+    assert config.json()["trend_window_days"] == defaults["trend_window_days"], "the default, the rest as stored"
+    assert config.json()["new_customer_days"] == 120
+    assert (await client.put("/v1/segmentation/orders/A-2", json=ORDER)).status_code == 201, "ingests work"
+    assert (await client.get("/v1/segmentation/customers/K-1/profile")).status_code == 200, "profiles too"
+    assert (await _run(client))["status"] == "succeeded", "and runs"
+    repaired = await client.put("/v1/segmentation/config", json={**config.json(), "trend_window_days": 180})
+    assert repaired.status_code == 200
+    assert (await client.get("/v1/segmentation/config")).json()["trend_window_days"] == 180

@@ -30,7 +30,7 @@ async def reclassify(session: AsyncSession, customer_ids_sql: str, *, few: bool 
         ) r ON true"""))).one()  # fmt: skip
     if settings[1] is None:
         return 0
-    thresholds = Thresholds.model_validate(settings[0] or {})
+    thresholds = Thresholds.stored(settings[0])
     cut = compute.CutPoints.from_json(settings[1])
     model = ScoringModel.from_json(settings[2])
     return await compute.classify_some(session, customer_ids_sql, today(thresholds), thresholds, cut, model, few=few)

@@ -32,7 +32,7 @@ from servicekit.db import ReadPool, ReadStatement
 
 async def load_thresholds(session: AsyncSession) -> Thresholds:
     row = await session.get(SettingsRow, 1)
-    return Thresholds.model_validate(row.thresholds) if row else Thresholds()
+    return Thresholds.stored(row.thresholds if row else None)
 
 
 async def save_thresholds(session: AsyncSession, thresholds: Thresholds) -> None:

@@ -1,14 +1,17 @@
+import logging
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from segmentation.customers.schemas import Customer
 from segmentation.types import CurrencyCode
 from servicekit.bounds import Amount, Day, DayCount, bounded, days
+
+logger = logging.getLogger("segmentation.classification")
 
 Lifecycle = Literal["prospect", "new", "active", "lapsed", "reactivated"]
 ZStage = Literal["Z0", "Z1", "Z2", "Z3", "Z4"]
@@ -114,6 +117,22 @@ class Thresholds(BaseModel):
                 "reactivation_gap_days must be at least lapsed_after_days: a reactivated customer had lapsed."
             )
         return self
+
+    @classmethod
+    def stored(cls, values: dict[str, Any] | None) -> "Thresholds":
+        """Thresholds as stored (the config, a run's basis). A value stored before its bound existed (a trend window
+        of 2^63 days, which no run could use) falls back to its default, logged as an error, so that reads, ingests
+        and runs keep working until a PUT of the config repairs it; what the API accepts now always validates."""
+        values = values or {}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            refused = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+            logger.error("stored thresholds out of their bounds, their defaults used instead: %s", sorted(refused))
+            try:
+                return cls.model_validate({key: value for key, value in values.items() if key not in refused})
+            except ValidationError:  # values that agree with each other only as they were
+                return cls()
 
     @property
     def zone(self) -> ZoneInfo:

@@ -157,7 +157,7 @@ class Basis:
 
     @classmethod
     def of(cls, row: BasisRow) -> Basis:
-        return cls(Thresholds.model_validate(row.thresholds), compute.CutPoints.from_json(row.cut_points),
+        return cls(Thresholds.stored(row.thresholds), compute.CutPoints.from_json(row.cut_points),
                    ScoringModel.from_json(row.model))  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from segmentation.types import CurrencyCode
 from servicekit.bounds import Amount, Day, DayCount, bounded, days
 
 logger = logging.getLogger("segmentation.classification")
+_REPORTED: set[frozenset[str]] = set()  # stored thresholds found out of bounds, by the fields refused
 
 Lifecycle = Literal["prospect", "new", "active", "lapsed", "reactivated"]
 ZStage = Literal["Z0", "Z1", "Z2", "Z3", "Z4"]
@@ -128,7 +129,9 @@ class Thresholds(BaseModel):
             return cls.model_validate(values)
         except ValidationError as exc:
             refused = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
-            logger.error("stored thresholds out of their bounds, their defaults used instead: %s", sorted(refused))
+            if frozenset(refused) not in _REPORTED:  # once a process, not once an ingest
+                _REPORTED.add(frozenset(refused))
+                logger.error("stored thresholds out of their bounds, their defaults used instead: %s", sorted(refused))
             try:
                 return cls.model_validate({key: value for key, value in values.items() if key not in refused})
             except ValidationError:  # values that agree with each other only as they were

@@ -9,12 +9,8 @@ from pydantic import AfterValidator, Field
 
 from servicekit import clock
 from servicekit.bounds import Day
+from servicekit.clock import week_of
 from servicekit.errors import Unprocessable
-
-
-def week_of(day: date) -> date:
-    """The Monday of the ISO week `day` is in."""
-    return day - timedelta(days=day.weekday())
 
 
 def current_week(time_zone: str) -> date:

@@ -177,7 +177,7 @@ async def plan_campaign(
 
     counts, negative_kept = await repository.exclusion_counts(session, row.id)
     forecast = await forecasts.build_forecast(session, row.id, response_model, max(row.starts_on, day), row.ends_on)
-    capacity_check = await gating.check(capacity, forecast, forecasts.week_of(day))
+    capacity_check = await gating.check(capacity, forecast, clock.week_of(day))
     plan = Plan(
         version=version, planned_at=clock.now(), as_of=day, segmentation_filters=filters,
         considered=considered, included=counts.get(None, 0),

@@ -22,6 +22,7 @@ from campaigns.forecast.repository import as_decimal
 from campaigns.forecast.schemas import Forecast, GroupForecast, Posterior, WeekForecast
 from campaigns.settings import Z_STAGES, CampaignsSettings
 from campaigns.types import CENT
+from servicekit.clock import week_of
 
 P_PLACES = Decimal("0.00000001")
 
@@ -73,10 +74,6 @@ async def all_posteriors(
                 figures = (int(row[3]), int(row[4]), as_decimal(row[5]), int(row[6])) if row else ()
                 out.append(posterior(settings, kind, channel, z, *figures))
     return out
-
-
-def week_of(day: date) -> date:
-    return day - timedelta(days=day.weekday())
 
 
 def spread(total: Decimal, first: date, last: date) -> list[WeekForecast]:

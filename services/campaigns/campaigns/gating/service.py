@@ -148,7 +148,7 @@ async def approve(
     plan = Plan.model_validate(row.plan)
     response_model = {p.z_stage: p for p in plan.response_model}
     first = max(row.starts_on, day)
-    this_week = forecasts.week_of(day)
+    this_week = clock.week_of(day)
     planned = await forecasts.build_forecast(session, row.id, response_model, first, row.ends_on)
     weeks = _weeks(planned, this_week)
 

@@ -28,6 +28,7 @@ from campaigns.forecast import service as forecasts
 from campaigns.gating import service as gating
 from campaigns.settings import CampaignsSettings
 from campaigns.suggestions.schemas import Suggestion, Suggestions
+from servicekit import clock
 
 WEEKS = 4
 MIN_DAYS_LEFT = 4  # Monday to Thursday: enough of this week is left to act in it
@@ -39,7 +40,7 @@ def schedule(day: date) -> tuple[date, date]:
     included (Monday to Thursday): the suggestion starts today and runs 25 to 28 days. From Friday to Sunday too
     little of the week is left: it starts on the next Monday and runs 28 days. Either way the forecast spreads over
     four weeks, the first holding at least 4/25 of the expected orders, and capacity is asked about those four."""
-    this_week = forecasts.week_of(day)
+    this_week = clock.week_of(day)
     days_left = 7 - day.weekday()
     first_week = this_week if days_left >= MIN_DAYS_LEFT else this_week + timedelta(weeks=1)
     return max(day, first_week), first_week + timedelta(weeks=WEEKS, days=-1)
@@ -106,7 +107,7 @@ async def suggest(
             Suggestion(
                 kind=body.kind, channel=body.channel, title=title, why=why, considered=considered,
                 members=forecast.members, excluded={r: counts[r] for r in EXCLUSION_RULES if counts.get(r)},
-                forecast=forecast, capacity=await gating.check(capacity, forecast, forecasts.week_of(day)),
+                forecast=forecast, capacity=await gating.check(capacity, forecast, clock.week_of(day)),
                 campaign=body,
             )
         )  # fmt: skip

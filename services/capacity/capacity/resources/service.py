@@ -9,7 +9,7 @@ from capacity.resources import repository
 from capacity.resources.errors import CapacityExceptionNotFound, ResourceNotFound, UnknownResource
 from capacity.resources.models import CapacityExceptionRow, ResourceRow
 from capacity.resources.schemas import CapacityException, CapacityExceptionCreate, Resource, ResourcePut
-from capacity.weeks import week_of
+from servicekit.clock import week_of
 from servicekit.errors import Unprocessable
 from servicekit.idempotency import IdempotencyKeyReused, fingerprint
 from servicekit.pagination import Page, decode_id_cursor, encode_cursor, id_page

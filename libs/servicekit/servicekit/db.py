@@ -116,8 +116,20 @@ class ReadPool:
         for attempt in (1, 2):
             try:
                 async with self._pool.acquire(timeout=self._settings.db_connect_timeout_seconds) as connection:
-                    return await connection.fetchrow(statement.sql, *arguments)
-            except (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionResetError):
+                    try:
+                        return await connection.fetchrow(statement.sql, *arguments)
+                    except BaseException:
+                        # Without the pool's reset query (_no_reset) nothing would notice a connection that a read
+                        # broke off left mid-protocol (Postgres shutting down, a cancelled request): it would go back
+                        # into the pool and fail the next read ("another operation is in progress"). It goes.
+                        connection.terminate()
+                        raise
+            except (
+                asyncpg.ConnectionDoesNotExistError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,
+                ConnectionResetError,
+            ):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")

@@ -23,7 +23,7 @@ from starlette.types import Scope as AsgiScope
 from gateway.keys import service
 from gateway.keys.schemas import ApiKey, Scope
 from gateway.metrics import AUTH_FAILURES, KEY_LOOKUPS
-from gateway.ratelimit import RateLimited
+from gateway.ratelimit import Policy, RateLimited, refilled
 from gateway.settings import GatewaySettings
 from servicekit.errors import Forbidden, Unauthorized, problem_response
 
@@ -127,8 +127,7 @@ class FailedAuthentications:
 
     def __init__(self, settings: GatewaySettings, max_entries: int = 100_000) -> None:
         self.enabled = settings.auth_failure_limit_enabled
-        self.burst = settings.auth_failure_burst
-        self.per_second = settings.auth_failure_per_second
+        self.policy = Policy(settings.auth_failure_burst, settings.auth_failure_per_second)
         self.max_entries = max_entries
         self._buckets: dict[str, tuple[float, float, bool]] = {}  # tokens, when counted, whether refusing
 
@@ -140,12 +139,12 @@ class FailedAuthentications:
         if not self.enabled:
             return
         now = time.monotonic()
-        tokens, at, refusing = self._buckets.get(address, (self.burst, now, False))
-        tokens = min(self.burst, tokens + (now - at) * self.per_second)
+        tokens, at, refusing = self._buckets.get(address, (self.policy.burst, now, False))
+        tokens = refilled(tokens, at, now, self.policy)
         if len(self._buckets) >= self.max_entries and address not in self._buckets:
             self._forget_full(now)
         # A bucket full again ends an episode of refusals: the next one is logged again.
-        self._buckets[address] = (tokens - 1, now, refusing and tokens < self.burst)
+        self._buckets[address] = (tokens - 1, now, refusing and tokens < self.policy.burst)
 
     def refusal(self, address: str) -> int | None:
         """None when `address` may have a key looked up now; else the seconds until it may (a refusal, counted)."""
@@ -154,38 +153,38 @@ class FailedAuthentications:
             return None
         tokens, at, refusing = entry
         now = time.monotonic()
-        tokens = min(self.burst, tokens + (now - at) * self.per_second)
+        tokens = refilled(tokens, at, now, self.policy)
         if tokens >= 1:
             return None
         if not refusing:
             logger.warning("refusing unknown API keys from %s: it presented too many", address)
             self._buckets[address] = (tokens, now, True)
         AUTH_FAILURES.labels("throttled").inc()
-        return max(1, math.ceil((1 - tokens) / self.per_second))
+        return max(1, math.ceil((1 - tokens) / self.policy.per_second))
 
     def detail(self, retry_after: int) -> str:
         return (
-            f"Too many unknown API keys from this address: {self.burst} at once and {self.per_second:g} a second "
-            f"after that; retry in {retry_after} s."
+            f"Too many unknown API keys from this address: {self.policy.burst} at once and "
+            f"{self.policy.per_second:g} a second after that; retry in {retry_after} s."
         )
 
     def exhausted(self, address: str) -> bool:
         """Whether a lookup for `address` would be refused now (nothing counted)."""
         entry = self._buckets.get(address)
-        return entry is not None and self.enabled and entry[0] + (time.monotonic() - entry[1]) * self.per_second < 1
+        return entry is not None and self.enabled and refilled(entry[0], entry[1], time.monotonic(), self.policy) < 1
 
     def give_back(self, address: str) -> None:
         """The lookup found the key (or failed): it does not count."""
         entry = self._buckets.get(address)
         if self.enabled and entry is not None:
-            self._buckets[address] = (min(self.burst, entry[0] + 1), entry[1], entry[2])
+            self._buckets[address] = (min(self.policy.burst, entry[0] + 1), entry[1], entry[2])
 
     def _forget_full(self, now: float) -> None:
         # A missing bucket is a full one: forgetting the full ones changes nothing for their addresses.
         self._buckets = {
             address: entry
             for address, entry in self._buckets.items()
-            if entry[0] + (now - entry[1]) * self.per_second < self.burst
+            if refilled(entry[0], entry[1], now, self.policy) < self.policy.burst
         }
         if len(self._buckets) >= self.max_entries:
             self._buckets.clear()  # crude but bounded: every address starts afresh

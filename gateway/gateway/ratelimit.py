@@ -83,8 +83,13 @@ class RateLimited(AppError):
     title = "Too Many Requests"
 
 
+def refilled(tokens: float, at: float, now: float, policy: Policy) -> float:
+    """A bucket's tokens at `now`, counted `tokens` at `at` and refilled since, up to the burst."""
+    return min(policy.burst, tokens + max(0.0, now - at) * policy.per_second)
+
+
 def _take(tokens: float, at: float, now: float, policy: Policy) -> tuple[bool, float]:
-    tokens = min(policy.burst, tokens + max(0.0, now - at) * policy.per_second)
+    tokens = refilled(tokens, at, now, policy)
     if tokens >= 1:
         return True, tokens - 1
     return False, tokens

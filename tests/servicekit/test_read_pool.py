@@ -3,10 +3,11 @@
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select
 
-from servicekit.db import ReadPool, ReadStatement
+from servicekit.db import ReadPool, ReadStatement, is_database_outage
 from servicekit.settings import ServiceSettings
 
 BACKEND = ReadStatement(select(func.pg_backend_pid()))
@@ -37,3 +38,8 @@ async def test_a_read_that_fails_in_postgres_leaves_the_pool_usable(pool: ReadPo
     with pytest.raises(Exception, match="division by zero"):
         await pool.fetchrow(ReadStatement(select(func.div(1, 0))))
     assert (await pool.fetchrow(BACKEND))[0] > 0
+
+
+def test_a_connection_left_mid_protocol_is_an_outage_not_a_bug() -> None:
+    # What a read meets on a connection an outage broke half-way: a 503 to retry, not a 500.
+    assert is_database_outage(asyncpg.InternalClientError("cannot switch to state 12; another operation in progress"))

@@ -132,6 +132,8 @@ class ReadPool:
             ):
                 if attempt == 2:
                     raise
+                # What broke one connection (Postgres restarted or shut down) broke the others opened before it.
+                await self._pool.expire_connections()
         raise AssertionError("unreachable")
 
 
@@ -188,8 +190,8 @@ def is_database_outage(exc: BaseException) -> bool:
         return driver_error is not None and is_database_outage(driver_error)
     if isinstance(exc, asyncpg.PostgresError):  # raised by a ReadPool, or the cause of SQLAlchemy's error
         return isinstance(exc, asyncpg.PostgresConnectionError) or type(exc).__name__ in _OUTAGES
-    if isinstance(exc, asyncpg.InterfaceError):  # the connection broke, or the pool was closed
-        return True
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):  # the connection broke, or the pool
+        return True  # was closed, or a connection was left mid-protocol by one that broke
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
 
 
@@ -207,6 +209,7 @@ async def _database_error_handler(request: Request, exc: Exception) -> JSONRespo
 
 
 def install_database_error_handlers(app: FastAPI) -> None:
-    for exc_type in (DBAPIError, PoolTimeout, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError,
+    for exc_type in (DBAPIError, PoolTimeout, asyncpg.PostgresError, asyncpg.InterfaceError,
+                     asyncpg.InternalClientError, ConnectionError,
                      TimeoutError, OSError):  # fmt: skip
         app.add_exception_handler(exc_type, _database_error_handler)

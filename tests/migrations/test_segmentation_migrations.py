@@ -4,7 +4,7 @@ rely on for their speed."""
 import pytest
 
 from segmentation.classification.models import ClassificationRow
-from segmentation.orders import day_index
+from segmentation.orderdays import index as day_index
 from servicekit.migrations import upgrade
 
 from .test_migrations import COMPONENTS, fetch, fresh_db  # noqa: F401 (a fixture)

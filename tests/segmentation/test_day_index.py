@@ -12,8 +12,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from segmentation.classification import compute
-from segmentation.classification.schemas import Thresholds
-from segmentation.orders import day_index
+from segmentation.company.schemas import Thresholds
+from segmentation.orderdays import days as orderdays
+from segmentation.orderdays import index as day_index
 from servicekit.settings import plain_database_url
 from tests.segmentation.test_classification import classify, customer, profile
 
@@ -108,9 +109,9 @@ async def test_a_run_reads_each_customers_orders_by_day_from_the_index_without_s
     engine = create_async_engine(db_url.replace("postgresql://", "postgresql+asyncpg://", 1))
     try:
         async with AsyncSession(engine) as session, session.begin():
-            days = await compute.days_over_every_order(session, date(2026, 6, 30), "Europe/Berlin")
-            await compute.run_settings(session)
-            await compute.aggregate_by_sorting(session)
+            days = await orderdays.days_over_every_order(session, date(2026, 6, 30), "Europe/Berlin")
+            await orderdays.run_settings(session)
+            await orderdays.aggregate_by_sorting(session)
             features = compute._features_sql(days, Thresholds(time_zone="Europe/Berlin"), ids="{} <= 1000")
             plan = "\n".join((await session.scalars(text(f"EXPLAIN {features}"))).all())
     finally:

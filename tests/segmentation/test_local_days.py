@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from segmentation.classification.compute import Days, zone_offsets
+from segmentation.orderdays.days import Days, zone_offsets
 from servicekit.settings import async_database_url
 
 # Summer time, double summer time (Berlin 1945), half-hour and 45-minute offsets, a zone that skipped a day

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from segmentation.classification import service
+from segmentation.classification import bases, predictions
 from segmentation.predictive import model, repository
 from segmentation.settings import SegmentationSettings
 from servicekit.db import build_engine, sessionmaker_for
@@ -366,11 +366,11 @@ async def test_a_profile_from_the_process_caches_is_the_one_read_through_a_sessi
 ) -> None:
     await fit(client, CALIBRATION_END.isoformat())
     await classify(client, CALIBRATION_END.isoformat())
-    for cache in (service.FINISHED_RUNS, service.BASES, service.TERMS):
+    for cache in (bases.FINISHED_RUNS, bases.BASES, predictions.TERMS):
         cache.clear()
     # The caches miss the run, its basis and the model's terms: this read goes through a session and fills them.
     through_session = await client.get("/v1/segmentation/customers/00004/profile")
-    assert (len(service.FINISHED_RUNS), len(service.BASES), len(service.TERMS)) == (1, 1, 1)
+    assert (len(bases.FINISHED_RUNS), len(bases.BASES), len(predictions.TERMS)) == (1, 1, 1)
     from_caches = await client.get("/v1/segmentation/customers/00004/profile")
     assert from_caches.status_code == through_session.status_code == 200
     assert from_caches.json() == through_session.json()

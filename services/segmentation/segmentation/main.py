@@ -5,13 +5,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from segmentation.classification.router import router as classification_router
+from segmentation.company.router import router as company_router
 from segmentation.customers.router import router as customers_router
 from segmentation.db import metadata
 from segmentation.imports.router import router as imports_router
 from segmentation.interactions.router import router as interactions_router
 from segmentation.invoices.router import router as invoices_router
 from segmentation.metrics import SegmentationMetrics
-from segmentation.orders.day_index import start_following_zone
+from segmentation.orderdays.index import start_following_zone
 from segmentation.orders.router import router as orders_router
 from segmentation.predictive.router import router as predictive_router
 from segmentation.settings import SegmentationSettings
@@ -33,6 +34,7 @@ def create_app(settings: SegmentationSettings | None = None) -> FastAPI:
         metadata=metadata,
         component_dir=COMPONENT_DIR,
         routers=[
+            company_router,
             customers_router,
             orders_router,
             invoices_router,

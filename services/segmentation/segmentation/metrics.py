@@ -1,8 +1,7 @@
 """Business metrics of segmentation, read from its tables when scraped (servicekit.business_metrics).
 
-Customers by classification, imported rows, and the runs. The queries read across domain packages
-(classifications, imports, runs), so they live here rather than in one of their repositories. The largest is
-one pass over `classifications` (about 0.2 s at a million customers), made at most once per cache period.
+Customers by classification, imported rows, and the runs, each read by its package's repository. The largest
+is one pass over `classifications` (figures in docs/benchmarks.md), made at most once per cache period.
 """
 
 from __future__ import annotations
@@ -14,12 +13,11 @@ from typing import get_args
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from sqlalchemy import extract, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from segmentation.classification.models import ClassificationRow, RunRow
+from segmentation.classification import repository as classifications
+from segmentation.imports import repository as imports
 from segmentation.imports.fields import ENTITIES
-from segmentation.imports.models import ImportRow
 from segmentation.imports.schemas import ImportStatus
 
 NO_QUADRANT = "none"  # prospects and lapsed customers are outside the active base the matrix is drawn on
@@ -42,37 +40,15 @@ class SegmentationMetrics:
         self._figures: _Figures | None = None
 
     async def refresh(self, connection: AsyncConnection) -> None:
-        c = ClassificationRow
-        quadrant = func.coalesce(c.quadrant, NO_QUADRANT)
-        customers = await connection.execute(
-            select(c.lifecycle, c.z_stage, c.abc, quadrant, func.count()).group_by(
-                c.lifecycle, c.z_stage, c.abc, quadrant
-            )
-        )
-        imports = await connection.execute(
-            select(
-                ImportRow.entity,
-                ImportRow.status,
-                func.count(),
-                func.coalesce(func.sum(ImportRow.rows_accepted), 0),
-                func.coalesce(func.sum(ImportRow.rows_rejected), 0),
-            ).group_by(ImportRow.entity, ImportRow.status)
-        )
-        runs = await connection.execute(select(RunRow.status, func.count()).group_by(RunRow.status))
-        last_run = await connection.execute(
-            select(extract("epoch", RunRow.started_at), extract("epoch", RunRow.finished_at))
-            .where(RunRow.status == "succeeded", RunRow.finished_at.is_not(None))
-            .order_by(RunRow.finished_at.desc())
-            .limit(1)
-        )
-        newest = last_run.first()
+        by_classes = await classifications.customers_by_classes(connection)
         self._figures = _Figures(
             customers={
-                (lifecycle, z_stage, abc, quadrant): int(n) for lifecycle, z_stage, abc, quadrant, n in customers
+                (lifecycle, z_stage, abc, quadrant or NO_QUADRANT): n
+                for lifecycle, z_stage, abc, quadrant, n in by_classes
             },
-            imports={(e, s): (int(n), int(ok), int(bad)) for e, s, n, ok, bad in imports},
-            runs={status: int(n) for status, n in runs},
-            last_run=(float(newest[0]), float(newest[1])) if newest else None,
+            imports=await imports.rows_by_entity_and_status(connection),
+            runs=await classifications.runs_by_status(connection),
+            last_run=await classifications.last_run_times(connection),
         )
 
     def collect(self) -> Iterable[Metric]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from segmentation.classification.schemas import Thresholds
+from segmentation.company.schemas import CompanySettings
 from servicekit.bounds import MAX_AMOUNT
 
 
@@ -20,8 +20,8 @@ class Money:
     rates: dict[str, Decimal]  # units of the base currency per unit of the currency
 
     @classmethod
-    def of(cls, thresholds: Thresholds) -> Money:
-        return cls(thresholds.base_currency, {**thresholds.exchange_rates, thresholds.base_currency: Decimal(1)})
+    def of(cls, settings: CompanySettings) -> Money:
+        return cls(settings.base_currency, {**settings.exchange_rates, settings.base_currency: Decimal(1)})
 
     def refusal(self, currency: str) -> str | None:
         """Why an amount in `currency` cannot be stored, or None."""

@@ -1,5 +1,5 @@
 """orders: the covering index per customer and order time becomes one per customer and calendar day in the
-company's time zone (segmentation.orders.day_index), which runs read without sorting the orders' days
+company's time zone (segmentation.orderdays.index), which runs read without sorting the orders' days
 
 Built for the time zone of the thresholds stored now; the service builds another zone's when the zone changes.
 

@@ -26,10 +26,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Column, text
 from sqlalchemy.dialects import postgresql
@@ -38,10 +37,17 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from segmentation.classification import ranking
 from segmentation.classification.models import ClassificationRow
-from segmentation.classification.schemas import Thresholds
+from segmentation.company.schemas import Thresholds
 from segmentation.db import SCHEMA
 from segmentation.money import Money
-from segmentation.orders import day_index
+from segmentation.orderdays.days import (
+    FIRST_DAY,
+    FIRST_DAY_SCALE,
+    Days,
+    aggregate_by_sorting,
+    days_over_every_order,
+    run_settings,
+)
 from segmentation.predictive.scoring import (
     ScoringModel,
     drop_other_terms,
@@ -49,7 +55,7 @@ from segmentation.predictive.scoring import (
     expected_spend_sql,
     probability_alive_sql,
 )
-from servicekit.db import favour_parallel_workers, group_by_sorting
+from servicekit.db import favour_parallel_workers
 
 RUN_LOCK = "segmentation.runs"
 
@@ -79,68 +85,6 @@ def _sql(value: int | Decimal | date | None) -> str:
     if isinstance(value, date):
         return f"DATE '{value.isoformat()}'"
     return str(int(value)) if isinstance(value, int) else f"{Decimal(value)}::numeric"
-
-
-@dataclass(frozen=True)
-class Days:
-    """The as-of day and the instants where the days that matter begin, in the company's time zone.
-
-    `offsets`: the least and the greatest UTC offset the zone has had in the years facts may lie in, as
-    `zone_offsets` finds them; with them, `local_date` converts most times without the zone."""
-
-    as_of: date
-    zone: str
-    offsets: tuple[int, int] | None = None
-
-    def start(self, days_before: int) -> str:
-        """SQL literal: the first instant of the day `days_before` days before the as-of day (negative: after)."""
-        moment = datetime.combine(self.as_of - timedelta(days=days_before), time(), ZoneInfo(self.zone))
-        return f"TIMESTAMPTZ '{moment.isoformat()}'"
-
-    def local_date(self, column: str) -> str:
-        """SQL: the calendar day of a timestamptz in the zone. Looking a time up in the zone's rules costs six
-        times as much as shifting it by a fixed offset (1.6 s against 0.25 s for 9 million orders): when the
-        zone's least and greatest offsets give the same day, that is the day; only the times near midnight
-        (for Europe/Berlin, 21:00-23:00 UTC) are looked up."""
-        exact = day_index.local_day_sql(self.zone, column)
-        if self.offsets is None:
-            return exact
-        least, greatest = (
-            f"(({column} AT TIME ZONE 'UTC') + interval '{s} seconds')::date"
-            if s
-            else f"({column} AT TIME ZONE 'UTC')::date"
-            for s in self.offsets
-        )
-        if self.offsets[0] == self.offsets[1]:
-            return least
-        return f"CASE WHEN {least} = {greatest} THEN {least} ELSE {exact} END"
-
-
-async def days_over_every_order(session: AsyncSession, as_of: date, zone: str) -> Days:
-    """Days for a pass over every order. Once the zone's index of order days is built, each order's day is read
-    from it, in order, as its expression (day_index); until then, days by the zone's offsets."""
-    if await day_index.is_ready(session, zone):
-        return Days(as_of, zone)
-    return Days(as_of, zone, await zone_offsets(session, zone))
-
-
-_zone_offsets: dict[str, tuple[int, int]] = {}
-
-
-async def zone_offsets(session: AsyncSession, zone: str) -> tuple[int, int]:
-    """The least and the greatest UTC offset, in seconds, of `zone` in the years facts may lie in (1900-2099,
-    types.py; a day either side), from the server's own time-zone rules; kept per process.
-
-    Sampled every twelve hours (0.1 s): no zone's least or greatest offset lasted less than a day in those
-    years (for all 598 zones of Postgres 18, daily samples give the same offsets as hourly ones)."""
-    if zone not in _zone_offsets:
-        row = (await session.execute(text("""
-            SELECT min(o), max(o) FROM (
-                SELECT extract(epoch FROM (t AT TIME ZONE CAST(:zone AS text)) - (t AT TIME ZONE 'UTC'))::int AS o
-                FROM generate_series(TIMESTAMPTZ '1899-12-31 00:00Z', TIMESTAMPTZ '2100-01-02 00:00Z',
-                                     interval '12 hours') t) s"""), {"zone": zone})).one()  # fmt: skip
-        _zone_offsets[zone] = (row[0], row[1])
-    return _zone_offsets[zone]
 
 
 @dataclass(frozen=True)
@@ -261,30 +205,12 @@ async def classify_all(
 
 
 SCRATCH_PREFIX = "run_features_"
-# A run aggregates and joins a million customers at once: in memory, those take a few hundred MB each.
-RUN_WORK_MEM = "1GB"
-
-
-async def run_settings(session: AsyncSession) -> None:
-    """For a transaction that aggregates every order: runs, and the summary a fit starts from."""
-    await session.execute(text("SET LOCAL statement_timeout = 0"))
-    await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
-    # One process per connection and half: a parallel worker would only take the other half's core.
-    await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 
 
 async def _parallel_query(session: AsyncSession, on: bool) -> None:
     """Parallel workers for one statement of a run, which otherwise computes on one process per connection."""
     await session.execute(text(f"SET LOCAL max_parallel_workers_per_gather {'TO DEFAULT' if on else '= 0'}"))
     await favour_parallel_workers(session, on)
-
-
-async def aggregate_by_sorting(session: AsyncSession, on: bool = True) -> None:
-    """For the statements that sum the orders per customer and day. The orders come sorted by customer and day
-    from the zone's day index (day_index), or, while that is being built, by customer from the previous zone's
-    and need only a sort within each customer; a hash table of every (customer, day) holds millions of groups
-    and takes twice as long. Other statements of a run (DISTINCT, joins) are better off with hashing."""
-    await group_by_sorting(session, on)
 
 
 async def _features_elsewhere(
@@ -487,15 +413,6 @@ def _orders_sql(days: Days, t: Thresholds, subset: str) -> str:
                     FROM {SCHEMA}.orders WHERE status = 'booked' AND ordered_at < {days.start(-1)} {subset}
                     GROUP BY customer_id, day) per_day
               GROUP BY customer_id) sums"""
-
-
-# A day's cents and its distance from this epoch share one bigint (days * scale + cents): cents below 10^14 (a
-# trillion a day and customer) and days up to 2150 fit in 63 bits. Facts lie in 1900..2099 (types.py); the
-# epoch is a year earlier, for times early on 1900-01-01 that are still 1899 in the company's time zone.
-FIRST_DAY_EPOCH = date(1899, 1, 1)
-FIRST_DAY_SCALE = 10**14
-# Over (day, cents) rows: the smallest is the first day's, and `% FIRST_DAY_SCALE` gives back its cents.
-FIRST_DAY = f"(day - DATE '{FIRST_DAY_EPOCH}')::bigint * {FIRST_DAY_SCALE} + cents::bigint"
 
 
 def _billing_sql(days: Days, subset: str) -> str:

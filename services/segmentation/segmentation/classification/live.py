@@ -1,23 +1,14 @@
 """Keeping classifications current between full runs: the customers an ingest touched are classified again
 in the ingest's own transaction, against the cut points (ABC limits, matrix splits) of the last full run."""
 
-from datetime import date
-from zoneinfo import ZoneInfo
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from segmentation.classification import compute
-from segmentation.classification.schemas import Thresholds
+from segmentation.company.schemas import Thresholds
+from segmentation.company.service import today
 from segmentation.db import SCHEMA
 from segmentation.predictive.scoring import ScoringModel
-from servicekit import clock
-
-
-def today(thresholds: Thresholds | None = None) -> date:
-    """The day classifications are as of unless a run names another: today in the company's time zone, by the
-    service's clock (SEGMENTATION_FIXED_NOW)."""
-    return clock.today(thresholds.zone if thresholds else ZoneInfo("UTC"))
 
 
 async def reclassify(session: AsyncSession, customer_ids_sql: str, *, few: bool = False) -> int:

@@ -24,14 +24,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from segmentation.db import Base
 
 
-class SettingsRow(Base):
-    __tablename__ = "settings"
-
-    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    thresholds: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
 class RunRow(Base):
     __tablename__ = "runs"
 

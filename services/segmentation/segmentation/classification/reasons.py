@@ -9,7 +9,8 @@ from typing import Any
 
 from segmentation.classification.compute import CutPoints
 from segmentation.classification.models import ClassificationRow
-from segmentation.classification.schemas import Predictions, Thresholds
+from segmentation.classification.schemas import Predictions
+from segmentation.company.schemas import Thresholds
 
 
 def _number(value: Decimal | None) -> float | None:

@@ -1,48 +1,32 @@
-"""The reads and bookkeeping of classifications: settings, runs, profiles, history, reports.
+"""The reads and bookkeeping of classifications: runs, profiles, history, reports.
 
 The classifying SQL itself is in compute.py.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, and_, bindparam, exists, extract, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from segmentation.classification.models import (
     BasisRow,
     ClassificationChangeRow,
     ClassificationRow,
     RunRow,
-    SettingsRow,
 )
-from segmentation.classification.schemas import ProfileFilters, Thresholds
+from segmentation.classification.schemas import ProfileFilters
+from segmentation.company.schemas import Thresholds
 from segmentation.customers.models import CustomerRow
 from segmentation.db import SCHEMA
 from segmentation.interactions.models import InteractionRow
 from segmentation.orders.models import OrderRow
 from servicekit.db import ReadPool, ReadStatement
-
-
-async def load_thresholds(session: AsyncSession) -> Thresholds:
-    row = await session.get(SettingsRow, 1)
-    return Thresholds.stored(row.thresholds if row else None)
-
-
-async def save_thresholds(session: AsyncSession, thresholds: Thresholds) -> None:
-    values = thresholds.model_dump(mode="json")
-    await session.execute(
-        text(f"""
-        INSERT INTO {SCHEMA}.settings (id, thresholds) VALUES (1, CAST(:t AS jsonb))
-        ON CONFLICT (id) DO UPDATE SET thresholds = EXCLUDED.thresholds, updated_at = now()"""),
-        {"t": json.dumps(values)},
-    )
 
 
 async def create_run(session: AsyncSession, as_of: date, thresholds: Thresholds) -> RunRow:
@@ -55,6 +39,10 @@ async def create_run(session: AsyncSession, as_of: date, thresholds: Thresholds)
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID) -> RunRow | None:
     return await session.get(RunRow, run_id)
+
+
+async def latest_succeeded_run(session: AsyncSession) -> RunRow | None:
+    return await session.scalar(select(RunRow).where(RunRow.id == _latest_run_id().scalar_subquery()))
 
 
 async def list_runs(session: AsyncSession, limit: int) -> list[RunRow]:
@@ -296,3 +284,31 @@ async def bases(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, B
     if not ids:
         return {}
     return {row.id: row for row in await session.scalars(select(BasisRow).where(BasisRow.id.in_(ids)))}
+
+
+async def customers_by_classes(connection: AsyncConnection) -> list[tuple[str, str, str, str | None, int]]:
+    """(lifecycle, z_stage, abc, quadrant, customers) over every stored classification."""
+    c = ClassificationRow
+    found = await connection.execute(
+        select(c.lifecycle, c.z_stage, c.abc, c.quadrant, func.count()).group_by(
+            c.lifecycle, c.z_stage, c.abc, c.quadrant
+        )
+    )
+    return [tuple(row) for row in found]  # type: ignore[misc]
+
+
+async def runs_by_status(connection: AsyncConnection) -> dict[str, int]:
+    found = await connection.execute(select(RunRow.status, func.count()).group_by(RunRow.status))
+    return {status: int(n) for status, n in found}
+
+
+async def last_run_times(connection: AsyncConnection) -> tuple[float, float] | None:
+    """(started, finished) of the newest successful run, Unix time."""
+    found = await connection.execute(
+        select(extract("epoch", RunRow.started_at), extract("epoch", RunRow.finished_at))
+        .where(RunRow.status == "succeeded", RunRow.finished_at.is_not(None))
+        .order_by(RunRow.finished_at.desc())
+        .limit(1)
+    )
+    newest = found.first()
+    return (float(newest[0]), float(newest[1])) if newest else None

@@ -1,4 +1,4 @@
-"""HTTP for classifications: thresholds, segmentation runs, and each customer's profile."""
+"""HTTP for classifications: segmentation runs, each customer's profile, reports and audiences."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
-from segmentation.classification import service
+from segmentation.classification import audience, profiles, reports, runs
 from segmentation.classification.schemas import (
     AbcClass,
     Change,
@@ -22,11 +22,9 @@ from segmentation.classification.schemas import (
     Run,
     RunRequest,
     Summary,
-    Thresholds,
     WeeklyOrders,
     ZStage,
 )
-from segmentation.orders import day_index
 from segmentation.types import ExternalIdPath
 from servicekit.app import keep_until_shutdown
 from servicekit.bounds import Day, Total
@@ -36,18 +34,6 @@ from servicekit.pagination import CursorQuery, LimitQuery, Page
 router = APIRouter(prefix="/v1/segmentation", tags=["classification"])
 
 
-@router.get("/config", response_model=Thresholds, summary="The classification thresholds")
-async def get_config(session: SessionDep) -> Thresholds:
-    return await service.get_thresholds(session)
-
-
-@router.put("/config", response_model=Thresholds, summary="Replace the classification thresholds")
-async def put_config(request: Request, body: Thresholds) -> Thresholds:
-    if await service.put_thresholds(request.app.state.sessionmaker, body):
-        day_index.start_following_zone(request.app)
-    return body
-
-
 @router.post(
     "/runs",
     response_model=Run,
@@ -55,7 +41,7 @@ async def put_config(request: Request, body: Thresholds) -> Thresholds:
     summary="Classify every customer (as of a day); poll the run for its status",
 )
 async def start_run(request: Request, response: Response, body: RunRequest | None = None) -> Run:
-    run, task = await service.start_run(request.app.state.sessionmaker, body.as_of if body else None)
+    run, task = await runs.start_run(request.app.state.sessionmaker, body.as_of if body else None)
     keep_until_shutdown(request.app, task)
     response.headers["Location"] = f"/v1/segmentation/runs/{run.id}"
     return run
@@ -63,12 +49,12 @@ async def start_run(request: Request, response: Response, body: RunRequest | Non
 
 @router.get("/runs", response_model=list[Run], summary="Recent runs, newest first")
 async def list_runs(session: SessionDep, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[Run]:
-    return await service.list_runs(session, limit)
+    return await runs.list_runs(session, limit)
 
 
 @router.get("/runs/{run_id}", response_model=Run, summary="One run")
 async def get_run(run_id: uuid.UUID, session: SessionDep) -> Run:
-    return await service.get_run(session, run_id)
+    return await runs.get_run(session, run_id)
 
 
 @router.get(
@@ -79,7 +65,7 @@ async def get_run(run_id: uuid.UUID, session: SessionDep) -> Run:
 async def get_profile(external_id: ExternalIdPath, request: Request) -> Response:
     # The hottest read: on the read pool, serialised once (FastAPI would dump the model to Python and then to JSON).
     state = request.app.state
-    profile = await service.read_profile(state.read_pool, state.sessionmaker, external_id)
+    profile = await profiles.read_profile(state.read_pool, state.sessionmaker, external_id)
     return Response(profile.model_dump_json(by_alias=True), media_type="application/json")
 
 
@@ -89,7 +75,7 @@ async def get_profile(external_id: ExternalIdPath, request: Request) -> Response
     summary="Every change of the customer's lifecycle, Z-stage, ABC class and quadrant, oldest first",
 )
 async def get_history(external_id: ExternalIdPath, session: SessionDep) -> list[Change]:
-    return await service.get_history(session, external_id)
+    return await profiles.get_history(session, external_id)
 
 
 @router.get(
@@ -103,7 +89,7 @@ async def flow_report(
     from_date: Annotated[Day, Query()],
     to_date: Annotated[Day, Query()],
 ) -> FlowReport:
-    return await service.flow_report(session, attribute, from_date, to_date)
+    return await reports.flow_report(session, attribute, from_date, to_date)
 
 
 @router.get(
@@ -112,7 +98,7 @@ async def flow_report(
     summary="Customers and revenue per lifecycle, Z-stage, ABC class, quadrant and payment",
 )
 async def summary(session: SessionDep) -> Summary:
-    return await service.get_summary(session)
+    return await reports.get_summary(session)
 
 
 def profile_filters(
@@ -154,7 +140,7 @@ async def list_profiles(
     cursor: CursorQuery = None,
     sort: Annotated[ProfileSort, Query(description="id (oldest first), -revenue_12m or -last_order_on")] = "id",
 ) -> Page[Profile]:
-    return await service.list_profiles(session, filters, sort, cursor, limit)
+    return await profiles.list_profiles(session, filters, sort, cursor, limit)
 
 
 @router.get(
@@ -164,7 +150,7 @@ async def list_profiles(
     summary="The matching customers as an NDJSON stream, with what campaigns score them by",
 )
 async def stream_audience(request: Request, filters: FiltersDep) -> StreamingResponse:
-    lines = service.audience_lines(request.app.state.sessionmaker, filters)
+    lines = audience.audience_lines(request.app.state.sessionmaker, filters)
     # The first batch before the status line: a query that fails is a problem response, not a cut-off stream.
     first = await anext(lines, b"")
 
@@ -187,4 +173,4 @@ async def weekly_orders(
     from_date: Annotated[Day, Query()],
     to_date: Annotated[Day, Query(description="Exclusive.")],
 ) -> WeeklyOrders:
-    return await service.weekly_orders(session, filters, from_date, to_date)
+    return await reports.weekly_orders(session, filters, from_date, to_date)

@@ -14,10 +14,10 @@ from collections.abc import AsyncIterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, text, tuple_, update
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from segmentation.db import SCHEMA
 from segmentation.imports.fields import CURRENCIES, Entity, Field
@@ -684,3 +684,17 @@ async def save_errors(session: AsyncSession, job_id: uuid.UUID) -> int:
 
 async def count_rows(session: AsyncSession, table: str) -> int:
     return int(await session.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+
+
+async def rows_by_entity_and_status(connection: AsyncConnection) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """(entity, status) -> (jobs, rows accepted, rows rejected), over every import job."""
+    found = await connection.execute(
+        select(
+            ImportRow.entity,
+            ImportRow.status,
+            func.count(),
+            func.coalesce(func.sum(ImportRow.rows_accepted), 0),
+            func.coalesce(func.sum(ImportRow.rows_rejected), 0),
+        ).group_by(ImportRow.entity, ImportRow.status)
+    )
+    return {(e, s): (int(n), int(ok), int(bad)) for e, s, n, ok, bad in found}

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from segmentation.classification.live import reclassify
-from segmentation.classification.repository import load_thresholds
+from segmentation.company.repository import load_thresholds
 from segmentation.db import SCHEMA
 from segmentation.imports import repository
 from segmentation.imports.errors import ImportGivenUp, ImportInProgress, ImportNotFound, UnreadableFile

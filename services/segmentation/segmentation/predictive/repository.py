@@ -9,7 +9,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from segmentation.classification.compute import (
+from segmentation.db import SCHEMA
+from segmentation.orderdays.days import (
     FIRST_DAY,
     FIRST_DAY_SCALE,
     Days,
@@ -17,7 +18,6 @@ from segmentation.classification.compute import (
     days_over_every_order,
     run_settings,
 )
-from segmentation.db import SCHEMA
 from segmentation.predictive.model import DAYS_PER_WEEK, Summary
 from segmentation.predictive.scoring import ScoringModel, probability_alive_sql
 
@@ -96,7 +96,7 @@ async def alive_by_history(session: AsyncSession, m: ScoringModel, run_as_of: da
     """The stored customers grouped by (repeat purchases, age in days, the day their classification holds
     for), with how many there are and their summed probability alive under `m`: every customer's expected
     purchases are his group's factor times his probability alive, so a forecast needs only these groups."""
-    # A run stores only what changed: the others hold as of its day (as classification.service shows them).
+    # A run stores only what changed: the others hold as of its day (as classification.views shows them).
     run_day = f"DATE '{run_as_of.isoformat()}'"
     as_of = f"CASE WHEN c.computed_at < CAST(:snapshot_at AS timestamptz) THEN {run_day} ELSE c.as_of END"
     alive = probability_alive_sql(

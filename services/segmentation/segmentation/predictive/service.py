@@ -15,9 +15,9 @@ import numpy as np
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from segmentation.classification.live import today
-from segmentation.classification.models import RunRow
-from segmentation.classification.repository import load_thresholds
+from segmentation.classification.repository import latest_succeeded_run
+from segmentation.company.repository import load_thresholds
+from segmentation.company.service import today
 from segmentation.predictive import model, repository
 from segmentation.predictive.errors import FitNotFound, NoModelYet, NoScoredRun
 from segmentation.predictive.models import FitRow
@@ -172,9 +172,7 @@ async def weekly_purchases(session: AsyncSession, from_date: date, weeks: int) -
     """The customers' expected purchases in each of `weeks` weeks from `from_date` (a Monday), under the model
     the last run scored with: per customer P(alive) * (P(t_end) - P(t_start)) with P = purchases if alive,
     t counted from the day his classification holds for (days before it count nothing)."""
-    run = await session.scalar(
-        select(RunRow).where(RunRow.status == "succeeded").order_by(RunRow.finished_at.desc()).limit(1)
-    )
+    run = await latest_succeeded_run(session)
     m = ScoringModel.from_json(run.model) if run else None
     if run is None or m is None or run.snapshot_at is None:
         raise NoScoredRun()

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from segmentation.classification import repository
+from segmentation.company import repository
 from segmentation.db import SCHEMA
 from servicekit.app import keep_until_shutdown
 

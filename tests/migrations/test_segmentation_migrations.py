@@ -15,7 +15,8 @@ CUSTOMER = "INSERT INTO segmentation.customers (external_id, name, kind) VALUES 
 
 @pytest.fixture
 def before_rebuilds(fresh_db: str) -> str:  # noqa: F811
-    """A database at the revision before classifications were rebuilt."""
+    """A database at the revision before classifications were rebuilt (0009_base_currency, just before
+    0010_classifications_rebuilt and 0011_orders_day_index)."""
     upgrade(SEGMENTATION, fresh_db, "20261123_09")
     return fresh_db
 

@@ -68,7 +68,7 @@ FIGURES = [
     "in_top_n", "purchase_days", "repeat_spend",
 ]  # fmt: skip
 HISTORY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant")
-# In the table's order (migration 10): rows laid out so are copied whole by an insert.
+# In the table's order (migration 0010_classifications_rebuilt): rows laid out so are copied whole by an insert.
 STORED_COLUMNS = list(ClassificationRow.__table__.columns)
 assert set(FIGURES) | {"customer_id", "as_of", "run_id", "basis_id", "classified_on", "computed_at"} == {
     c.name for c in ClassificationRow.__table__.columns
@@ -350,7 +350,8 @@ async def _store(
     if run_id is not None:
         # A run classifies every customer: by parallel workers, which an INSERT cannot use, into a table of the
         # customers to store (those that changed); its `ranked` reads no temporary table. The table's rows are
-        # laid out as the classifications' (migration 10): the insert copies them whole, without taking them apart.
+        # laid out as the classifications' (migration 0010_classifications_rebuilt): the insert copies them whole,
+        # without taking them apart.
         await _parallel_query(session, True)
         await session.execute(text(f"CREATE TEMP TABLE classified ON COMMIT DROP AS {rows}"),
                               {**params, **(ranked_params or {})})  # fmt: skip

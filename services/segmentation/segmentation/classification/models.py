@@ -62,12 +62,14 @@ class BasisRow(Base):
 class ClassificationRow(Base):
     """Every classification of a customer and the figures behind it; the reasons are built from these.
 
-    The columns are declared in the table's order (migration 10), which a run's insert relies on to copy its rows
-    whole (compute.STORED_COLUMNS; tests/migrations checks it): a new column goes last, where ADD COLUMN puts it."""
+    The columns are declared in the table's order (migration 0010_classifications_rebuilt), which a run's insert
+    relies on to copy its rows whole (compute.STORED_COLUMNS; tests/migrations checks it): a new column goes last,
+    where ADD COLUMN puts it."""
 
     __tablename__ = "classifications"
 
-    customer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # no foreign key: see migration 06
+    # No foreign key: see migration 0006_lean_classifications.
+    customer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     as_of: Mapped[date] = mapped_column(Date)
     run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     lifecycle: Mapped[str] = mapped_column(Text)

@@ -87,7 +87,8 @@ async def get_history(session: AsyncSession, external_id: str) -> list[Change]:
     changes = [Change.model_validate(row) for row in await repository.history(session, customer.id)]
     if current is None:
         return changes
-    # Histories from before migration 06 hold the first classification as rows from null on its day.
+    # Histories from before migration 0006_lean_classifications hold the first classification as rows from null on
+    # its day.
     recorded_first = {c.attribute for c in changes if c.from_value is None and c.changed_on <= current.classified_on}
     started_from = await repository.first_changes(session, customer.id)
     first = [

@@ -9,7 +9,7 @@ from segmentation.db import SCHEMA, Base
 
 class InvoiceRow(Base):
     __tablename__ = "invoices"
-    # Covering: a run reads every invoice per customer from the index alone (migration 06).
+    # Covering: a run reads every invoice per customer from the index alone (migration 0006_lean_classifications).
     __table_args__ = (
         Index(
             "ix_invoices_customer_id_issued_on",

@@ -3,9 +3,9 @@
 A run sums each customer's orders per day; read from this index they come in that order, and the sort of
 every order by customer and day is spared (a sixth of a first run at a million customers, docs/benchmarks.md).
 Its days are those of one time zone, so the index belongs to the zone of the thresholds, and its name says
-which (`index_name`). Migration 11 built the first; when the zone changes, `follow_zone` builds the new zone's
-index without blocking ingests (CREATE INDEX CONCURRENTLY) and then drops the old one. Until it is built, runs
-compute the days themselves and sort them: the same figures, more slowly.
+which (`index_name`). Migration 0011_orders_day_index built the first; when the zone changes, `follow_zone`
+builds the new zone's index without blocking ingests (CREATE INDEX CONCURRENTLY) and then drops the old one.
+Until it is built, runs compute the days themselves and sort them: the same figures, more slowly.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from segmentation.db import SCHEMA, Base
 class OrderRow(Base):
     __tablename__ = "orders"
     # Indexed per customer and calendar day in the company's time zone, covering what a run reads: an index that
-    # follows a setting, so it is not declared here (segmentation.orderdays.index, migration 11).
+    # follows a setting, so it is not declared here (segmentation.orderdays.index,
+    # migration 0011_orders_day_index).
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     external_id: Mapped[str] = mapped_column(Text, unique=True)

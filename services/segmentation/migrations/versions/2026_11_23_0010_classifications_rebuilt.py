@@ -1,5 +1,5 @@
 """classifications rebuilt with its columns in the model's order and without the reasons column dropped in
-migration 06: a run's rows are then laid out as the table's, and its insert copies them whole
+migration 0006_lean_classifications: a run's rows are then laid out as the table's, and its insert copies them whole
 
 A dropped column stays in every row of the table (as a null) until the table is rewritten; with it, a row
 inserted from a query has to be taken apart and built again, which costs a first run a third of its insert

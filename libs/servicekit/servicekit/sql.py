@@ -108,12 +108,7 @@ def literal(value: object) -> SQL:
     if isinstance(value, int):  # a negative one in parentheses: `x -{v}` must not become a comment, `x --1`
         return SQL._composed(str(value) if value >= 0 else f"({value})")
     if isinstance(value, Decimal | float):
-        if (
-            isinstance(value, float)
-            and not math.isfinite(value)
-            or isinstance(value, Decimal)
-            and not value.is_finite()
-        ):
+        if not (math.isfinite(value) if isinstance(value, float) else value.is_finite()):
             raise ValueError(f"not a finite number: {value!r}")
         if isinstance(value, float):
             return SQL._composed(f"CAST({value!r} AS float8)")

@@ -270,7 +270,7 @@ async def test_times_are_rfc_3339_with_a_zone_and_each_problem_is_named(client: 
     job = (await _import(client, "orders", csv.encode(), "text/csv", create_missing_customers="true")).json()
     assert (job["rows_accepted"], job["rows_rejected"]) == (3, 5)
     page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
-    rfc = "must be an RFC 3339 time with a time zone"
+    rfc = "must be an RFC 3339 time with a time zone, or a day YYYY-MM-DD"
     assert [(e["line"], e["message"]) for e in page["items"]] == [
         (2, "is not a day of the calendar"), (3, "is not a time of the day"), (4, "is not a time of the day"),
         (5, rfc), (6, rfc),

@@ -201,3 +201,51 @@ async def test_the_api_documents_a_day_alone_for_a_time(client: httpx.AsyncClien
         assert {branch["format"] for branch in schemas[model]["properties"][field]["anyOf"]} == {"date-time", "date"}
         assert "company's time zone" in schemas[model]["properties"][field]["description"]
     assert schemas["Order"]["properties"]["ordered_at"]["format"] == "date-time", "always shown as a time"
+
+
+async def test_the_import_takes_create_missing_customer_as_the_puts_spell_it_and_its_former_spelling(
+    client: httpx.AsyncClient,
+) -> None:
+    row = {**ORDER, "ordered_at": "2026-12-01T10:00:00Z"}
+    refused = await imported(client, "orders", "csv", [{**row, "external_id": "A-0", "customer_external_id": "N-0"}])
+    assert await row_errors(client, refused) == [(2, "customer_external_id", "no customer with this external_id")]
+    spellings = [
+        {"create_missing_customer": "true"},
+        {"create_missing_customers": "true"},  # deprecated, still taken
+        {"create_missing_customer": "true", "create_missing_customers": "true"},
+    ]
+    for n, params in enumerate(spellings, start=1):
+        rows = [{**row, "external_id": f"A-{n}", "customer_external_id": f"N-{n}"}]
+        job = await imported(client, "orders", "csv", rows, **params)
+        assert (job["rows_accepted"], job["customers_created"], job["create_missing_customers"]) == (1, 1, True), params
+        assert (await client.get(f"/v1/segmentation/customers/N-{n}")).json()["auto_created"] is True
+
+
+async def test_spellings_that_contradict_each_other_and_unknown_parameters_are_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    body = b"external_id,customer_external_id,ordered_at,net_amount,currency\nA-9,N-9,2026-12-01T10:00:00Z,1.00,EUR\n"
+    for params, field in (
+        ({"create_missing_customer": "false", "create_missing_customers": "true"}, "query.create_missing_customers"),
+        ({"create_missing_customerz": "true"}, "query.create_missing_customerz"),
+    ):
+        response = await client.post(
+            "/v1/segmentation/imports/orders", content=body, headers={"Content-Type": "text/csv"}, params=params
+        )
+        assert response.status_code == 422, params
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+    # The former spelling was the import's alone: a PUT never took it.
+    put = await client.put(
+        "/v1/segmentation/orders/A-9", json={**ORDER, "customer_external_id": "N-9"},
+        params={"create_missing_customers": "true"},
+    )  # fmt: skip
+    assert (put.status_code, [e["field"] for e in put.json()["errors"]]) == (422, ["query.create_missing_customers"])
+    assert (await client.get("/v1/segmentation/customers/N-9")).status_code == 404
+    assert (await client.get("/v1/segmentation/imports")).json()["items"] == [], "no import was started"
+
+
+async def test_the_former_spelling_is_documented_as_deprecated(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    parameters = {p["name"]: p for p in document["paths"]["/v1/segmentation/imports/{entity}"]["post"]["parameters"]}
+    assert parameters["create_missing_customer"].get("deprecated", False) is False
+    assert parameters["create_missing_customers"]["deprecated"] is True

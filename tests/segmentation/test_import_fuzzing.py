@@ -81,7 +81,7 @@ def good_value(entity: Entity, field: Field, external_id: str) -> st.SearchStrat
     if field.path == "external_id":
         return st.just(external_id)
     if field.path == "customer_external_id":
-        return st.just(f"C{external_id}")  # made by create_missing_customers
+        return st.just(f"C{external_id}")  # made by create_missing_customer
     if field.path in ("order_external_id", "paid_on", "resolved_at"):
         return st.none()
     if field.path in ("issued_on", "due_on"):
@@ -191,7 +191,7 @@ async def _import(client: httpx.AsyncClient, entity: str, body: bytes, file_form
         f"/v1/segmentation/imports/{entity}",
         content=body,
         headers={"Content-Type": content_type},
-        params={"create_missing_customers": "true"},
+        params={"create_missing_customer": "true"},
     )
 
 

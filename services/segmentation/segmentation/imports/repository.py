@@ -171,11 +171,43 @@ def _in_supported_years(v: str) -> str:
             f"THEN 'must lie {DATE_RANGE}'")  # fmt: skip
 
 
+def _day_cases(v: str) -> list[str]:
+    """CASE branches giving the problem with a value of the shape YYYY-MM-DD, or none."""
+    return [_in_supported_years(v), f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar'"]
+
+
 def _time_in_range(v: str) -> str:
     return (
         f"substr({v}, 12, 2) <= '23' AND substr({v}, 15, 2) <= '59'"
         f" AND (substr({v}, 17, 1) <> ':' OR substr({v}, 18, 2) <= '59')"
     )
+
+
+_NOT_A_TIME = "'must be an RFC 3339 time with a time zone, or a day YYYY-MM-DD'"
+
+
+def _time_cases(v: str, input_check: bool) -> list[str]:
+    """CASE branches giving the problem with a value that is not a day alone as a time, or none."""
+    cases = []
+    if input_check:
+        # The usual shape by its separators, then Postgres's own parser; its 24:00 and leap seconds are not
+        # RFC 3339. Which part is wrong is looked for only in rows that are.
+        canonical = (f"(length({v}) = 20 AND substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-' "
+                     f"AND substr({v}, 11, 1) = 'T' AND substr({v}, 20, 1) = 'Z')")  # fmt: skip
+        cases.append(f"WHEN NOT ({canonical} OR {v} ~ '^{_DATE_SHAPE}{_TIME_SHAPE}$') THEN {_NOT_A_TIME}")
+        cases.append(_in_supported_years(v))
+        cases.append(
+            f"WHEN NOT pg_input_is_valid({v}, 'timestamptz') OR substr({v}, 12, 2) = '24' OR substr({v}, 18, 2) = '60' "
+            f"THEN CASE WHEN {v} !~ '^{_DATE_SHAPE}{_TIME_SHAPE}$' THEN {_NOT_A_TIME} "
+            f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar' ELSE 'is not a time of the day' END"
+        )
+    else:
+        canonical = f"(length({v}) = 20 AND translate({v}, '0123456789', '') = '--T::Z')"  # the usual shape, no regex
+        cases.append(f"WHEN NOT ({canonical} OR {v} ~ '^{_DATE_SHAPE}{_TIME_SHAPE}$') THEN {_NOT_A_TIME}")
+        cases.append(_in_supported_years(v))
+        cases.append(f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar'")
+        cases.append(f"WHEN NOT ({_time_in_range(v)}) THEN 'is not a time of the day'")
+    return cases
 
 
 def _error_expression(f: Field, input_check: bool = False, value: str | None = None) -> str:
@@ -204,30 +236,11 @@ def _error_expression(f: Field, input_check: bool = False, value: str | None = N
             cases.append(f"WHEN {v} ~ '^-' THEN 'must not be negative'")
     elif f.kind == "date":
         cases.append(f"WHEN {v} !~ '^{_DATE_SHAPE}$' THEN 'must be a date YYYY-MM-DD'")
-        cases.append(_in_supported_years(v))
-        cases.append(f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar'")
-    elif f.kind == "timestamp" and input_check:
-        # The usual shape by its separators, then Postgres's own parser; its 24:00 and leap seconds are not
-        # RFC 3339. Which part is wrong is looked for only in rows that are.
-        canonical = (f"(length({v}) = 20 AND substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-' "
-                     f"AND substr({v}, 11, 1) = 'T' AND substr({v}, 20, 1) = 'Z')")  # fmt: skip
-        cases.append(
-            f"WHEN NOT ({canonical} OR {v} ~ '^{_DATE_SHAPE}{_TIME_SHAPE}$') THEN 'must be an RFC 3339 time with a time zone'"
-        )
-        cases.append(_in_supported_years(v))
-        cases.append(
-            f"WHEN NOT pg_input_is_valid({v}, 'timestamptz') OR substr({v}, 12, 2) = '24' OR substr({v}, 18, 2) = '60' "
-            f"THEN CASE WHEN {v} !~ '^{_DATE_SHAPE}{_TIME_SHAPE}$' THEN 'must be an RFC 3339 time with a time zone' "
-            f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar' ELSE 'is not a time of the day' END"
-        )
+        cases.extend(_day_cases(v))
     elif f.kind == "timestamp":
-        canonical = f"(length({v}) = 20 AND translate({v}, '0123456789', '') = '--T::Z')"  # the usual shape, no regex
-        cases.append(
-            f"WHEN NOT ({canonical} OR {v} ~ '^{_DATE_SHAPE}{_TIME_SHAPE}$') THEN 'must be an RFC 3339 time with a time zone'"
-        )
-        cases.append(_in_supported_years(v))
-        cases.append(f"WHEN NOT ({_date_in_range(v)}) THEN 'is not a day of the calendar'")
-        cases.append(f"WHEN NOT ({_time_in_range(v)}) THEN 'is not a time of the day'")
+        # A day alone is checked as a day; type_rows makes it the start of that day in the company's time zone.
+        cases.append(f"WHEN {v} ~ '^{_DATE_SHAPE}$' THEN CASE {' '.join(_day_cases(v))} END")
+        cases.extend(_time_cases(v, input_check))
     elif f.kind == "bool":
         cases.append(
             f"WHEN lower({v}) NOT IN ('true', 'false', 't', 'f', '1', '0', 'yes', 'no') THEN 'must be true or false'"
@@ -267,14 +280,14 @@ def _valid_expression(f: Field, input_check: bool = False) -> str:
         sign = "-?" if f.kind == "signed_amount" else ""
         check = rf"{v} ~ '^{sign}[0-9]+(\.[0-9][0-9]?)?$' AND length(split_part({v}, '.', 1)) <= {_WHOLE_DIGITS}"
     elif f.kind == "date" and input_check:
-        check = (f"{v} ~ '^{_DATE_SHAPE}$' AND pg_input_is_valid({v}, 'date')"
-                 f" AND {v} COLLATE \"C\" >= '{FIRST_YEAR}' AND {v} COLLATE \"C\" < '{LAST_YEAR + 1}'")  # fmt: skip
+        check = _valid_day(v)
     elif f.kind == "timestamp" and input_check:
         # The usual shape by LIKE (a fraction of a regex's cost), then Postgres's own parser, as the detailed
-        # check does; its 24:00 and leap seconds are refused, the years compared as text.
-        check = (f"{v} LIKE '____-__-__T__:__:__Z' AND pg_input_is_valid({v}, 'timestamptz')"
+        # check does; its 24:00 and leap seconds are refused, the years compared as text. Or a day alone.
+        check = (f"({v} LIKE '____-__-__T__:__:__Z' AND pg_input_is_valid({v}, 'timestamptz')"
                  f" AND {v} COLLATE \"C\" >= '{FIRST_YEAR}' AND {v} COLLATE \"C\" < '{LAST_YEAR + 1}'"
-                 f" AND {v} NOT LIKE '___________24%' AND {v} NOT LIKE '_________________60%'")  # fmt: skip
+                 f" AND {v} NOT LIKE '___________24%' AND {v} NOT LIKE '_________________60%')"
+                 f" OR (length({v}) = 10 AND {_valid_day(v)})")  # fmt: skip
     elif f.kind in ("enum", "currency"):
         allowed = f.choices if f.kind == "enum" else CURRENCIES
         allowed = tuple(c for c in allowed if c in f.narrowed_to) if f.narrowed_to else allowed
@@ -285,6 +298,12 @@ def _valid_expression(f: Field, input_check: bool = False) -> str:
     if f.narrowed_to and f.kind not in ("enum", "currency"):
         check += f" AND {v} IN ({', '.join(_literal(c) for c in f.narrowed_to)})"
     return f"({v} IS NOT NULL AND {check})" if f.required else f"({v} IS NULL OR ({check}))"
+
+
+def _valid_day(v: str) -> str:
+    """SQL (Postgres 16 and newer): `v` is a day YYYY-MM-DD of the supported years."""
+    return (f"{v} ~ '^{_DATE_SHAPE}$' AND pg_input_is_valid({v}, 'date')"
+            f" AND {v} COLLATE \"C\" >= '{FIRST_YEAR}' AND {v} COLLATE \"C\" < '{LAST_YEAR + 1}'")  # fmt: skip
 
 
 def _ids_clean(entity: Entity) -> str:
@@ -299,7 +318,9 @@ def _typed_expression(f: Field) -> str:
         "amount": f"{v}::numeric(18, 2)",
         "signed_amount": f"{v}::numeric(18, 2)",
         "date": f"{v}::date",
-        "timestamp": f"{v}::timestamptz",
+        # A day alone: the start of that day in the company's time zone (type_rows), as the PUTs store it.
+        "timestamp": f"CASE WHEN length({v}) = 10 THEN {v}::date::timestamp AT TIME ZONE current_setting('{ZONE_SETTING}')"
+        f" ELSE {v}::timestamptz END",
         "bool": f"lower({v}) IN ('true', 't', '1', 'yes')",
         "small_int": f"{v}::smallint",
     }
@@ -536,14 +557,24 @@ async def _repeated_id_hashes(session: AsyncSession) -> list[int]:
     return repeated
 
 
-async def type_rows(session: AsyncSession, entity: Entity) -> None:
+# The company's time zone while an import runs, for `typed` to read: a view's text takes no bound parameters.
+ZONE_SETTING = "segmentation.import_time_zone"
+
+
+async def type_rows(session: AsyncSession, entity: Entity, time_zone: str) -> None:
     """`typed`: a view of the rows without errors, cast to their types; then the checks across fields.
+
+    A time given as a day alone is the start of that day in `time_zone`, the company's: the view reads the zone
+    from a setting of this transaction (ZONE_SETTING), which outlives neither the transaction nor the view.
 
     A view rather than a copy: it leaves out whatever `row_errors` holds when it is read, so the checks
     after this one need not delete from it. `finish` drops it (a temporary view outlives the transaction).
     The rows with errors are left out behind OFFSET 0, which the planner does not push conditions through:
     a condition on a cast value (a check across fields) must never see a refused value, whose cast raises.
     """
+    await session.execute(
+        text("SELECT set_config(:setting, :zone, true)"), {"setting": ZONE_SETTING, "zone": time_zone}
+    )
     columns = ", ".join(_typed_expression(f) for f in entity.fields)
     attributes = ", attributes" if entity.has_attributes else ""
     await session.execute(

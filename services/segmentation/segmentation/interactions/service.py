@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from segmentation.classification.repository import load_thresholds
+from segmentation.company.repository import load_thresholds
 from segmentation.facts import upsert_fact
 from segmentation.interactions import repository
 from segmentation.interactions.errors import InteractionNotFound

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from servicekit.settings import ServiceSettings, async_database_url
+from servicekit.sql import SQL, ident
 
 
 def discover_components(root: Path) -> list[Path]:
@@ -51,10 +52,11 @@ def script_heads(component_dir: Path) -> set[str]:
 
 async def database_heads(connection: AsyncConnection, schema: str) -> set[str]:
     """Revisions applied in the schema; empty when it was never migrated."""
-    exists = await connection.scalar(text("SELECT to_regclass(:t)"), {"t": f'"{schema}".alembic_version'})
+    table = ident(schema, "alembic_version")
+    exists = await connection.scalar(text("SELECT to_regclass(:t)"), {"t": str(table)})
     if exists is None:
         return set()
-    rows = await connection.execute(text(f'SELECT version_num FROM "{schema}".alembic_version'))
+    rows = await connection.execute(SQL("SELECT version_num FROM {table}").format(table=table).clause)
     return {row[0] for row in rows}
 
 
@@ -92,7 +94,9 @@ def run_alembic_env(target_metadata: MetaData) -> None:
             async with engine.connect() as connection:
                 # One migrator per schema at a time (several replicas or Jobs may start together).
                 await connection.execute(text("SELECT pg_advisory_lock(hashtext(:s))"), {"s": schema})
-                await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                await connection.execute(
+                    SQL("CREATE SCHEMA IF NOT EXISTS {schema}").format(schema=ident(schema)).clause
+                )
                 await connection.commit()
                 await connection.run_sync(run)
                 await connection.commit()

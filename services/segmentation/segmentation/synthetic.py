@@ -56,8 +56,12 @@ class Dataset:
     interactions: Table
 
     def entities(self) -> Iterator[tuple[str, Table]]:
-        yield from (("customers", self.customers), ("orders", self.orders),
-                    ("invoices", self.invoices), ("interactions", self.interactions))  # fmt: skip
+        yield from (
+            ("customers", self.customers),
+            ("orders", self.orders),
+            ("invoices", self.invoices),
+            ("interactions", self.interactions),
+        )
 
 
 def generate(customers: int, *, seed: int = 1, as_of: date | None = None, orders_per_customer: float = 10.0) -> Dataset:
@@ -160,9 +164,9 @@ def generate(customers: int, *, seed: int = 1, as_of: date | None = None, orders
     complainers = buyers[rng.random(buyers.size) < 0.05]
     visited = buyers[rng.random(buyers.size) < 0.2]
     who = np.concatenate([prospects, complainers, visited])
-    kind = np.concatenate([
-        np.where(rng.random(prospects.size) < 0.7, 0, 1), np.full(complainers.size, 2), np.full(visited.size, 3)
-    ])  # fmt: skip
+    kind = np.concatenate(
+        [np.where(rng.random(prospects.size) < 0.7, 0, 1), np.full(complainers.size, 2), np.full(visited.size, 3)]
+    )
     # At 10:00 within a month of the first contact; at midnight on as_of (the end) when that would be later.
     occurred = first_contact[who] + rng.integers(0, 30, who.size)
     second = np.where(occurred < HISTORY_DAYS, 10 * 3600, 0)
@@ -312,8 +316,11 @@ def _blank(pieces: list[np.ndarray], present: np.ndarray | None, rows: slice) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m segmentation.synthetic", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m segmentation.synthetic",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--orders-per-customer", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1)

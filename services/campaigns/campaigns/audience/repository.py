@@ -5,24 +5,30 @@ from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, func, select, text
+from sqlalchemy import Select, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from campaigns.audience.models import MemberRow
 from campaigns.db import SCHEMA
 from campaigns.results.models import AttributedOrderRow
+from servicekit.sql import SQL, ident
 
+_SCHEMA = ident(SCHEMA)
 STAGE = "campaign_audience_stage"
-MEMBERS = f"{SCHEMA}.campaign_members"
-SCRATCH = "campaign_scratch_members"
+_STAGE = ident(STAGE)
+MEMBERS = ident(SCHEMA, "campaign_members")
+SCRATCH = ident("campaign_scratch_members")
 """Where suggestions score audiences they do not keep: a temporary table shaped like campaign_members."""
 
 
 async def create_stage(session: AsyncSession) -> None:
     """A temporary table for the audience stream, gone when the transaction ends."""
-    await session.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE} (external_id text, doc jsonb) "
-                               "ON COMMIT DROP"))  # fmt: skip
-    await session.execute(text(f"TRUNCATE {STAGE}"))
+    await session.execute(
+        SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (external_id text, doc jsonb) ON COMMIT DROP")
+        .format(stage=_STAGE)
+        .clause
+    )
+    await session.execute(SQL("TRUNCATE {stage}").format(stage=_STAGE).clause)
 
 
 async def copy_stage(session: AsyncSession, records: Sequence[tuple[str, str]]) -> None:
@@ -33,17 +39,22 @@ async def copy_stage(session: AsyncSession, records: Sequence[tuple[str, str]]) 
 
 
 async def create_scratch(session: AsyncSession) -> None:
-    await session.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {SCRATCH} (LIKE {MEMBERS}) ON COMMIT DROP"))
+    await session.execute(
+        SQL("CREATE TEMPORARY TABLE IF NOT EXISTS {scratch} (LIKE {members}) ON COMMIT DROP")
+        .format(scratch=SCRATCH, members=MEMBERS)
+        .clause
+    )
 
 
-async def delete_members(session: AsyncSession, campaign_id: int, table: str = MEMBERS) -> None:
+async def delete_members(session: AsyncSession, campaign_id: int, table: SQL = MEMBERS) -> None:
     if table == MEMBERS:
         await session.execute(delete(MemberRow).where(MemberRow.campaign_id == campaign_id))
     else:
-        await session.execute(text(f"DELETE FROM {table} WHERE campaign_id = :id"), {"id": campaign_id})
+        statement = SQL("DELETE FROM {table} WHERE campaign_id = :id").format(table=table)
+        await session.execute(statement.clause, {"id": campaign_id})
 
 
-_ELIGIBLE = """
+_ELIGIBLE = SQL("""
     (i.audience = 'all' OR (i.audience = 'existing') = (m.order_count > 0))
     AND (coalesce(jsonb_array_length(i.eligibility->'z_stage'), 0) = 0
          OR i.eligibility->'z_stage' @> to_jsonb(m.z_stage))
@@ -56,10 +67,10 @@ _ELIGIBLE = """
     AND (coalesce(jsonb_array_length(i.eligibility->'payment'), 0) = 0
          OR coalesce(i.eligibility->'payment' @> to_jsonb(m.payment), false))
     AND (jsonb_typeof(i.eligibility->'key_account') IS DISTINCT FROM 'boolean'
-         OR (i.eligibility->>'key_account')::boolean = m.key_account)"""
+         OR (i.eligibility->>'key_account')::boolean = m.key_account)""")
 
-_FREEZE = f"""
-INSERT INTO __TARGET__
+_FREEZE = SQL("""
+INSERT INTO {target}
     (campaign_id, external_id, features, z_stage, lifecycle, alive_factor, p_response, order_value,
      expected_contribution, contact_cost, incentive_key, incentive_cost, expected_value, rank, excluded_by,
      personal_code)
@@ -85,13 +96,13 @@ member AS (
            END, false) AS consented,
            coalesce((s.doc->>'expected_order_value')::numeric, (s.doc->>'average_order_value')::numeric,
                     CAST(:assumed_order_value AS numeric), 0) AS order_value
-    FROM {STAGE} s
+    FROM {stage} s
     ORDER BY s.external_id),
 near_contacts AS (
     SELECT m.external_id, count(*) AS n
-    FROM {SCHEMA}.campaign_members m JOIN {SCHEMA}.campaigns c ON c.id = m.campaign_id
+    FROM {schema}.campaign_members m JOIN {schema}.campaigns c ON c.id = m.campaign_id
     WHERE m.excluded_by IS NULL AND m.campaign_id <> :campaign_id AND c.kind <> 'complaint_recovery'
-      AND m.external_id IN (SELECT external_id FROM {STAGE})
+      AND m.external_id IN (SELECT external_id FROM {stage})
       AND (m.contacted_at > :cap_from AND m.contacted_at < :cap_to
            OR m.contacted_at IS NULL AND c.state IN ('approved', 'running')
               AND c.starts_on > CAST(:cap_from_day AS date) AND c.starts_on < CAST(:cap_to_day AS date))
@@ -99,10 +110,10 @@ near_contacts AS (
 recent AS (
     SELECT unnest(CAST(:recent_ids AS text[])) AS external_id
     UNION
-    SELECT m.external_id FROM {SCHEMA}.campaign_members m
+    SELECT m.external_id FROM {schema}.campaign_members m
     WHERE CAST(:recent_since AS timestamptz) IS NOT NULL AND m.excluded_by IS NULL
       AND m.contacted_at >= CAST(:recent_since AS timestamptz)
-      AND m.external_id IN (SELECT external_id FROM {STAGE})),
+      AND m.external_id IN (SELECT external_id FROM {stage})),
 scored AS (
     SELECT m.*, pz.p AS base_p,
            CASE WHEN CAST(:scale AS boolean) AND m.probability_alive IS NOT NULL
@@ -114,9 +125,9 @@ scored AS (
     JOIN posterior pz ON pz.z_stage = m.z_stage
     LEFT JOIN LATERAL (
         SELECT i.key, i.cost, i.cost_basis FROM incentive i
-        WHERE {_ELIGIBLE} AND NOT (i.credit_based AND m.payment IS NOT DISTINCT FROM 'prepayment_only')
+        WHERE {eligible} AND NOT (i.credit_based AND m.payment IS NOT DISTINCT FROM 'prepayment_only')
         ORDER BY i.ord LIMIT 1) inc ON true
-    LEFT JOIN LATERAL (SELECT i.key FROM incentive i WHERE {_ELIGIBLE} LIMIT 1) any_inc ON true
+    LEFT JOIN LATERAL (SELECT i.key FROM incentive i WHERE {eligible} LIMIT 1) any_inc ON true
     LEFT JOIN near_contacts nc ON nc.external_id = m.external_id
     LEFT JOIN (SELECT DISTINCT external_id FROM recent) r ON r.external_id = m.external_id),
 valued AS (
@@ -167,21 +178,24 @@ SELECT CAST(:campaign_id AS bigint), d.external_id, d.doc, d.z_stage, d.lifecycl
        CASE WHEN d.excluded_by IS NULL AND d.incentive_key IS NOT NULL
             THEN 'C' || CAST(:code_prefix AS text) || '-' || upper(substr(md5(
                 CAST(:code_seed AS text) || ':' || d.external_id), 1, 8)) END
-FROM decided d"""
+FROM decided d""")
 
 
-async def freeze(session: AsyncSession, params: dict[str, Any], target: str = MEMBERS) -> None:
+async def freeze(session: AsyncSession, params: dict[str, Any], target: SQL = MEMBERS) -> None:
     """Score every staged member, apply the rules, rank and limit, and store the audience, in one statement."""
-    await session.execute(text(_FREEZE.replace("__TARGET__", target)), params)
+    statement = _FREEZE.format(target=target, stage=_STAGE, schema=_SCHEMA, eligible=_ELIGIBLE)
+    await session.execute(statement.clause, params)
 
 
 async def exclusion_counts(
-    session: AsyncSession, campaign_id: int, table: str = MEMBERS
+    session: AsyncSession, campaign_id: int, table: SQL = MEMBERS
 ) -> tuple[dict[str | None, int], int]:
     """Members per exclusion rule (None: included), and the included ones with a negative expected value."""
     rows = await session.execute(
-        text(f"""SELECT excluded_by, count(*), count(*) FILTER (WHERE expected_value < 0) FROM {table}
-                 WHERE campaign_id = :id GROUP BY excluded_by"""),
+        SQL("""SELECT excluded_by, count(*), count(*) FILTER (WHERE expected_value < 0) FROM {table}
+               WHERE campaign_id = :id GROUP BY excluded_by""")
+        .format(table=table)
+        .clause,
         {"id": campaign_id},
     )
     counts, negative = {}, 0
@@ -192,12 +206,14 @@ async def exclusion_counts(
     return counts, negative
 
 
-async def forecast_sums(session: AsyncSession, campaign_id: int, table: str = MEMBERS) -> list[Any]:
+async def forecast_sums(session: AsyncSession, campaign_id: int, table: SQL = MEMBERS) -> list[Any]:
     """Per Z-stage over the included members: members, sum P, sum P x order value, contribution, costs."""
     rows = await session.execute(
-        text(f"""SELECT z_stage, count(*), sum(p_response), sum(p_response * order_value),
-                        sum(expected_contribution), sum(contact_cost), sum(incentive_cost)
-                 FROM {table} WHERE campaign_id = :id AND excluded_by IS NULL GROUP BY z_stage"""),
+        SQL("""SELECT z_stage, count(*), sum(p_response), sum(p_response * order_value),
+                      sum(expected_contribution), sum(contact_cost), sum(incentive_cost)
+               FROM {table} WHERE campaign_id = :id AND excluded_by IS NULL GROUP BY z_stage""")
+        .format(table=table)
+        .clause,
         {"id": campaign_id},
     )
     return list(rows)
@@ -207,13 +223,15 @@ async def trim(session: AsyncSession, campaign_id: int, keep_orders: Decimal) ->
     """Leave out the included members beyond `keep_orders` expected orders, lowest expected value first: those
     whose running sum of P(response) in rank order exceeds it. Returns how many were cut."""
     result = await session.execute(
-        text(f"""
-            UPDATE {SCHEMA}.campaign_members m SET excluded_by = 'capacity'
+        SQL("""
+            UPDATE {members} m SET excluded_by = 'capacity'
             FROM (SELECT external_id,
                          sum(p_response) OVER (ORDER BY rank, external_id ROWS UNBOUNDED PRECEDING) AS running
-                  FROM {SCHEMA}.campaign_members
+                  FROM {members}
                   WHERE campaign_id = :id AND excluded_by IS NULL) k
-            WHERE m.campaign_id = :id AND m.external_id = k.external_id AND k.running > :keep"""),
+            WHERE m.campaign_id = :id AND m.external_id = k.external_id AND k.running > :keep""")
+        .format(members=MEMBERS)
+        .clause,
         {"id": campaign_id, "keep": keep_orders},
     )
     return result.rowcount  # type: ignore[attr-defined]

@@ -39,6 +39,7 @@ from campaigns.settings import Z_STAGES, CampaignsSettings
 from campaigns.types import CENT
 from servicekit import clock
 from servicekit.pagination import Page, decode_cursor, encode_cursor
+from servicekit.sql import SQL
 
 COPY_BATCH = 5000
 KIND_DEFAULTS: dict[str, tuple[str, list[str]]] = {
@@ -86,15 +87,22 @@ async def _incentive_rules(session: AsyncSession, row: CampaignRow) -> list[dict
     for order, key in enumerate(row.incentives):
         incentive = found.get(key)
         if incentive is None or not incentive.active:
-            raise CampaignNotPlannable(f"Incentive {key!r} is {'not active' if incentive else 'gone'}; change the "
-                                       "campaign's incentives.")  # fmt: skip
+            raise CampaignNotPlannable(
+                f"Incentive {key!r} is {'not active' if incentive else 'gone'}; change the campaign's incentives."
+            )
         if incentive.currency != row.currency:
             raise CampaignNotPlannable(f"Incentive {key!r} is in {incentive.currency}, the campaign in {row.currency}.")
-        out.append({
-            "ord": order, "key": key, "audience": incentive.audience, "cost": str(incentive.cost),
-            "cost_basis": incentive.cost_basis, "credit_based": incentive.credit_based,
-            "eligibility": incentive.eligibility,
-        })  # fmt: skip
+        out.append(
+            {
+                "ord": order,
+                "key": key,
+                "audience": incentive.audience,
+                "cost": str(incentive.cost),
+                "cost_basis": incentive.cost_basis,
+                "credit_based": incentive.credit_based,
+                "eligibility": incentive.eligibility,
+            }
+        )
     return out
 
 
@@ -105,7 +113,7 @@ async def score(
     segmentation: SegmentationClient,
     day: date,
     version: int,
-    target: str = repository.MEMBERS,
+    target: SQL = repository.MEMBERS,
 ) -> tuple[dict[str, Any], int, dict[str, Any]]:
     """Stream the audience into the stage and freeze it scored under `row.id` into `target`. Returns the
     segmentation filters, the customers considered and the response model."""
@@ -136,21 +144,33 @@ async def score(
     await repository.freeze(
         session,
         {
-            "campaign_id": row.id, "code_prefix": str(row.id), "code_seed": f"{row.id}:{version}",
-            "kind": row.kind, "channel": row.channel,
-            "stages": list(Z_STAGES), "p": [response_model[z].mean for z in Z_STAGES],
-            "incentives": json.dumps(incentive_rules), "has_incentives": bool(incentive_rules),
+            "campaign_id": row.id,
+            "code_prefix": str(row.id),
+            "code_seed": f"{row.id}:{version}",
+            "kind": row.kind,
+            "channel": row.channel,
+            "stages": list(Z_STAGES),
+            "p": [response_model[z].mean for z in Z_STAGES],
+            "incentives": json.dumps(incentive_rules),
+            "has_incentives": bool(incentive_rules),
             "scale": settings.scale_by_probability_alive,
             "min_alive": rules.min_probability_alive,
-            "recent_ids": recent_ids or [], "recent_since": recent_since,
-            "cap": settings.contact_cap, "cap_from": zone_start - cap, "cap_to": zone_start + cap,
-            "cap_from_day": start - cap, "cap_to_day": start + cap,
+            "recent_ids": recent_ids or [],
+            "recent_since": recent_since,
+            "cap": settings.contact_cap,
+            "cap_from": zone_start - cap,
+            "cap_to": zone_start + cap,
+            "cap_from_day": start - cap,
+            "cap_to_day": start + cap,
             "margin": row.contribution_margin if row.contribution_margin is not None else settings.contribution_margin,
-            "assumed_order_value": row.assumed_order_value, "contact_cost": row.cost_per_contact,
-            "override": row.include_negative_value, "size_limit": row.size_limit, "budget": row.budget,
+            "assumed_order_value": row.assumed_order_value,
+            "contact_cost": row.cost_per_contact,
+            "override": row.include_negative_value,
+            "size_limit": row.size_limit,
+            "budget": row.budget,
         },
         target,
-    )  # fmt: skip
+    )
     return filters, considered, response_model
 
 
@@ -179,15 +199,23 @@ async def plan_campaign(
     forecast = await forecasts.build_forecast(session, row.id, response_model, max(row.starts_on, day), row.ends_on)
     capacity_check = await gating.check(capacity, forecast, clock.week_of(day))
     plan = Plan(
-        version=version, planned_at=clock.now(), as_of=day, segmentation_filters=filters,
-        considered=considered, included=counts.get(None, 0),
-        excluded={rule: counts.get(rule, 0) for rule in EXCLUSION_RULES}, negative_value_kept=negative_kept,
-        response_model=[response_model[z] for z in Z_STAGES], forecast=forecast, capacity=capacity_check,
-    )  # fmt: skip
+        version=version,
+        planned_at=clock.now(),
+        as_of=day,
+        segmentation_filters=filters,
+        considered=considered,
+        included=counts.get(None, 0),
+        excluded={rule: counts.get(rule, 0) for rule in EXCLUSION_RULES},
+        negative_value_kept=negative_kept,
+        response_model=[response_model[z] for z in Z_STAGES],
+        forecast=forecast,
+        capacity=capacity_check,
+    )
     await campaigns.update_fields(
-        session, row.id,
+        session,
+        row.id,
         {"plan": plan.model_dump(mode="json"), "plan_version": version, "planned_at": plan.planned_at},
-    )  # fmt: skip
+    )
     row = await campaign_service.record(session, row, "plan", "planned", by, note)
     return await campaign_service.read(session, row)
 
@@ -197,13 +225,25 @@ async def plan_campaign(
 
 def member_schema(row: Any) -> Member:
     return Member(
-        external_id=row.external_id, included=row.excluded_by is None, excluded_by=row.excluded_by, rank=row.rank,
-        z_stage=row.z_stage, lifecycle=row.lifecycle, p_response=row.p_response, order_value=row.order_value,
-        expected_contribution=row.expected_contribution, contact_cost=row.contact_cost,
-        incentive=row.incentive_key, incentive_cost=row.incentive_cost, expected_value=row.expected_value,
-        personal_code=row.personal_code, contacted_at=row.contacted_at, responded_at=row.responded_at,
-        response=row.response, features=row.features,
-    )  # fmt: skip
+        external_id=row.external_id,
+        included=row.excluded_by is None,
+        excluded_by=row.excluded_by,
+        rank=row.rank,
+        z_stage=row.z_stage,
+        lifecycle=row.lifecycle,
+        p_response=row.p_response,
+        order_value=row.order_value,
+        expected_contribution=row.expected_contribution,
+        contact_cost=row.contact_cost,
+        incentive=row.incentive_key,
+        incentive_cost=row.incentive_cost,
+        expected_value=row.expected_value,
+        personal_code=row.personal_code,
+        contacted_at=row.contacted_at,
+        responded_at=row.responded_at,
+        response=row.response,
+        features=row.features,
+    )
 
 
 async def list_members(
@@ -227,9 +267,21 @@ async def list_members(
 
 
 EXPORT_COLUMNS = (
-    "campaign_id", "campaign", "channel", "external_id", "rank", "z_stage", "lifecycle", "p_response",
-    "expected_value", "incentive", "incentive_name", "incentive_value", "incentive_value_unit", "personal_code",
-)  # fmt: skip
+    "campaign_id",
+    "campaign",
+    "channel",
+    "external_id",
+    "rank",
+    "z_stage",
+    "lifecycle",
+    "p_response",
+    "expected_value",
+    "incentive",
+    "incentive_name",
+    "incentive_value",
+    "incentive_value_unit",
+    "personal_code",
+)
 EXPORTABLE = ("approved", "running", "completed")
 
 
@@ -254,15 +306,21 @@ async def export_lines(sessions: async_sessionmaker[AsyncSession], row: Campaign
             for member in partition:
                 incentive = offered.get(member.incentive_key) if member.incentive_key else None
                 values = {
-                    "campaign_id": row.id, "campaign": row.name, "channel": row.channel,
-                    "external_id": member.external_id, "rank": member.rank, "z_stage": member.z_stage,
-                    "lifecycle": member.lifecycle, "p_response": str(member.p_response),
+                    "campaign_id": row.id,
+                    "campaign": row.name,
+                    "channel": row.channel,
+                    "external_id": member.external_id,
+                    "rank": member.rank,
+                    "z_stage": member.z_stage,
+                    "lifecycle": member.lifecycle,
+                    "p_response": str(member.p_response),
                     "expected_value": str(member.expected_value.quantize(CENT)),
-                    "incentive": member.incentive_key, "incentive_name": incentive.name if incentive else None,
+                    "incentive": member.incentive_key,
+                    "incentive_name": incentive.name if incentive else None,
                     "incentive_value": str(incentive.value) if incentive else None,
                     "incentive_value_unit": incentive.value_unit if incentive else None,
                     "personal_code": member.personal_code,
-                }  # fmt: skip
+                }
                 if fmt == "csv":
                     writer.writerow(["" if values[c] is None else values[c] for c in EXPORT_COLUMNS])
                 else:

@@ -70,9 +70,15 @@ async def record(
     """Move the campaign to `to_state` (it may stay where it is) and write down who did what and when."""
     await repository.add_event(
         session,
-        {"campaign_id": row.id, "action": action, "from_state": row.state, "to_state": to_state, "by": by,
-         "note": note},
-    )  # fmt: skip
+        {
+            "campaign_id": row.id,
+            "action": action,
+            "from_state": row.state,
+            "to_state": to_state,
+            "by": by,
+            "note": note,
+        },
+    )
     return await repository.update_fields(session, row.id, {"state": to_state})
 
 
@@ -99,9 +105,11 @@ async def create_campaign(
     values: dict[str, Any] = body.model_dump(exclude={"by", "audience"}) | {
         "audience": body.audience.model_dump(mode="json"),
         "attribution_window_days": body.attribution_window_days or settings.attribution_window_days,
-        "created_by": body.by or actor, "idempotency_key": idempotency_key, "idempotency_scope": idempotency_scope,
+        "created_by": body.by or actor,
+        "idempotency_key": idempotency_key,
+        "idempotency_scope": idempotency_scope,
         "request_fingerprint": fingerprint(body),
-    }  # fmt: skip
+    }
     row = await repository.claim(session, values)
     if row is None:  # the same key sent concurrently: the first request has committed by now
         assert idempotency_key is not None
@@ -129,8 +137,14 @@ async def update_campaign(session: AsyncSession, campaign_id: int, body: Campaig
     if "incentives" in changes:
         changes["incentives"] = body.incentives or []
         await _check_incentives(session, changes["incentives"])
-    for required in ("name", "channel", "cost_per_contact", "include_negative_value", "capacity_policy",
-                     "attribution_window_days"):  # fmt: skip
+    for required in (
+        "name",
+        "channel",
+        "cost_per_contact",
+        "include_negative_value",
+        "capacity_policy",
+        "attribution_window_days",
+    ):
         if required in changes and changes[required] is None:
             changes.pop(required)  # null for a field that must have a value: left as it is
     starts_on = changes.get("starts_on", row.starts_on)

@@ -23,14 +23,21 @@ from campaigns.forecast.schemas import Forecast, GroupForecast, Posterior, WeekF
 from campaigns.settings import Z_STAGES, CampaignsSettings
 from campaigns.types import CENT
 from servicekit.clock import week_of
+from servicekit.sql import SQL
 
 P_PLACES = Decimal("0.00000001")
 
 
 def posterior(
-    settings: CampaignsSettings, kind: str, channel: str, z_stage: str,
-    campaigns: int = 0, contacts: int = 0, exposure: Decimal = Decimal(0), responses: int = 0,
-) -> Posterior:  # fmt: skip
+    settings: CampaignsSettings,
+    kind: str,
+    channel: str,
+    z_stage: str,
+    campaigns: int = 0,
+    contacts: int = 0,
+    exposure: Decimal = Decimal(0),
+    responses: int = 0,
+) -> Posterior:
     prior = settings.response_priors[z_stage]
     strength = settings.prior_strength
     alpha = prior * strength + responses
@@ -39,11 +46,20 @@ def posterior(
     mean = alpha / total
     sd = Decimal(math.sqrt(float(alpha * beta / (total * total * (total + 1)))))
     return Posterior(
-        kind=kind, channel=channel, z_stage=z_stage, prior=prior, prior_strength=strength, campaigns=campaigns,
-        contacts=contacts, exposure=exposure.quantize(Decimal("0.000001")), responses=responses,
-        alpha=alpha.quantize(Decimal("0.000001")), beta=beta.quantize(Decimal("0.000001")),
-        mean=mean.quantize(P_PLACES, ROUND_HALF_UP), sd=sd.quantize(P_PLACES, ROUND_HALF_UP),
-    )  # fmt: skip
+        kind=kind,
+        channel=channel,
+        z_stage=z_stage,
+        prior=prior,
+        prior_strength=strength,
+        campaigns=campaigns,
+        contacts=contacts,
+        exposure=exposure.quantize(Decimal("0.000001")),
+        responses=responses,
+        alpha=alpha.quantize(Decimal("0.000001")),
+        beta=beta.quantize(Decimal("0.000001")),
+        mean=mean.quantize(P_PLACES, ROUND_HALF_UP),
+        sd=sd.quantize(P_PLACES, ROUND_HALF_UP),
+    )
 
 
 async def posteriors(
@@ -106,7 +122,7 @@ async def build_forecast(
     response_model: dict[str, Posterior],
     first: date,
     last: date,
-    table: str = audience.MEMBERS,
+    table: SQL = audience.MEMBERS,
 ) -> Forecast:
     """The forecast of the campaign's included members, from their stored scores."""
     rows = {row[0]: row for row in await audience.forecast_sums(session, campaign_id, table)}
@@ -119,17 +135,27 @@ async def build_forecast(
         totals = [a + b for a, b in zip(totals, figures, strict=True)]
         groups.append(
             GroupForecast(
-                z_stage=z, members=figures[0], p_response=response_model[z].mean,
-                expected_responses=_cents(figures[1]), expected_revenue=_cents(figures[2]),
+                z_stage=z,
+                members=figures[0],
+                p_response=response_model[z].mean,
+                expected_responses=_cents(figures[1]),
+                expected_revenue=_cents(figures[2]),
             )
-        )  # fmt: skip
+        )
     members, responses, revenue, contribution, contact_cost, incentive_cost = totals
     cost = contact_cost + incentive_cost
     net = contribution - cost
     return Forecast(
-        members=int(members), expected_responses=_cents(responses), expected_orders=_cents(responses),
-        expected_revenue=_cents(revenue), expected_contribution=_cents(contribution),
-        contact_cost=_cents(contact_cost), incentive_cost=_cents(incentive_cost), expected_cost=_cents(cost),
-        expected_net=_cents(net), roi=(net / cost).quantize(Decimal("0.0001"), ROUND_HALF_UP) if cost > 0 else None,
-        by_z_stage=groups, weeks=spread(Decimal(responses), first, last),
-    )  # fmt: skip
+        members=int(members),
+        expected_responses=_cents(responses),
+        expected_orders=_cents(responses),
+        expected_revenue=_cents(revenue),
+        expected_contribution=_cents(contribution),
+        contact_cost=_cents(contact_cost),
+        incentive_cost=_cents(incentive_cost),
+        expected_cost=_cents(cost),
+        expected_net=_cents(net),
+        roi=(net / cost).quantize(Decimal("0.0001"), ROUND_HALF_UP) if cost > 0 else None,
+        by_z_stage=groups,
+        weeks=spread(Decimal(responses), first, last),
+    )

@@ -83,9 +83,13 @@ async def check(capacity: CapacityClient, forecast: Forecast, this_week: date) -
     else:
         detail = f"Capacity can take {share:.0%} of the expected orders ({resource} limits in the week of {week})."
     return CapacityCheck(
-        checked=True, fits=share >= 1, fitting_share=share, binding_week=week, binding_resource=resource,
+        checked=True,
+        fits=share >= 1,
+        fitting_share=share,
+        binding_week=week,
+        binding_resource=resource,
         detail=detail,
-    )  # fmt: skip
+    )
 
 
 def _cents_up(value: Decimal) -> Decimal:
@@ -125,16 +129,24 @@ def _kept_share(reservation: Reservation, weeks: list[WeekForecast], loads: list
 
 def _reservation_json(reservation: Reservation) -> dict[str, object]:
     return {
-        "id": reservation.id, "campaign": reservation.campaign, "state": reservation.state,
-        "lines": [{"resource": ln.resource, "week_start": ln.week_start.isoformat(), "amount": str(ln.granted)}
-                  for ln in reservation.lines],
-    }  # fmt: skip
+        "id": reservation.id,
+        "campaign": reservation.campaign,
+        "state": reservation.state,
+        "lines": [
+            {"resource": ln.resource, "week_start": ln.week_start.isoformat(), "amount": str(ln.granted)}
+            for ln in reservation.lines
+        ],
+    }
 
 
 async def approve(
-    session: AsyncSession, campaign_id: int, settings: CampaignsSettings, capacity: CapacityClient, by: str,
+    session: AsyncSession,
+    campaign_id: int,
+    settings: CampaignsSettings,
+    capacity: CapacityClient,
+    by: str,
     note: str | None,
-) -> Campaign:  # fmt: skip
+) -> Campaign:
     row = await campaign_service.load(session, campaign_id, lock=True)
     if row.state == "approved":  # approved before: nothing more to do
         return await campaign_service.read(session, row)
@@ -206,16 +218,21 @@ async def approve(
     plan.excluded["capacity"] = trimmed
     plan.included = kept.members
     plan.approval = Approval(
-        outcome=outcome, fitting_share=min(share, Decimal(1)), members_before=planned.members,
-        members_trimmed=trimmed, expected_orders_before=planned.expected_orders,
-        expected_orders_after=kept.expected_orders, binding_week=week, binding_resource=resource,
+        outcome=outcome,
+        fitting_share=min(share, Decimal(1)),
+        members_before=planned.members,
+        members_trimmed=trimmed,
+        expected_orders_before=planned.expected_orders,
+        expected_orders_after=kept.expected_orders,
+        binding_week=week,
+        binding_resource=resource,
         detail=_approval_detail(outcome, share, trimmed, week, resource),
-    )  # fmt: skip
+    )
     await campaigns.update_fields(
-        session, row.id,
-        {"plan": plan.model_dump(mode="json"),
-         "reservation": _reservation_json(reservation) if reservation else None},
-    )  # fmt: skip
+        session,
+        row.id,
+        {"plan": plan.model_dump(mode="json"), "reservation": _reservation_json(reservation) if reservation else None},
+    )
     row = await campaign_service.record(session, row, "approve", "approved", by, note)
     return await campaign_service.read(session, row)
 
@@ -249,10 +266,14 @@ def _refusal(
         )
     return CapacityRefused(
         detail,
-        {"fitting_share": str(max(share, Decimal(0))), "expected_orders": str(planned.expected_orders),
-         "binding_week": week.isoformat() if week else None, "binding_resource": resource,
-         "capacity_policy": row.capacity_policy},
-    )  # fmt: skip
+        {
+            "fitting_share": str(max(share, Decimal(0))),
+            "expected_orders": str(planned.expected_orders),
+            "binding_week": week.isoformat() if week else None,
+            "binding_resource": resource,
+            "capacity_policy": row.capacity_policy,
+        },
+    )
 
 
 async def release(capacity: CapacityClient, row: CampaignRow) -> dict[str, object] | None:

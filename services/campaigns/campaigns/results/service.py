@@ -109,18 +109,29 @@ async def attribute(
         if until > first:
             async for page in segmentation.booked_orders(first, until):
                 records = [
-                    (o.external_id, o.customer_external_id, o.ordered_at, o.net_amount, o.contribution_margin,
-                     o.currency)
-                    for o in page if o.customer_external_id in members and o.status == "booked"
-                ]  # fmt: skip
+                    (
+                        o.external_id,
+                        o.customer_external_id,
+                        o.ordered_at,
+                        o.net_amount,
+                        o.contribution_margin,
+                        o.currency,
+                    )
+                    for o in page
+                    if o.customer_external_id in members and o.status == "booked"
+                ]
                 if records:
                     await repository.copy_orders(session, records)
                     read += len(records)
     attributed = await repository.attribute(session, row.id, row.attribution_window_days, _margin(row, settings))
     found = Attribution(
-        attributed_at=now, window_days=row.attribution_window_days, orders_from=first, orders_before=until,
-        orders_read=read, orders_attributed=attributed,
-    )  # fmt: skip
+        attributed_at=now,
+        window_days=row.attribution_window_days,
+        orders_from=first,
+        orders_before=until,
+        orders_read=read,
+        orders_attributed=attributed,
+    )
     await campaigns.update_fields(session, row.id, {"attribution": found.model_dump(mode="json")})
     if row.state == "completed":
         await priors.record(session, row.id, row.kind, row.channel)
@@ -182,32 +193,52 @@ def _money(value: Any) -> Decimal:
     return Decimal(value or 0).quantize(CENT, ROUND_HALF_UP)
 
 
-def _figures(contacts: int, responses: Decimal, orders: Decimal, revenue: Decimal, contribution: Decimal,
-             cost: Decimal) -> Figures:  # fmt: skip
+def _figures(
+    contacts: int, responses: Decimal, orders: Decimal, revenue: Decimal, contribution: Decimal, cost: Decimal
+) -> Figures:
     net = contribution - cost
     return Figures(
-        contacts=contacts, responses=responses,
+        contacts=contacts,
+        responses=responses,
         response_rate=(responses / contacts).quantize(Decimal("0.0001"), ROUND_HALF_UP) if contacts else None,
-        orders=orders, revenue=_money(revenue), contribution=_money(contribution), cost=_money(cost),
-        net=_money(net), roi=(net / cost).quantize(Decimal("0.0001"), ROUND_HALF_UP) if cost > 0 else None,
-    )  # fmt: skip
+        orders=orders,
+        revenue=_money(revenue),
+        contribution=_money(contribution),
+        cost=_money(cost),
+        net=_money(net),
+        roi=(net / cost).quantize(Decimal("0.0001"), ROUND_HALF_UP) if cost > 0 else None,
+    )
 
 
 async def results(session: AsyncSession, campaign_id: int) -> Results:
     row = await campaign_service.load(session, campaign_id)
     plan = Plan.model_validate(row.plan) if row.plan else None
     rows = {r.z_stage: r for r in await repository.actual(session, row.id, row.currency)}
-    totals = [sum((Decimal(getattr(r, name)) for r in rows.values()), Decimal(0)) for name in
-              ("contacts", "responses", "orders", "revenue", "contribution", "contact_cost", "incentive_cost",
-               "reactivated")]  # fmt: skip
+    names = (
+        "contacts",
+        "responses",
+        "orders",
+        "revenue",
+        "contribution",
+        "contact_cost",
+        "incentive_cost",
+        "reactivated",
+    )
+    totals = [sum((Decimal(getattr(r, name)) for r in rows.values()), Decimal(0)) for name in names]
     contacts, responses, orders, revenue, contribution, contact_cost, incentive_cost, reactivated = totals
     actual = _figures(int(contacts), responses, orders, revenue, contribution, contact_cost + incentive_cost)
     planned = None
     groups = []
     if plan:
         f = plan.forecast
-        planned = _figures(f.members, f.expected_responses, f.expected_orders, f.expected_revenue,
-                           f.expected_contribution, f.expected_cost)  # fmt: skip
+        planned = _figures(
+            f.members,
+            f.expected_responses,
+            f.expected_orders,
+            f.expected_revenue,
+            f.expected_contribution,
+            f.expected_cost,
+        )
         planned_groups = {g.z_stage: g for g in f.by_z_stage}
         for z in Z_STAGES:
             g, r = planned_groups.get(z), rows.get(z)
@@ -215,15 +246,22 @@ async def results(session: AsyncSession, campaign_id: int) -> Results:
                 continue
             groups.append(
                 GroupResult(
-                    z_stage=z, planned_contacts=g.members if g else 0,
+                    z_stage=z,
+                    planned_contacts=g.members if g else 0,
                     planned_responses=g.expected_responses if g else Decimal(0),
-                    contacts=int(r.contacts) if r else 0, responses=int(r.responses) if r else 0,
+                    contacts=int(r.contacts) if r else 0,
+                    responses=int(r.responses) if r else 0,
                 )
-            )  # fmt: skip
+            )
     return Results(
-        campaign_id=row.id, state=row.state, currency=row.currency,
-        attribution_window_days=row.attribution_window_days, planned=planned, actual=actual, by_z_stage=groups,
+        campaign_id=row.id,
+        state=row.state,
+        currency=row.currency,
+        attribution_window_days=row.attribution_window_days,
+        planned=planned,
+        actual=actual,
+        by_z_stage=groups,
         reactivated=int(reactivated) if row.kind == "reactivation" else None,
         orders_in_other_currencies=await repository.other_currency_orders(session, row.id, row.currency),
         last_attribution=Attribution.model_validate(row.attribution) if row.attribution else None,
-    )  # fmt: skip
+    )

@@ -56,25 +56,38 @@ def candidates(settings: CampaignsSettings) -> list[tuple[str, str, dict[str, An
             "Win back lapsed customers who are still likely to buy",
             f"Nullkunden (lapsed: no order for more than a year) with a probability alive of at least {alive}: "
             "former customers come back with less effort than new ones are won, and stay loyal (seed 001).",
-            {"kind": "reactivation", "channel": "post",
-             "audience": {"lifecycle": ["lapsed"], "min_probability_alive": str(alive)}},
+            {
+                "kind": "reactivation",
+                "channel": "post",
+                "audience": {"lifecycle": ["lapsed"], "min_probability_alive": str(alive)},
+            },
         ),
         (
             "Get the second order from first-time buyers",
             f"First-time buyers (Z2) {low} to {high} days after their order: about half of them are lost unless "
             "the second order comes quickly; only it signals satisfaction (seed 003).",
-            {"kind": "second_order", "channel": "email",
-             "audience": {"z_stage": ["Z2"], "last_order_days_ago_min": low, "last_order_days_ago_max": high}},
+            {
+                "kind": "second_order",
+                "channel": "email",
+                "audience": {"z_stage": ["Z2"], "last_order_days_ago_min": low, "last_order_days_ago_max": high},
+            },
         ),
         (
             "Call key accounts nobody has spoken to lately",
             f"Key accounts without any contact for {quiet} days: they carry the company and deserve attention "
             "before habit sets in (seeds 002 and 004).",
-            {"kind": "loyalty", "channel": "phone",
-             "audience": {"key_account": True, "z_stage": ["Z2", "Z3", "Z4"],
-                          "lifecycle": ["new", "active", "reactivated"], "no_contact_days": quiet}},
+            {
+                "kind": "loyalty",
+                "channel": "phone",
+                "audience": {
+                    "key_account": True,
+                    "z_stage": ["Z2", "Z3", "Z4"],
+                    "lifecycle": ["new", "active", "reactivated"],
+                    "no_contact_days": quiet,
+                },
+            },
         ),
-    ]  # fmt: skip
+    ]
 
 
 async def suggest(
@@ -85,16 +98,32 @@ async def suggest(
     await audience.create_scratch(session)
     found, empty = [], []
     for title, why, fields in candidates(settings):
-        body = CampaignCreate.model_validate({
-            "name": title, **fields, "starts_on": starts_on, "ends_on": ends_on,
-            "cost_per_contact": settings.suggestion_contact_costs[fields["channel"]],
-        })  # fmt: skip
+        body = CampaignCreate.model_validate(
+            {
+                "name": title,
+                **fields,
+                "starts_on": starts_on,
+                "ends_on": ends_on,
+                "cost_per_contact": settings.suggestion_contact_costs[fields["channel"]],
+            }
+        )
         row = CampaignRow(
-            id=0, name=title, kind=body.kind, channel=body.channel, audience=body.audience.model_dump(mode="json"),
-            incentives=[], currency=body.currency, starts_on=body.starts_on, ends_on=body.ends_on,
-            cost_per_contact=body.cost_per_contact, contribution_margin=None, assumed_order_value=None,
-            size_limit=None, include_negative_value=False, budget=None,
-        )  # fmt: skip
+            id=0,
+            name=title,
+            kind=body.kind,
+            channel=body.channel,
+            audience=body.audience.model_dump(mode="json"),
+            incentives=[],
+            currency=body.currency,
+            starts_on=body.starts_on,
+            ends_on=body.ends_on,
+            cost_per_contact=body.cost_per_contact,
+            contribution_margin=None,
+            assumed_order_value=None,
+            size_limit=None,
+            include_negative_value=False,
+            budget=None,
+        )
         _, considered, model = await planning.score(session, row, settings, segmentation, day, 0, audience.SCRATCH)
         counts, _ = await audience.exclusion_counts(session, 0, audience.SCRATCH)
         if not counts.get(None):
@@ -105,11 +134,17 @@ async def suggest(
         forecast = await forecasts.build_forecast(session, 0, model, body.starts_on, body.ends_on, audience.SCRATCH)
         found.append(
             Suggestion(
-                kind=body.kind, channel=body.channel, title=title, why=why, considered=considered,
-                members=forecast.members, excluded={r: counts[r] for r in EXCLUSION_RULES if counts.get(r)},
-                forecast=forecast, capacity=await gating.check(capacity, forecast, clock.week_of(day)),
+                kind=body.kind,
+                channel=body.channel,
+                title=title,
+                why=why,
+                considered=considered,
+                members=forecast.members,
+                excluded={r: counts[r] for r in EXCLUSION_RULES if counts.get(r)},
+                forecast=forecast,
+                capacity=await gating.check(capacity, forecast, clock.week_of(day)),
                 campaign=body,
             )
-        )  # fmt: skip
+        )
     found.sort(key=lambda s: s.forecast.expected_net, reverse=True)
     return Suggestions(as_of=day, suggestions=found, without_members=empty)

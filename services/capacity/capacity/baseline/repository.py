@@ -5,13 +5,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capacity.baseline.models import AdjustmentRow, ForecastRow, ForecastShareRow, ForecastWeekRow
 from capacity.db import SCHEMA
 from capacity.resources.models import ResourceRow
+from servicekit.sql import SQL, ident
+
+_SCHEMA = ident(SCHEMA)
 
 FORECASTS_KEPT_DAYS = 90
 
@@ -35,7 +38,9 @@ async def store(
             insert(ForecastShareRow), [{"forecast_id": row.id, "abc_class": c, "share": s} for c, s in shares.items()]
         )
     await session.execute(
-        text(f"DELETE FROM {SCHEMA}.forecasts WHERE computed_at < now() - make_interval(days => :days)"),
+        SQL("DELETE FROM {schema}.forecasts WHERE computed_at < now() - make_interval(days => :days)")
+        .format(schema=_SCHEMA)
+        .clause,
         {"days": FORECASTS_KEPT_DAYS},
     )
     return row

@@ -58,11 +58,21 @@ def forecast_schema(row: ForecastRow, settings: CapacitySettings, stale_reason: 
     if row.backtest:
         summary = BacktestSummary.model_validate({k: v for k, v in row.backtest.items() if k != "weeks"})
     return Forecast(
-        id=row.id, computed_at=row.computed_at, source=row.source, method=row.method, first_week=row.first_week,
-        weeks=row.weeks, history_first_week=row.history_first_week, history_last_week=row.history_last_week,
-        customers=row.customers, fit_id=row.fit_id, fitted_at=row.fitted_at, stale=stale,
-        stale_reason=stale_reason if stale else None, backtest=summary,
-    )  # fmt: skip
+        id=row.id,
+        computed_at=row.computed_at,
+        source=row.source,
+        method=row.method,
+        first_week=row.first_week,
+        weeks=row.weeks,
+        history_first_week=row.history_first_week,
+        history_last_week=row.history_last_week,
+        customers=row.customers,
+        fit_id=row.fit_id,
+        fitted_at=row.fitted_at,
+        stale=stale,
+        stale_reason=stale_reason if stale else None,
+        backtest=summary,
+    )
 
 
 async def compute(session: AsyncSession, client: SegmentationClient, settings: CapacitySettings) -> ForecastRow:
@@ -82,10 +92,13 @@ async def compute(session: AsyncSession, client: SegmentationClient, settings: C
     class_orders = {abc: sum(w.orders for w in found.weeks) for abc, found in zip(ABC_CLASSES, by_class, strict=True)}
     shares = forecast.shares(sum(recent), class_orders)
     values = {
-        "first_week": this_week, "weeks": ahead, "history_first_week": recent_first,
-        "history_last_week": this_week - timedelta(weeks=1), "customers": total.customers,
+        "first_week": this_week,
+        "weeks": ahead,
+        "history_first_week": recent_first,
+        "history_last_week": this_week - timedelta(weeks=1),
+        "customers": total.customers,
         "backtest": backtest.as_json(),
-    }  # fmt: skip
+    }
     predicted = await _predicted(client, this_week, ahead)
     if predicted is not None:
         weeks = [(w.week_start, w.expected_orders.quantize(forecast.CENT, ROUND_HALF_UP)) for w in predicted.weeks]
@@ -200,9 +213,14 @@ async def get_backtest(session: AsyncSession) -> Backtest:
 
 def adjustment_schema(row: AdjustmentRow, resource_key: str) -> Adjustment:
     return Adjustment(
-        id=row.id, resource=resource_key, week_start=row.week_start, iso_week=iso_week(row.week_start),
-        amount=row.amount, reason=row.reason, created_at=row.created_at,
-    )  # fmt: skip
+        id=row.id,
+        resource=resource_key,
+        week_start=row.week_start,
+        iso_week=iso_week(row.week_start),
+        amount=row.amount,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
 
 
 async def create_adjustment(
@@ -217,9 +235,11 @@ async def create_adjustment(
     rid = await resource_id(session, body.resource, ["body", "resource"])
     check_week(body.week_start, current_week(settings.time_zone), settings.forecast_weeks, ["body", "week_start"])
     values = body.model_dump(exclude={"resource"}) | {
-        "resource_id": rid, "idempotency_key": idempotency_key, "idempotency_scope": idempotency_scope,
+        "resource_id": rid,
+        "idempotency_key": idempotency_key,
+        "idempotency_scope": idempotency_scope,
         "request_fingerprint": fingerprint(body),
-    }  # fmt: skip
+    }
     row = await repository.create_adjustment(session, values)
     if row is None:
         assert idempotency_key is not None

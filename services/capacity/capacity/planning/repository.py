@@ -21,24 +21,26 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from capacity.db import SCHEMA
+from servicekit.sql import SQL, ident
+
+_SCHEMA = ident(SCHEMA)
 
 
-def _cents_up(expression: str) -> str:
-    return f"(ceil(({expression}) * 100) / 100)::numeric(16, 2)"
+def _cents_up(expression: SQL) -> SQL:
+    return SQL("(ceil(({expression}) * 100) / 100)::numeric(16, 2)").format(expression=expression)
 
 
-_FIGURES = f"""
-forecast AS (SELECT id FROM {SCHEMA}.forecasts ORDER BY computed_at DESC, id DESC LIMIT 1),
+_FIGURES = SQL("""
+forecast AS (SELECT id FROM {schema}.forecasts ORDER BY computed_at DESC, id DESC LIMIT 1),
 loads AS (
     SELECT r.id AS resource_id,
            r.load_per_order + coalesce(sum(s.share * (g.load_per_order - r.load_per_order)), 0) AS load_per_order
-    FROM {SCHEMA}.resources r
-    LEFT JOIN {SCHEMA}.resource_group_loads g ON g.resource_id = r.id
-    LEFT JOIN {SCHEMA}.forecast_group_shares s
+    FROM {schema}.resources r
+    LEFT JOIN {schema}.resource_group_loads g ON g.resource_id = r.id
+    LEFT JOIN {schema}.forecast_group_shares s
            ON s.abc_class = g.abc_class AND s.forecast_id = (SELECT id FROM forecast)
     WHERE r.id IN (SELECT resource_id FROM cells)
     GROUP BY r.id),
@@ -50,21 +52,21 @@ figures AS (
            coalesce(res.held, 0.00) AS held, coalesce(res.confirmed, 0.00) AS confirmed,
            coalesce(res.consumed, 0.00) AS consumed
     FROM cells c
-    JOIN {SCHEMA}.resources r ON r.id = c.resource_id
+    JOIN {schema}.resources r ON r.id = c.resource_id
     JOIN loads l ON l.resource_id = c.resource_id
     LEFT JOIN LATERAL (
         SELECT (array_agg(e.capacity ORDER BY e.id DESC) FILTER (WHERE e.capacity IS NOT NULL))[1] AS absolute,
                sum(e.delta) AS delta
-        FROM {SCHEMA}.capacity_exceptions e
+        FROM {schema}.capacity_exceptions e
         WHERE e.resource_id = c.resource_id AND e.starts_on <= c.week_start + 6 AND e.ends_on >= c.week_start
     ) ex ON true
     LEFT JOIN LATERAL (
-        SELECT w.expected_orders FROM {SCHEMA}.forecast_weeks w
+        SELECT w.expected_orders FROM {schema}.forecast_weeks w
         WHERE w.forecast_id = (SELECT id FROM forecast) AND w.week_start <= c.week_start
         ORDER BY w.week_start DESC LIMIT 1
     ) fw ON true
     LEFT JOIN LATERAL (
-        SELECT sum(a.amount) AS amount FROM {SCHEMA}.baseline_adjustments a
+        SELECT sum(a.amount) AS amount FROM {schema}.baseline_adjustments a
         WHERE a.resource_id = c.resource_id AND a.week_start = c.week_start
     ) adj ON true
     LEFT JOIN LATERAL (
@@ -72,35 +74,38 @@ figures AS (
         SELECT sum(l.granted) FILTER (WHERE v.state = 'held' AND v.expires_at > statement_timestamp()) AS held,
                sum(l.granted) FILTER (WHERE v.state = 'confirmed') AS confirmed,
                sum(l.granted) FILTER (WHERE v.state = 'consumed') AS consumed
-        FROM {SCHEMA}.reservation_lines l JOIN {SCHEMA}.reservations v ON v.id = l.reservation_id
+        FROM {schema}.reservation_lines l JOIN {schema}.reservations v ON v.id = l.reservation_id
         WHERE l.resource_id = c.resource_id AND l.week_start = c.week_start
     ) res ON true),
 parts AS (
-    SELECT f.*, {_cents_up("f.capacity * f.reserve_share")} AS reserve,
-           {_cents_up("greatest(0, f.expected_orders * f.load_per_order + f.adjustments)")} AS baseline,
+    SELECT f.*, {reserve} AS reserve, {baseline} AS baseline,
            f.held + f.confirmed + f.consumed AS reserved
     FROM figures f),
 cell_figures AS (
     SELECT p.*, p.capacity - p.baseline - p.reserve - p.reserved AS headroom
-    FROM parts p)"""
+    FROM parts p)""").format(
+    schema=_SCHEMA,
+    reserve=_cents_up(SQL("f.capacity * f.reserve_share")),
+    baseline=_cents_up(SQL("greatest(0, f.expected_orders * f.load_per_order + f.adjustments)")),
+)
 
-_COLUMNS = """c.resource_id, c.resource, c.week_start, c.regular_capacity, c.capacity, c.expected_orders,
+_COLUMNS = SQL("""c.resource_id, c.resource, c.week_start, c.regular_capacity, c.capacity, c.expected_orders,
        round(c.load_per_order, 4) AS load_per_order, c.adjustments, c.baseline, c.reserve, c.held, c.confirmed,
        c.consumed, c.reserved, c.headroom, c.baseline + c.reserved AS demand, c.new_order_load,
        CASE WHEN c.new_customer_weekly_load > 0
             THEN floor(greatest(c.headroom, 0) / c.new_customer_weekly_load)::bigint END AS acquisition_limit,
-       CASE WHEN c.capacity > 0 THEN round((c.baseline + c.reserved) / c.capacity, 4) END AS utilisation"""
+       CASE WHEN c.capacity > 0 THEN round((c.baseline + c.reserved) / c.capacity, 4) END AS utilisation""")
 
 
 async def cell_figures(session: AsyncSession, cells: Sequence[tuple[int, date]]) -> dict[tuple[int, date], Any]:
     """The figures of the given (resource id, week) cells, by cell."""
-    sql = f"""
+    sql = SQL("""
         WITH cells AS (SELECT * FROM unnest(CAST(:resource_ids AS bigint[]), CAST(:weeks AS date[]))
                        AS c(resource_id, week_start)),
-        {_FIGURES}
-        SELECT {_COLUMNS} FROM cell_figures c"""
+        {figures}
+        SELECT {columns} FROM cell_figures c""").format(figures=_FIGURES, columns=_COLUMNS)
     rows = await session.execute(
-        text(sql), {"resource_ids": [cell[0] for cell in cells], "weeks": [cell[1] for cell in cells]}
+        sql.clause, {"resource_ids": [cell[0] for cell in cells], "weeks": [cell[1] for cell in cells]}
     )
     return {(row.resource_id, row.week_start): row for row in rows}
 
@@ -115,19 +120,19 @@ async def grid(
     recursion B[w] = max(0, B[w-1] + demand[w] - capacity[w]), solved with a running sum S of demand - capacity:
     B[w] = S[w] - min(0, min(S[..w])). Its extra lead time is backlog / the regular weekly capacity.
     """
-    sql = f"""
+    sql = SQL("""
         WITH cells AS (
             SELECT r.id AS resource_id, g.week_start
-            FROM {SCHEMA}.resources r
+            FROM {schema}.resources r
             CROSS JOIN unnest(CAST(:weeks AS date[])) AS g(week_start)
             WHERE CAST(:resource_ids AS bigint[]) IS NULL OR r.id = ANY(CAST(:resource_ids AS bigint[]))),
-        {_FIGURES},
+        {figures},
         running AS (
             SELECT c.*, sum(c.baseline + c.reserved - c.capacity) OVER weeks AS excess
             FROM cell_figures c
             WINDOW weeks AS (PARTITION BY c.resource_id ORDER BY c.week_start ROWS UNBOUNDED PRECEDING)),
         carried AS (
-            SELECT {_COLUMNS}, c.excess - least(0, min(c.excess) OVER weeks) AS backlog
+            SELECT {columns}, c.excess - least(0, min(c.excess) OVER weeks) AS backlog
             FROM running c
             WINDOW weeks AS (PARTITION BY c.resource_id ORDER BY c.week_start ROWS UNBOUNDED PRECEDING))
         SELECT carried.*,
@@ -137,9 +142,9 @@ async def grid(
                    AS extra_lead_time_days
         FROM carried
         WHERE week_start >= CAST(:first AS date)
-        ORDER BY resource_id, week_start"""
-    # The weeks as an array, not generate_series: the planner knows an array's length, and a guess of a thousand
-    # weeks once made it compile the statement (JIT) for a second.
+        ORDER BY resource_id, week_start""").format(schema=_SCHEMA, figures=_FIGURES, columns=_COLUMNS)
+    # The weeks as an array, not generate_series: the planner knows an array's length and plans for it (the JIT
+    # in docs/benchmarks.md, capacity).
     weeks = [this_week + timedelta(weeks=i) for i in range((last - this_week).days // 7 + 1)]
     params = {"weeks": weeks, "first": first, "resource_ids": list(resource_ids) if resource_ids is not None else None}
-    return list(await session.execute(text(sql), params))
+    return list(await session.execute(sql.clause, params))

@@ -81,10 +81,14 @@ async def acquisition_limit(session: AsyncSession, settings: CapacitySettings, w
     limited = [w for w in by_week if w.limit is not None]
     tightest = min(limited, key=lambda w: w.limit or 0, default=None)
     return AcquisitionLimit(
-        baseline=forecast, from_week=weeks.first, to_week=weeks.last, limit=tightest.limit if tightest else None,
+        baseline=forecast,
+        from_week=weeks.first,
+        to_week=weeks.last,
+        limit=tightest.limit if tightest else None,
         binding_resource=tightest.binding_resource if tightest else None,
-        binding_week=tightest.week_start if tightest else None, weeks=by_week,
-    )  # fmt: skip
+        binding_week=tightest.week_start if tightest else None,
+        weeks=by_week,
+    )
 
 
 async def utilisation(
@@ -163,10 +167,14 @@ async def what_if(session: AsyncSession, settings: CapacitySettings, body: WhatI
     orders = sum((w.orders for w in weeks), Decimal(0))
     fitting_orders = sum((w.fitting_orders for w in weeks), Decimal(0))
     return WhatIf(
-        baseline=forecast, fits=all(w.fits for w in weeks), orders=orders, fitting_orders=fitting_orders,
+        baseline=forecast,
+        fits=all(w.fits for w in weeks),
+        orders=orders,
+        fitting_orders=fitting_orders,
         fitting_share=(fitting_orders / orders).quantize(Decimal("0.0001"), ROUND_FLOOR) if orders else None,
-        weeks=weeks, reservation_lines=lines,
-    )  # fmt: skip
+        weeks=weeks,
+        reservation_lines=lines,
+    )
 
 
 def _cents_up(value: Decimal) -> Decimal:

@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from capacity.db import SCHEMA
 from capacity.reservations.models import ReservationLineRow, ReservationRow
 from capacity.resources.models import ResourceRow
+from servicekit.sql import SQL, ident
+
+_SCHEMA = ident(SCHEMA)
 
 # A hold past its expiry that no sweep has marked yet is expired all the same.
 _LAPSED = and_(ReservationRow.state == "held", ReservationRow.expires_at <= text("statement_timestamp()"))
@@ -34,12 +37,14 @@ async def lock_weeks(session: AsyncSession, cells: Sequence[tuple[int, date]]) -
     """Lock the row of each (resource id, week), creating those that are missing, in one statement and in one
     order, so that two requests never wait for each other in a circle. Held until the transaction ends."""
     await session.execute(
-        text(f"""
-            INSERT INTO {SCHEMA}.resource_weeks (resource_id, week_start, last_reserved_at)
+        SQL("""
+            INSERT INTO {schema}.resource_weeks (resource_id, week_start, last_reserved_at)
             SELECT c.resource_id, c.week_start, statement_timestamp()
             FROM unnest(CAST(:resource_ids AS bigint[]), CAST(:weeks AS date[])) AS c(resource_id, week_start)
             ORDER BY c.resource_id, c.week_start
-            ON CONFLICT (resource_id, week_start) DO UPDATE SET last_reserved_at = EXCLUDED.last_reserved_at"""),
+            ON CONFLICT (resource_id, week_start) DO UPDATE SET last_reserved_at = EXCLUDED.last_reserved_at""")
+        .format(schema=_SCHEMA)
+        .clause,
         {"resource_ids": [cell[0] for cell in cells], "weeks": [cell[1] for cell in cells]},
     )
 
@@ -116,10 +121,12 @@ async def change_state(
 async def expire_holds(session: AsyncSession) -> int:
     """Mark the holds past their expiry expired; rows another transaction holds are left for the next sweep."""
     result = await session.execute(
-        text(f"""
-            UPDATE {SCHEMA}.reservations SET state = 'expired', updated_at = statement_timestamp()
-            WHERE id IN (SELECT id FROM {SCHEMA}.reservations
+        SQL("""
+            UPDATE {schema}.reservations SET state = 'expired', updated_at = statement_timestamp()
+            WHERE id IN (SELECT id FROM {schema}.reservations
                          WHERE state = 'held' AND expires_at <= statement_timestamp()
                          FOR UPDATE SKIP LOCKED)""")
+        .format(schema=_SCHEMA)
+        .clause
     )
     return result.rowcount  # type: ignore[attr-defined]

@@ -40,10 +40,16 @@ def _state(row: ReservationRow, lapsed: bool) -> str:
 def to_schema(row: ReservationRow, lapsed: bool, lines: list[ReservationLine]) -> Reservation:
     state = _state(row, lapsed)
     return Reservation(
-        id=row.id, campaign=row.campaign, state=state, allow_partial=row.allow_partial, partial=row.partial,
-        expires_at=row.expires_at if state in ("held", "expired") else None, lines=lines,
-        created_at=row.created_at, updated_at=row.updated_at,
-    )  # fmt: skip
+        id=row.id,
+        campaign=row.campaign,
+        state=state,
+        allow_partial=row.allow_partial,
+        partial=row.partial,
+        expires_at=row.expires_at if state in ("held", "expired") else None,
+        lines=lines,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def _line(resource: str, week_start: Any, requested: Decimal, granted: Decimal) -> ReservationLine:
@@ -92,12 +98,15 @@ async def reserve(
     row = await repository.claim(
         session,
         {
-            "campaign": body.campaign, "state": "held", "allow_partial": body.allow_partial,
-            "expires_at": func.statement_timestamp() + hold, "idempotency_key": idempotency_key,
+            "campaign": body.campaign,
+            "state": "held",
+            "allow_partial": body.allow_partial,
+            "expires_at": func.statement_timestamp() + hold,
+            "idempotency_key": idempotency_key,
             "idempotency_scope": idempotency_scope,
             "request_fingerprint": fingerprint(body),
         },
-    )  # fmt: skip
+    )
     if row is None:  # the same key, sent concurrently: the insert waited for that request, which committed
         assert idempotency_key is not None  # (had it rolled back, as a refusal does, this insert would have won)
         earlier = await repository.by_key(session, idempotency_scope, idempotency_key)
@@ -115,11 +124,22 @@ async def reserve(
         take = line.amount if line.amount <= available else (available if body.allow_partial else Decimal(0))
         granted.append(take)
         if line.amount > available:
-            shortfalls.append({"resource": line.resource, "week_start": line.week_start.isoformat(),
-                               "iso_week": iso_week(line.week_start), "requested": str(line.amount),
-                               "available": str(available)})  # fmt: skip
-        would_fit.append({"resource": line.resource, "week_start": line.week_start.isoformat(),
-                          "amount": str(min(line.amount, available))})  # fmt: skip
+            shortfalls.append(
+                {
+                    "resource": line.resource,
+                    "week_start": line.week_start.isoformat(),
+                    "iso_week": iso_week(line.week_start),
+                    "requested": str(line.amount),
+                    "available": str(available),
+                }
+            )
+        would_fit.append(
+            {
+                "resource": line.resource,
+                "week_start": line.week_start.isoformat(),
+                "amount": str(min(line.amount, available)),
+            }
+        )
     if shortfalls and (not body.allow_partial or not any(granted)):
         raise InsufficientCapacity(_refusal(shortfalls, len(body.lines), body.allow_partial), shortfalls, would_fit)
 

@@ -57,10 +57,17 @@ async def resource_id(session: AsyncSession, key: str, field: list[str | int]) -
 
 def exception_schema(row: CapacityExceptionRow, resource_key: str) -> CapacityException:
     return CapacityException(
-        id=row.id, resource=resource_key, starts_on=row.starts_on, ends_on=row.ends_on,
-        first_week=week_of(row.starts_on), last_week=week_of(row.ends_on), capacity=row.capacity,
-        delta=row.delta, reason=row.reason, created_at=row.created_at,
-    )  # fmt: skip
+        id=row.id,
+        resource=resource_key,
+        starts_on=row.starts_on,
+        ends_on=row.ends_on,
+        first_week=week_of(row.starts_on),
+        last_week=week_of(row.ends_on),
+        capacity=row.capacity,
+        delta=row.delta,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
 
 
 async def create_exception(
@@ -78,9 +85,11 @@ async def create_exception(
             f"The exception ends before this week (which starts {this_week}).", field=["body", "ends_on"]
         )
     values = body.model_dump(exclude={"resource"}) | {
-        "resource_id": rid, "idempotency_key": idempotency_key, "idempotency_scope": idempotency_scope,
+        "resource_id": rid,
+        "idempotency_key": idempotency_key,
+        "idempotency_scope": idempotency_scope,
         "request_fingerprint": fingerprint(body),
-    }  # fmt: skip
+    }
     row = await repository.create_exception(session, values)
     if row is None:
         assert idempotency_key is not None

@@ -33,8 +33,9 @@ def upgrade() -> None:
         "customers", sa.Column("auto_created", sa.Boolean, nullable=False, server_default=sa.false()), schema=SCHEMA
     )
     op.alter_column("customers", "kind", nullable=True, schema=SCHEMA)
-    op.create_check_constraint("kind_known_unless_auto_created", "customers", "kind IS NOT NULL OR auto_created",
-                               schema=SCHEMA)  # fmt: skip
+    op.create_check_constraint(
+        "kind_known_unless_auto_created", "customers", "kind IS NOT NULL OR auto_created", schema=SCHEMA
+    )
 
     op.create_table(
         "orders",

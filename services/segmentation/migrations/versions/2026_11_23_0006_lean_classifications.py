@@ -111,8 +111,15 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("classifications", "classification_changes"):
-        op.create_foreign_key(f"fk_{table}_customer_id_customers", table, "customers", ["customer_id"], ["id"],
-                              source_schema=SCHEMA, referent_schema=SCHEMA)  # fmt: skip
+        op.create_foreign_key(
+            f"fk_{table}_customer_id_customers",
+            table,
+            "customers",
+            ["customer_id"],
+            ["id"],
+            source_schema=SCHEMA,
+            referent_schema=SCHEMA,
+        )
     for column in STATES:
         op.create_index(f"ix_classifications_{column}", "classifications", [column], schema=SCHEMA)
     op.add_column(

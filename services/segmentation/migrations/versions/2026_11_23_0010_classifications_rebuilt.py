@@ -2,8 +2,8 @@
 migration 0006_lean_classifications: a run's rows are then laid out as the table's, and its insert copies them whole
 
 A dropped column stays in every row of the table (as a null) until the table is rewritten; with it, a row
-inserted from a query has to be taken apart and built again, which costs a first run a third of its insert
-(0.4 s of 1.2 s at a million customers).
+inserted from a query has to be taken apart and built again, which slows a first run's insert (figures in
+docs/benchmarks.md, eighth session).
 
 Revision ID: 20261123_10
 Revises: 20261123_09

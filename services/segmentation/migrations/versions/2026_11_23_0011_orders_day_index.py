@@ -13,6 +13,8 @@ import hashlib
 from alembic import op
 from sqlalchemy import text
 
+from servicekit.sql import SQL, ident
+
 revision = "20261123_11"
 down_revision = "20261123_10"
 branch_labels = None
@@ -23,13 +25,14 @@ PREFIX = "ix_orders_customer_day_"
 
 
 def upgrade() -> None:
-    stored = op.get_bind().scalar(text(f"SELECT thresholds->>'time_zone' FROM {SCHEMA}.settings WHERE id = 1"))
-    zone = stored or "UTC"  # an IANA name, checked when it was stored
+    query = SQL("SELECT thresholds->>'time_zone' FROM {schema}.settings WHERE id = 1").format(schema=ident(SCHEMA))
+    zone = op.get_bind().scalar(query.clause) or "UTC"  # an IANA name, checked when it was stored
     name = PREFIX + hashlib.sha256(zone.encode()).hexdigest()[:12]  # as day_index.index_name
-    op.execute(
-        f"CREATE INDEX {name} ON {SCHEMA}.orders (customer_id, ((ordered_at AT TIME ZONE '{zone}')::date)) "
+    create = SQL(
+        "CREATE INDEX {name} ON {schema}.orders (customer_id, ((ordered_at AT TIME ZONE {zone})::date)) "
         "INCLUDE (ordered_at, status, net_cents)"
-    )
+    ).format(name=ident(name), schema=ident(SCHEMA), zone=zone)
+    op.execute(create.clause)
     op.drop_index("ix_orders_customer_id_ordered_at", "orders", schema=SCHEMA)
 
 

@@ -1,13 +1,11 @@
-import json
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from segmentation.company.models import SettingsRow
 from segmentation.company.schemas import Thresholds
-from segmentation.db import SCHEMA
 
 
 async def load_thresholds(session: AsyncSession) -> Thresholds:
@@ -26,9 +24,9 @@ async def lock_thresholds(session: AsyncSession) -> dict[str, Any]:
 
 async def save_thresholds(session: AsyncSession, thresholds: Thresholds) -> None:
     values = thresholds.model_dump(mode="json")
+    upsert = insert(SettingsRow).values(id=1, thresholds=values)
     await session.execute(
-        text(f"""
-        INSERT INTO {SCHEMA}.settings (id, thresholds) VALUES (1, CAST(:t AS jsonb))
-        ON CONFLICT (id) DO UPDATE SET thresholds = EXCLUDED.thresholds, updated_at = now()"""),
-        {"t": json.dumps(values)},
+        upsert.on_conflict_do_update(
+            index_elements=[SettingsRow.id], set_={"thresholds": upsert.excluded.thresholds, "updated_at": func.now()}
+        )
     )

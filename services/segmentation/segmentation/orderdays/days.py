@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import LiteralString
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from segmentation.orderdays import index
 from servicekit.db import group_by_sorting
+from servicekit.sql import SQL, literal
 
 
 @dataclass(frozen=True)
@@ -26,28 +28,30 @@ class Days:
     zone: str
     offsets: tuple[int, int] | None = None
 
-    def start(self, days_before: int) -> str:
+    def start(self, days_before: int) -> SQL:
         """SQL literal: the first instant of the day `days_before` days before the as-of day (negative: after)."""
-        moment = datetime.combine(self.as_of - timedelta(days=days_before), time(), ZoneInfo(self.zone))
-        return f"TIMESTAMPTZ '{moment.isoformat()}'"
+        return literal(datetime.combine(self.as_of - timedelta(days=days_before), time(), ZoneInfo(self.zone)))
 
-    def local_date(self, column: str) -> str:
-        """SQL: the calendar day of a timestamptz in the zone. Looking a time up in the zone's rules costs six
-        times as much as shifting it by a fixed offset (1.6 s against 0.25 s for 9 million orders): when the
-        zone's least and greatest offsets give the same day, that is the day; only the times near midnight
-        (for Europe/Berlin, 21:00-23:00 UTC) are looked up."""
+    def local_date(self, column: LiteralString | SQL) -> SQL:
+        """SQL: the calendar day of a timestamptz in the zone. Looking a time up in the zone's rules costs far more
+        than shifting it by a fixed offset (docs/benchmarks.md): when the zone's least and greatest offsets give
+        the same day, that is the day; only the times near midnight (for Europe/Berlin, 21:00-23:00 UTC) are
+        looked up."""
         exact = index.local_day_sql(self.zone, column)
         if self.offsets is None:
             return exact
+        value = SQL(column) if isinstance(column, str) else column
         least, greatest = (
-            f"(({column} AT TIME ZONE 'UTC') + interval '{s} seconds')::date"
+            SQL("(({column} AT TIME ZONE 'UTC') + interval {shift})::date").format(column=value, shift=f"{s} seconds")
             if s
-            else f"({column} AT TIME ZONE 'UTC')::date"
+            else SQL("({column} AT TIME ZONE 'UTC')::date").format(column=value)
             for s in self.offsets
         )
         if self.offsets[0] == self.offsets[1]:
             return least
-        return f"CASE WHEN {least} = {greatest} THEN {least} ELSE {exact} END"
+        return SQL("CASE WHEN {least} = {greatest} THEN {least} ELSE {exact} END").format(
+            least=least, greatest=greatest, exact=exact
+        )
 
 
 async def days_over_every_order(session: AsyncSession, as_of: date, zone: str) -> Days:
@@ -65,14 +69,15 @@ async def zone_offsets(session: AsyncSession, zone: str) -> tuple[int, int]:
     """The least and the greatest UTC offset, in seconds, of `zone` in the years facts may lie in (1900-2099,
     types.py; a day either side), from the server's own time-zone rules; kept per process.
 
-    Sampled every twelve hours (0.1 s): no zone's least or greatest offset lasted less than a day in those
-    years (for all 598 zones of Postgres 18, daily samples give the same offsets as hourly ones)."""
+    Sampled every twelve hours: no zone's least or greatest offset lasted less than a day in those years (daily
+    samples give the same offsets as hourly ones for every zone, docs/benchmarks.md)."""
     if zone not in _zone_offsets:
-        row = (await session.execute(text("""
+        statement = text("""
             SELECT min(o), max(o) FROM (
                 SELECT extract(epoch FROM (t AT TIME ZONE CAST(:zone AS text)) - (t AT TIME ZONE 'UTC'))::int AS o
                 FROM generate_series(TIMESTAMPTZ '1899-12-31 00:00Z', TIMESTAMPTZ '2100-01-02 00:00Z',
-                                     interval '12 hours') t) s"""), {"zone": zone})).one()  # fmt: skip
+                                     interval '12 hours') t) s""")
+        row = (await session.execute(statement, {"zone": zone})).one()
         _zone_offsets[zone] = (row[0], row[1])
     return _zone_offsets[zone]
 
@@ -83,17 +88,19 @@ async def zone_offsets(session: AsyncSession, zone: str) -> tuple[int, int]:
 FIRST_DAY_EPOCH = date(1899, 1, 1)
 FIRST_DAY_SCALE = 10**14
 # Over (day, cents) rows: the smallest is the first day's, and `% FIRST_DAY_SCALE` gives back its cents.
-FIRST_DAY = f"(day - DATE '{FIRST_DAY_EPOCH}')::bigint * {FIRST_DAY_SCALE} + cents::bigint"
+FIRST_DAY = SQL("(day - {epoch})::bigint * {scale} + cents::bigint").format(
+    epoch=FIRST_DAY_EPOCH, scale=FIRST_DAY_SCALE
+)
 
 
-# A run aggregates and joins a million customers at once: in memory, those take a few hundred MB each.
+# A run aggregates and joins every customer at once: its sorts and hash tables are to stay in memory.
 RUN_WORK_MEM = "1GB"
 
 
 async def run_settings(session: AsyncSession) -> None:
     """For a transaction that aggregates every order: runs, and the summary a fit starts from."""
     await session.execute(text("SET LOCAL statement_timeout = 0"))
-    await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+    await session.execute(SQL("SET LOCAL work_mem = {size}").format(size=RUN_WORK_MEM).clause)
     # One process per connection and half: a parallel worker would only take the other half's core.
     await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
 

@@ -1,7 +1,7 @@
 """The orders' index per customer and calendar day in the company's time zone.
 
 A run sums each customer's orders per day; read from this index they come in that order, and the sort of
-every order by customer and day is spared (a sixth of a first run at a million customers, docs/benchmarks.md).
+every order by customer and day is spared (docs/benchmarks.md).
 Its days are those of one time zone, so the index belongs to the zone of the thresholds, and its name says
 which (`index_name`). Migration 0011_orders_day_index built the first; when the zone changes, `follow_zone`
 builds the new zone's index without blocking ingests (CREATE INDEX CONCURRENTLY) and then drops the old one.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from typing import LiteralString
 
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from segmentation.company import repository
 from segmentation.db import SCHEMA
 from servicekit.app import keep_until_shutdown
+from servicekit.sql import SQL, ident
 
 logger = logging.getLogger("segmentation.day_index")
 
@@ -33,18 +35,21 @@ def index_name(zone: str) -> str:
     return PREFIX + hashlib.sha256(zone.encode()).hexdigest()[:12]
 
 
-def local_day_sql(zone: str, column: str = "ordered_at") -> str:
+def local_day_sql(zone: str, column: LiteralString | SQL = "ordered_at") -> SQL:
     """SQL: the calendar day of a timestamptz in `zone`, written as the index is, so the planner matches them."""
-    quoted = zone.replace("'", "''")  # an IANA name (Thresholds checks it); quoted all the same
-    return f"(({column} AT TIME ZONE '{quoted}')::date)"
+    value = SQL(column) if isinstance(column, str) else column
+    return SQL("(({column} AT TIME ZONE {zone})::date)").format(column=value, zone=zone)
 
 
-def create_sql(zone: str) -> str:
+def create_sql(zone: str) -> SQL:
     """Also by customer alone (the leading column): every per-customer read of orders uses it."""
-    return (
-        f"CREATE INDEX CONCURRENTLY {index_name(zone)} ON {SCHEMA}.orders "
-        f"(customer_id, {local_day_sql(zone)}) INCLUDE (ordered_at, status, net_cents)"
-    )
+    return SQL(
+        "CREATE INDEX CONCURRENTLY {name} ON {orders} (customer_id, {day}) INCLUDE (ordered_at, status, net_cents)"
+    ).format(name=ident(index_name(zone)), orders=ident(SCHEMA, "orders"), day=local_day_sql(zone))
+
+
+def _drop_sql(name: str) -> SQL:
+    return SQL("DROP INDEX CONCURRENTLY IF EXISTS {index}").format(index=ident(SCHEMA, name))
 
 
 async def is_ready(session: AsyncSession, zone: str) -> bool:
@@ -74,15 +79,15 @@ async def follow_zone(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSes
                         ready = await is_ready(session, zone)
                     if not ready:
                         logger.info("building the orders' day index for time zone %s", zone)
-                        await autocommit.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {SCHEMA}.{index_name(zone)}"))
-                        await autocommit.execute(text(create_sql(zone)))
+                        await autocommit.execute(_drop_sql(index_name(zone)).clause)
+                        await autocommit.execute(create_sql(zone).clause)
                     others = await autocommit.scalars(
                         text("""SELECT indexname FROM pg_indexes WHERE schemaname = :schema AND tablename = 'orders'
                                 AND starts_with(indexname, :prefix) AND indexname <> :keep"""),
                         {"schema": SCHEMA, "prefix": PREFIX, "keep": index_name(zone)},
                     )
                     for other in others.all():
-                        await autocommit.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS {SCHEMA}."{other}"'))
+                        await autocommit.execute(_drop_sql(other).clause)
                     async with sessions() as session:
                         if (await repository.load_thresholds(session)).time_zone == zone:
                             return

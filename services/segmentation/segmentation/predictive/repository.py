@@ -6,7 +6,6 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from segmentation.db import SCHEMA
@@ -20,36 +19,57 @@ from segmentation.orderdays.days import (
 )
 from segmentation.predictive.model import DAYS_PER_WEEK, Summary
 from segmentation.predictive.scoring import ScoringModel, probability_alive_sql
+from servicekit.sql import SQL, ident
+
+_SCHEMA = ident(SCHEMA)
 
 
 async def summary(
-    session: AsyncSession, calibration_end: date, time_zone: str, customers: str | None = None
+    session: AsyncSession,
+    calibration_end: date,
+    time_zone: str,
+    *,
+    above: int | None = None,
+    up_to: int | None = None,
 ) -> Summary:
     """Per customer who bought up to `calibration_end` (days in `time_zone`), by customer id: repeat purchase
     days (orders of one day are one purchase), weeks from the first to the last and to the end, and the mean
     spend per repeat purchase day, as `model.summarise` gives them for a list of transactions. `time_zone`:
     a validated IANA name (`Thresholds.time_zone`), inlined like every run's.
 
-    Summed per customer and day as a run does (compute._orders_sql), and handed over as one row of arrays:
-    a million customers cross in a fraction of a second, not as a million rows. `customers`: a condition on
-    customer_id that narrows it to some (e.g. `<= 500000`)."""
+    Summed per customer and day as a run does (compute._orders_sql), and handed over as one row of arrays
+    rather than a row per customer (docs/benchmarks.md). `above`, `up_to`: when given, only the customers
+    with an id greater than `above`, at most `up_to`."""
     days = await days_over_every_order(session, calibration_end, time_zone)
-    end = f"DATE '{calibration_end.isoformat()}'"
-    await run_settings(session)
-    await aggregate_by_sorting(session)
-    row = (await session.execute(text(f"""
+    narrowed = SQL("")
+    if above is not None:
+        narrowed += SQL("AND customer_id > {id} ").format(id=above)
+    if up_to is not None:
+        narrowed += SQL("AND customer_id <= {id}").format(id=up_to)
+    statement = SQL("""
         WITH per_customer AS (
             SELECT customer_id, count(*) - 1 AS repeat_days, max(day) - min(day) AS recency_days,
                    {end} - min(day) AS age_days,
-                   (sum(cents)::bigint - min({FIRST_DAY}) % {FIRST_DAY_SCALE}) * 0.01 AS repeat_spend
-            FROM (SELECT customer_id, {days.local_date("ordered_at")} AS day, sum(net_cents::float8) AS cents
-                  FROM {SCHEMA}.orders WHERE status = 'booked' AND ordered_at < {days.start(-1)}
-                        {f"AND customer_id {customers}" if customers else ""}
+                   (sum(cents)::bigint - min({first_day}) % {first_day_scale}) * 0.01 AS repeat_spend
+            FROM (SELECT customer_id, {day} AS day, sum(net_cents::float8) AS cents
+                  FROM {schema}.orders WHERE status = 'booked' AND ordered_at < {before}
+                        {narrowed}
                   GROUP BY customer_id, day) per_day
             GROUP BY customer_id)
         SELECT array_agg(customer_id), array_agg(repeat_days), array_agg(recency_days), array_agg(age_days),
                array_agg(CASE WHEN repeat_days > 0 THEN repeat_spend::float8 / repeat_days ELSE 0 END)
-        FROM per_customer"""))).one()  # fmt: skip
+        FROM per_customer""").format(
+        end=calibration_end,
+        first_day=FIRST_DAY,
+        first_day_scale=FIRST_DAY_SCALE,
+        day=days.local_date("ordered_at"),
+        schema=_SCHEMA,
+        before=days.start(-1),
+        narrowed=narrowed,
+    )
+    await run_settings(session)
+    await aggregate_by_sorting(session)
+    row = (await session.execute(statement.clause)).one()
     ids, frequency, recency, age, monetary = (np.array(column or []) for column in row)
     order = np.argsort(ids, kind="stable")
     return Summary(
@@ -67,12 +87,15 @@ async def purchase_days_between(
     """Per customer of `customer_ids` (sorted, as `summary` returns them): the days with a booked order after
     `after` up to `until`, in `time_zone`."""
     start, end = await days_over_every_order(session, after, time_zone), Days(until, time_zone)
-    row = (await session.execute(text(f"""
+    statement = SQL("""
         SELECT array_agg(customer_id), array_agg(days) FROM (
-            SELECT customer_id, count(DISTINCT {start.local_date("ordered_at")}) AS days
-            FROM {SCHEMA}.orders
-            WHERE status = 'booked' AND ordered_at >= {start.start(-1)} AND ordered_at < {end.start(-1)}
-            GROUP BY customer_id) per_customer"""))).one()  # fmt: skip
+            SELECT customer_id, count(DISTINCT {day}) AS days
+            FROM {schema}.orders
+            WHERE status = 'booked' AND ordered_at >= {after} AND ordered_at < {until}
+            GROUP BY customer_id) per_customer""").format(
+        day=start.local_date("ordered_at"), schema=_SCHEMA, after=start.start(-1), until=end.start(-1)
+    )
+    row = (await session.execute(statement.clause)).one()
     counts = np.zeros(customer_ids.size)
     if row[0] is None or not customer_ids.size:
         return counts
@@ -84,7 +107,8 @@ async def purchase_days_between(
 
 
 async def middle_customer_id(session: AsyncSession) -> int:
-    return int(await session.scalar(text(f"SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {SCHEMA}.customers")))
+    statement = SQL("SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {schema}.customers").format(schema=_SCHEMA)
+    return int(await session.scalar(statement.clause))
 
 
 def concatenate(first: Summary, second: Summary) -> Summary:
@@ -97,13 +121,17 @@ async def alive_by_history(session: AsyncSession, m: ScoringModel, run_as_of: da
     for), with how many there are and their summed probability alive under `m`: every customer's expected
     purchases are his group's factor times his probability alive, so a forecast needs only these groups."""
     # A run stores only what changed: the others hold as of its day (as classification.views shows them).
-    run_day = f"DATE '{run_as_of.isoformat()}'"
-    as_of = f"CASE WHEN c.computed_at < CAST(:snapshot_at AS timestamptz) THEN {run_day} ELSE c.as_of END"
-    alive = probability_alive_sql(
-        m, "(c.purchase_days - 1)", "(c.last_order_on - c.first_order_on)", f"({as_of} - c.first_order_on)"
+    as_of = SQL("CASE WHEN c.computed_at < CAST(:snapshot_at AS timestamptz) THEN {run_day} ELSE c.as_of END").format(
+        run_day=run_as_of
     )
-    result = await session.execute(text(f"""
+    alive = probability_alive_sql(
+        m,
+        "(c.purchase_days - 1)",
+        "(c.last_order_on - c.first_order_on)",
+        SQL("({as_of} - c.first_order_on)").format(as_of=as_of),
+    )
+    statement = SQL("""
         SELECT c.purchase_days - 1, {as_of} - c.first_order_on, {as_of}, count(*), sum({alive})
-        FROM {SCHEMA}.classifications c WHERE c.purchase_days > 0
-        GROUP BY 1, 2, 3"""), {"snapshot_at": snapshot_at})  # fmt: skip
-    return list(result)
+        FROM {schema}.classifications c WHERE c.purchase_days > 0
+        GROUP BY 1, 2, 3""").format(as_of=as_of, alive=alive, schema=_SCHEMA)
+    return list(await session.execute(statement.clause, {"snapshot_at": snapshot_at}))

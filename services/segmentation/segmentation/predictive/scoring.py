@@ -17,20 +17,21 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, LiteralString
 
 import numpy as np
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from segmentation.db import SCHEMA
 from segmentation.predictive import model
 from segmentation.predictive.model import BgNbdParams, GammaGammaParams
+from servicekit.sql import SQL, ident
 
-# Tabulating pairs costs about 40 evaluations of 2F1 each: thousands are quicker inline than in a thread.
+_SCHEMA = ident(SCHEMA)
+# An ingest's few pairs are tabulated inline: a thread pays off only for a run's many (docs/benchmarks.md).
 THREAD_ABOVE_PAIRS = 2000
 # exp() of a double overflows past 709; Postgres raises instead of returning infinity or 0.
 EXP_LIMIT = 700
@@ -79,15 +80,14 @@ class ScoringModel:
             "fit_id": str(self.fit_id),
             "fitted_at": self.fitted_at,
             "calibration_end": self.calibration_end.isoformat(),
-            "purchases": {"r": self.purchases.r, "alpha": self.purchases.alpha, "a": self.purchases.a,
-                          "b": self.purchases.b},
-            "spend": {"p": self.spend.p, "q": self.spend.q, "gamma": self.spend.gamma},
+            "purchases": asdict(self.purchases),
+            "spend": asdict(self.spend),
             "horizon_months": self.horizon_months,
             "clv_horizon_months": self.clv_horizon_months,
             "annual_discount_rate": self.annual_discount_rate,
             "margin": self.margin,
             "at_risk_probability_alive": self.at_risk_probability_alive,
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_json(cls, values: dict[str, Any] | None) -> ScoringModel | None:
@@ -121,20 +121,24 @@ def tabulate(m: ScoringModel, repeat_purchases: np.ndarray, age_days: np.ndarray
         "purchases": model.purchases_if_alive(m.purchases, x, age, m.horizon_months * model.WEEKS_PER_MONTH),
         "purchases_12m": model.purchases_if_alive(m.purchases, x, age, model.WEEKS_PER_YEAR),
         "discounted_purchases": model.discounted_purchases_if_alive(
-            m.purchases, x, age, horizon_weeks=m.clv_horizon_months * model.WEEKS_PER_MONTH,
+            m.purchases,
+            x,
+            age,
+            horizon_weeks=m.clv_horizon_months * model.WEEKS_PER_MONTH,
             annual_discount_rate=m.annual_discount_rate,
         ),
-    }  # fmt: skip
+    }
 
 
-async def ensure_terms(session: AsyncSession, m: ScoringModel, pairs_sql: str) -> int:
+async def ensure_terms(session: AsyncSession, m: ScoringModel, pairs_sql: LiteralString | SQL) -> int:
     """Tabulate the pairs (repeat_purchases, age_days) that `pairs_sql` selects and the table lacks; returns how
     many were added. Concurrent ingests may add the same pair: the first one's stays (they are equal)."""
-    missing = (await session.execute(text(f"""
-        SELECT DISTINCT p.repeat_purchases, p.age_days FROM ({pairs_sql}) p
-        WHERE NOT EXISTS (SELECT FROM {SCHEMA}.prediction_terms t WHERE t.terms_id = :terms_id
-                          AND t.repeat_purchases = p.repeat_purchases AND t.age_days = p.age_days)"""),
-        {"terms_id": m.terms_id})).all()  # fmt: skip
+    missing_pairs = SQL("""
+        SELECT DISTINCT p.repeat_purchases, p.age_days FROM ({pairs}) p
+        WHERE NOT EXISTS (SELECT FROM {schema}.prediction_terms t WHERE t.terms_id = :terms_id
+                          AND t.repeat_purchases = p.repeat_purchases AND t.age_days = p.age_days)""")
+    statement = missing_pairs.format(pairs=_expression(pairs_sql), schema=_SCHEMA)
+    missing = (await session.execute(statement.clause, {"terms_id": m.terms_id})).all()
     if not missing:
         return 0
     x = np.array([row[0] for row in missing], dtype=np.int64)
@@ -143,22 +147,30 @@ async def ensure_terms(session: AsyncSession, m: ScoringModel, pairs_sql: str) -
         terms = await asyncio.to_thread(tabulate, m, x, age)
     else:
         terms = tabulate(m, x, age)
-    await session.execute(text(f"""
-        INSERT INTO {SCHEMA}.prediction_terms
+    insert = SQL("""
+        INSERT INTO {schema}.prediction_terms
             (terms_id, repeat_purchases, age_days, purchases, purchases_12m, discounted_purchases)
         SELECT :terms_id, * FROM unnest(CAST(:x AS int[]), CAST(:age AS int[]), CAST(:purchases AS float8[]),
                                         CAST(:purchases_12m AS float8[]), CAST(:discounted AS float8[]))
-        ON CONFLICT DO NOTHING"""), {
-        "terms_id": m.terms_id, "x": x.tolist(), "age": age.tolist(), "purchases": terms["purchases"].tolist(),
-        "purchases_12m": terms["purchases_12m"].tolist(), "discounted": terms["discounted_purchases"].tolist(),
-    })  # fmt: skip
+        ON CONFLICT DO NOTHING""").format(schema=_SCHEMA)
+    params = {
+        "terms_id": m.terms_id,
+        "x": x.tolist(),
+        "age": age.tolist(),
+        "purchases": terms["purchases"].tolist(),
+        "purchases_12m": terms["purchases_12m"].tolist(),
+        "discounted": terms["discounted_purchases"].tolist(),
+    }
+    await session.execute(insert.clause, params)
     return int(x.size)
 
 
 async def drop_other_terms(session: AsyncSession, m: ScoringModel | None) -> None:
     """Only the terms of the model in use are read; a run drops the others."""
     await session.execute(
-        text(f"DELETE FROM {SCHEMA}.prediction_terms WHERE terms_id IS DISTINCT FROM :terms_id"),
+        SQL("DELETE FROM {schema}.prediction_terms WHERE terms_id IS DISTINCT FROM :terms_id")
+        .format(schema=_SCHEMA)
+        .clause,
         {"terms_id": m.terms_id if m else None},
     )
 
@@ -166,25 +178,41 @@ async def drop_other_terms(session: AsyncSession, m: ScoringModel | None) -> Non
 # --- The same figures in SQL, for runs and ingests ----------------------------------------------------------
 
 
-def _f(value: float) -> str:
-    return f"CAST({float(value)!r} AS float8)"
+def _expression(value: LiteralString | SQL) -> SQL:
+    """A column or an expression, as SQL: given as a piece, or as text written in the source."""
+    return SQL(value) if isinstance(value, str) else value
 
 
-def probability_alive_sql(m: ScoringModel, x: str, recency_days: str, age_days: str) -> str:
+def probability_alive_sql(
+    m: ScoringModel, x: LiteralString | SQL, recency_days: LiteralString | SQL, age_days: LiteralString | SQL
+) -> SQL:
     """P(alive | x, t_x, T), the columns given as SQL: 1 without repeat purchases (`model.probability_alive`)."""
     p = m.purchases
-    alpha = _f(p.alpha)
-    log_odds = (f"ln({_f(p.a)}) - ln({_f(p.b)} + {x} - 1) + ({_f(p.r)} + {x}) * "
-                f"(ln({alpha} + {age_days}::float8 / 7) - ln({alpha} + {recency_days}::float8 / 7))")  # fmt: skip
-    bounded = f"least({EXP_LIMIT}, greatest(-{EXP_LIMIT}, {log_odds}))"
+    log_odds = SQL(
+        "ln({a}) - ln({b} + {x} - 1) + ({r} + {x}) * "
+        "(ln({alpha} + {age_days}::float8 / 7) - ln({alpha} + {recency_days}::float8 / 7))"
+    ).format(
+        a=float(p.a),
+        b=float(p.b),
+        r=float(p.r),
+        alpha=float(p.alpha),
+        x=_expression(x),
+        age_days=_expression(age_days),
+        recency_days=_expression(recency_days),
+    )
+    bounded = SQL("least({limit}, greatest(-{limit}, {log_odds}))").format(limit=EXP_LIMIT, log_odds=log_odds)
     # <= 0, not = 0: prospects (x = -1) pass through here too, and ln() of a negative number raises.
-    return f"(CASE WHEN {x} <= 0 THEN 1.0 ELSE 1.0 / (1.0 + exp({bounded})) END)"
+    return SQL("(CASE WHEN {x} <= 0 THEN 1.0 ELSE 1.0 / (1.0 + exp({bounded})) END)").format(
+        x=_expression(x), bounded=bounded
+    )
 
 
-def expected_spend_sql(m: ScoringModel, x: str, repeat_spend: str) -> str:
+def expected_spend_sql(m: ScoringModel, x: LiteralString | SQL, repeat_spend: LiteralString | SQL) -> SQL:
     """E[spend per purchase | x, m] = p (gamma + m x) / (p x + q - 1), with m x the repeat days' spend."""
     s = m.spend
-    return f"({_f(s.p)} * ({_f(s.gamma)} + {repeat_spend}::float8) / ({_f(s.p)} * {x} + {_f(s.q)} - 1))"
+    return SQL("({p} * ({gamma} + {repeat_spend}::float8) / ({p} * {x} + {q} - 1))").format(
+        p=float(s.p), gamma=float(s.gamma), q=float(s.q), x=_expression(x), repeat_spend=_expression(repeat_spend)
+    )
 
 
 # --- The same figures in Python, for reads -------------------------------------------------------------------
@@ -208,12 +236,13 @@ async def fetch_terms(
     if not pairs:
         return {}
     xs, ages = zip(*sorted(pairs), strict=True)
-    rows = await session.execute(text(f"""
+    statement = SQL("""
         SELECT t.repeat_purchases, t.age_days, t.purchases, t.purchases_12m, t.discounted_purchases
-        FROM {SCHEMA}.prediction_terms t
+        FROM {schema}.prediction_terms t
         JOIN unnest(CAST(:x AS int[]), CAST(:age AS int[])) AS p(x, age)
           ON t.repeat_purchases = p.x AND t.age_days = p.age
-        WHERE t.terms_id = :terms_id"""), {"terms_id": m.terms_id, "x": list(xs), "age": list(ages)})  # fmt: skip
+        WHERE t.terms_id = :terms_id""").format(schema=_SCHEMA)
+    rows = await session.execute(statement.clause, {"terms_id": m.terms_id, "x": list(xs), "age": list(ages)})
     return {(row[0], row[1]): (row[2], row[3], row[4]) for row in rows}
 
 

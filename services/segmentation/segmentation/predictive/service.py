@@ -50,11 +50,19 @@ def _fit_both(summary: model.Summary, holdout: tuple[float, np.ndarray] | None) 
     purchases = model.fit_bgnbd(summary.frequency, summary.recency, summary.age)
     spend = model.fit_gamma_gamma(summary.frequency, summary.monetary)
     result: dict[str, Any] = {
-        "purchases": {**asdict(purchases.params), "log_likelihood": purchases.log_likelihood,
-                      "customers": purchases.n_customers, "converged": purchases.converged},
-        "spend": {**asdict(spend.params), "log_likelihood": spend.log_likelihood,
-                  "customers": spend.n_customers, "converged": spend.converged},
-    }  # fmt: skip
+        "purchases": {
+            **asdict(purchases.params),
+            "log_likelihood": purchases.log_likelihood,
+            "customers": purchases.n_customers,
+            "converged": purchases.converged,
+        },
+        "spend": {
+            **asdict(spend.params),
+            "log_likelihood": spend.log_likelihood,
+            "customers": spend.n_customers,
+            "converged": spend.converged,
+        },
+    }
     if holdout is not None:
         weeks, actual = holdout
         expected = model.expected_purchases(purchases.params, summary.frequency, summary.recency, summary.age, weeks)
@@ -110,11 +118,11 @@ async def _summary(sessions: async_sessionmaker[AsyncSession], calibration_end: 
     async with sessions() as session:
         middle = await repository.middle_customer_id(session)
 
-    async def half(customers: str) -> model.Summary:
+    async def half(above: int | None, up_to: int | None) -> model.Summary:
         async with sessions() as session:
-            return await repository.summary(session, calibration_end, time_zone, customers)
+            return await repository.summary(session, calibration_end, time_zone, above=above, up_to=up_to)
 
-    lower, upper = await asyncio.gather(half(f"<= {middle}"), half(f"> {middle}"))
+    lower, upper = await asyncio.gather(half(None, middle), half(middle, None))
     return repository.concatenate(lower, upper)
 
 
@@ -186,9 +194,10 @@ async def weekly_purchases(session: AsyncSession, from_date: date, weeks: int) -
         age_weeks = age.astype(np.float64) / model.DAYS_PER_WEEK
         offsets = np.array([(d - a).days for a in as_of.tolist() for d in starts]).reshape(len(as_of), weeks + 1)
         t = np.maximum(offsets, 0) / model.DAYS_PER_WEEK  # weeks after each group's day, 0 before it
-        cumulative = np.stack([
-            model.purchases_if_alive(m.purchases, x.astype(np.float64), age_weeks, t[:, k]) for k in range(weeks + 1)
-        ], axis=1)  # fmt: skip
+        cumulative = np.stack(
+            [model.purchases_if_alive(m.purchases, x.astype(np.float64), age_weeks, t[:, k]) for k in range(weeks + 1)],
+            axis=1,
+        )
         expected = np.diff(cumulative, axis=1).T @ alive.astype(np.float64)
     return WeeklyPurchases(
         fit_id=m.fit_id,

@@ -185,15 +185,19 @@ def scenario(name: str, gateway: ServerProcess, key: str, args: argparse.Namespa
     print(f"{name}:")
     alone, during = len(reads["alone"]), len(reads["during"])
     print(f"  legitimate reads alone              {alone:6d} reads   p50 {p50:7.2f} ms   p95 {p95:7.2f} ms")
-    print(f"  legitimate reads during the flood   {during:6d} reads   p50 {f50:7.2f} ms ({f50 / p50 - 1:+.0%})   "
-          f"p95 {f95:7.2f} ms ({f95 / p95 - 1:+.0%})")  # fmt: skip
+    print(
+        f"  legitimate reads during the flood   {during:6d} reads   p50 {f50:7.2f} ms ({f50 / p50 - 1:+.0%})   "
+        f"p95 {f95:7.2f} ms ({f95 / p95 - 1:+.0%})"
+    )
     answered = sum(n for status, n in statuses.items() if status.isdigit())
     answers = ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items()))
     flooded = seconds["during"]
     print(f"  flood: {answered} requests in {flooded:.1f} s ({answered / flooded:.0f}/s), answered {answers}")
     alone_cpu, flood_cpu = cpu["alone"] / seconds["alone"], cpu["during"] / flooded
-    print(f"  the gateway's CPU: {alone_cpu:.0%} of a core alone, {flood_cpu:.0%} during the flood; "
-          f"{(cpu['during'] - during * cpu['alone'] / alone) / answered * 1000:.2f} ms a flood request")  # fmt: skip
+    print(
+        f"  the gateway's CPU: {alone_cpu:.0%} of a core alone, {flood_cpu:.0%} during the flood; "
+        f"{(cpu['during'] - during * cpu['alone'] / alone) / answered * 1000:.2f} ms a flood request"
+    )
     lookups = ", ".join(f"{name} {n:.0f}" for name, n in sorted(counts.items())) or "none"
     print(f"  the gateway's key checks meanwhile: {lookups}")
     return figures
@@ -229,9 +233,11 @@ def main() -> int:
                     client.put(f"/v1/segmentation/customers/F{i:06d}", json=body).raise_for_status()
             print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} before the benchmark")
             same = " (127.0.0.2 cannot be bound here: the same address)" if address == LEGITIMATE else ""
-            print(f"legitimate reads: one at a time from {LEGITIMATE}, {args.customers} customers; flood: random "
-                  f"unknown keys at {args.flood_rate:g}/s over {args.flood_connections} connections from {address}"
-                  f"{same}; {args.windows} x {args.window:g} s alone and {args.window:g} s in it, in turn")  # fmt: skip
+            print(
+                f"legitimate reads: one at a time from {LEGITIMATE}, {args.customers} customers; flood: random "
+                f"unknown keys at {args.flood_rate:g}/s over {args.flood_connections} connections from {address}"
+                f"{same}; {args.windows} x {args.window:g} s alone and {args.window:g} s in it, in turn"
+            )
             limited = scenario("with the failed-authentication limit (defaults)", gateway, key, args, address)
         finally:
             gateway.stop()
@@ -244,8 +250,10 @@ def main() -> int:
         segmentation.stop()
     (p50, p95), (f50, f95) = limited["alone"], limited["during"]
     within = f50 <= p50 * (1 + TARGET) and f95 <= p95 * (1 + TARGET)
-    print(f"with the limit, a legitimate read during the flood: p50 {f50 / p50 - 1:+.0%}, p95 {f95 / p95 - 1:+.0%} "
-          f"of alone (target: within {TARGET:.0%}): {'yes' if within else 'no'}")  # fmt: skip
+    print(
+        f"with the limit, a legitimate read during the flood: p50 {f50 / p50 - 1:+.0%}, p95 {f95 / p95 - 1:+.0%} "
+        f"of alone (target: within {TARGET:.0%}): {'yes' if within else 'no'}"
+    )
     return 0
 
 

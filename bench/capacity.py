@@ -119,18 +119,28 @@ def main() -> int:
     segmentation = ServerProcess("segmentation.main:create_app", quiet, name="segmentation").start()
     capacity = ServerProcess(
         "capacity.main:create_app",
-        {**quiet, "CAPACITY_SEGMENTATION_URL": segmentation.url, "CAPACITY_DB_POOL_SIZE": str(args.concurrency),
-         "CAPACITY_DB_MAX_OVERFLOW": "0", "CAPACITY_MAINTENANCE_INTERVAL_SECONDS": "0"},
+        {
+            **quiet,
+            "CAPACITY_SEGMENTATION_URL": segmentation.url,
+            "CAPACITY_DB_POOL_SIZE": str(args.concurrency),
+            "CAPACITY_DB_MAX_OVERFLOW": "0",
+            "CAPACITY_MAINTENANCE_INTERVAL_SECONDS": "0",
+        },
         name="capacity",
-    ).start()  # fmt: skip
+    ).start()
     try:
         orders = import_history(segmentation, args.customers)
         model = fit_and_run(segmentation)
         with httpx.Client(base_url=capacity.url, timeout=60, auth=signed()) as client:
             forecast = client.post("/v1/capacity/baseline/refresh").raise_for_status().json()
             for key in RESOURCES:  # capacity for about four times the existing customers' orders
-                body = {"name": key, "unit": "units", "weekly_capacity": "0", "load_per_order": "1",
-                        "new_customer_weekly_load": "1"}  # fmt: skip
+                body = {
+                    "name": key,
+                    "unit": "units",
+                    "weekly_capacity": "0",
+                    "load_per_order": "1",
+                    "new_customer_weekly_load": "1",
+                }
                 client.put(f"/v1/capacity/resources/{key}", json=body).raise_for_status()
                 expected = Decimal(client.get("/v1/capacity/baseline").json()["weeks"][0]["expected_orders"])
                 body["weekly_capacity"] = str(4 * expected + 100)
@@ -162,15 +172,21 @@ def main() -> int:
             if status == 201:
                 for line in body["lines"]:
                     granted[(line["resource"], date.fromisoformat(line["week_start"]))] += Decimal(line["granted"])
-        print(f"reservations: {len(results) / elapsed:.0f} requests/s over {elapsed:.1f} s; latency p50 "
-              f"{percentile(latencies, 0.5):.0f} ms, p95 {percentile(latencies, 0.95):.0f} ms, p99 "
-              f"{percentile(latencies, 0.99):.0f} ms")  # fmt: skip
-        print(f"answers: {statuses[201]} granted ({sum(1 for s, _, b in results if s == 201 and b['partial'])} in "
-              f"part), {statuses[409]} refused, {len(results) - statuses[201] - statuses[409]} other")  # fmt: skip
+        print(
+            f"reservations: {len(results) / elapsed:.0f} requests/s over {elapsed:.1f} s; latency p50 "
+            f"{percentile(latencies, 0.5):.0f} ms, p95 {percentile(latencies, 0.95):.0f} ms, p99 "
+            f"{percentile(latencies, 0.99):.0f} ms"
+        )
+        print(
+            f"answers: {statuses[201]} granted ({sum(1 for s, _, b in results if s == 201 and b['partial'])} in "
+            f"part), {statuses[409]} refused, {len(results) - statuses[201] - statuses[409]} other"
+        )
         exact = all(granted[cell] == before[cell] - after[cell] and granted[cell] <= before[cell] for cell in cells)
-        print(f"exact: {'yes' if exact else 'NO'}: in each of the {len(cells)} cells what was granted is what its "
-              f"headroom lost, and never more than it had (granted {sum(granted.values())} of "
-              f"{sum(before.values())}; left {sum(after.values())})")  # fmt: skip
+        print(
+            f"exact: {'yes' if exact else 'NO'}: in each of the {len(cells)} cells what was granted is what its "
+            f"headroom lost, and never more than it had (granted {sum(granted.values())} of "
+            f"{sum(before.values())}; left {sum(after.values())})"
+        )
         return 0 if exact and statuses[201] + statuses[409] == len(results) else 1
     finally:
         capacity.stop()

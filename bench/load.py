@@ -108,8 +108,10 @@ def main() -> int:
         with httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
             full_run(client, "2026-11-23")
         print(f"machine: {machine()}")
-        print(f"load: wrk, 2 threads, {args.connections} connections, {args.seconds} s a scenario, "
-              f"{args.customers} customers, {dataset.orders.rows} orders")  # fmt: skip
+        print(
+            f"load: wrk, 2 threads, {args.connections} connections, {args.seconds} s a scenario, "
+            f"{args.customers} customers, {dataset.orders.rows} orders"
+        )
         run = {"seconds": args.seconds, "connections": args.connections}
         auth = [f"Authorization: Bearer {key}"]
         reads = PROFILE_SCRIPT.format(customers=args.customers)
@@ -122,9 +124,11 @@ def main() -> int:
         mixed = MIXED_SCRIPT.format(customers=args.customers, authorization=f"Bearer {key}")
         wrk("mixed ERP and frontend, via gateway", gateway.url, mixed, auth, **run)
         print(f"gateway cost: {1 - through['rps'] / direct['rps']:.0%} of direct throughput (target at most 30 %)")
-        print(f"profile reads via gateway: {through['rps']:.0f}/s at saturation; paced, {paced['rps']:.0f}/s with "
-              f"p99 {paced.get('p99', float('nan')):.0f} ms; {through['non_2xx'] + paced['non_2xx']} errors "
-              f"(target at least 1,000/s, p99 under 50 ms, no errors)")  # fmt: skip
+        print(
+            f"profile reads via gateway: {through['rps']:.0f}/s at saturation; paced, {paced['rps']:.0f}/s with "
+            f"p99 {paced.get('p99', float('nan')):.0f} ms; {through['non_2xx'] + paced['non_2xx']} errors "
+            f"(target at least 1,000/s, p99 under 50 ms, no errors)"
+        )
     return 0
 
 

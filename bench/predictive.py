@@ -115,11 +115,15 @@ def main() -> int:
             purchases, spend = job["purchases"], job["spend"]
             estimates = ", ".join(f"{k} {purchases[k]:.3f}" for k in ("r", "alpha", "a", "b"))
             estimates += "; " + ", ".join(f"{k} {spend[k]:.2f}" for k in ("p", "q", "gamma"))
-            print(f"fit: {job['customers']} customers, {job['repeat_customers']} repeat buyers "
-                  f"in {fit_seconds:.1f} s ({estimates})")  # fmt: skip
+            print(
+                f"fit: {job['customers']} customers, {job['repeat_customers']} repeat buyers "
+                f"in {fit_seconds:.1f} s ({estimates})"
+            )
             switch_seconds, state = full_run(client, AS_OF.isoformat())
-            print(f"first run with the model: {switch_seconds:.1f} s ({state['changes']} changes recorded: the "
-                  "potentials and phases the model moves are written once)")  # fmt: skip
+            print(
+                f"first run with the model: {switch_seconds:.1f} s ({state['changes']} changes recorded: the "
+                "potentials and phases the model moves are written once)"
+            )
             scored_seconds, _ = full_run(client, AS_OF.isoformat())
             scoring = scored_seconds - rules_seconds
             print(f"full run with the model: {scored_seconds:.1f} s, so scoring every customer costs {scoring:.1f} s")

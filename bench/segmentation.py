@@ -72,8 +72,10 @@ def main() -> int:
     started = time.perf_counter()
     dataset = generate(args.customers, seed=args.seed, as_of=date(2026, 11, 23))
     print(f"machine: {machine()}")
-    print(f"data: {dataset.customers.rows} customers, {dataset.orders.rows} orders "
-          f"(generated in {time.perf_counter() - started:.0f} s)")  # fmt: skip
+    print(
+        f"data: {dataset.customers.rows} customers, {dataset.orders.rows} orders "
+        f"(generated in {time.perf_counter() - started:.0f} s)"
+    )
 
     with segmentation_behind_gateway(url) as (_, gateway):
         key = asyncio.run(create_key(url))
@@ -87,8 +89,10 @@ def main() -> int:
                 job, elapsed = import_file(gateway, key, entity, files[entity])
                 assert job["rows_rejected"] == 0, job
                 results[entity] = job["rows_accepted"] / elapsed
-                print(f"import {entity:<9} via gateway: {job['rows_accepted']:>10} rows in {elapsed:7.1f} s = "
-                      f"{results[entity]:>9.0f} rows/s")  # fmt: skip
+                print(
+                    f"import {entity:<9} via gateway: {job['rows_accepted']:>10} rows in {elapsed:7.1f} s = "
+                    f"{results[entity]:>9.0f} rows/s"
+                )
 
             table_file = Path(tmp) / "orders_table.csv"
             asyncio.run(export_orders(url, table_file))
@@ -103,8 +107,10 @@ def main() -> int:
             for entity in ("invoices", "interactions"):  # for the run: every fact a customer has
                 job, elapsed = import_file(gateway, key, entity, files[entity])
                 assert job["rows_rejected"] == 0, job
-                print(f"import {entity:<9} via gateway: {job['rows_accepted']:>10} rows in {elapsed:7.1f} s = "
-                      f"{job['rows_accepted'] / elapsed:>9.0f} rows/s")  # fmt: skip
+                print(
+                    f"import {entity:<9} via gateway: {job['rows_accepted']:>10} rows in {elapsed:7.1f} s = "
+                    f"{job['rows_accepted'] / elapsed:>9.0f} rows/s"
+                )
 
         with httpx.Client(base_url=gateway.url, headers={"Authorization": f"Bearer {key}"}, timeout=3600) as client:
             # What autovacuum does some time after a bulk load, done at once: statistics and the visibility map
@@ -123,27 +129,37 @@ def main() -> int:
                 subprocess.run([psql_binary(), url, "-v", "ON_ERROR_STOP=1", "-q", "-c", aggregate], check=True)
                 timings.append(time.perf_counter() - started)
             aggregate_seconds = sorted(timings)[1]
-            print(f"one aggregate over the orders: {aggregate_seconds:.2f} s "
-                  f"(the median of {', '.join(f'{t:.2f}' for t in timings)})")  # fmt: skip
+            print(
+                f"one aggregate over the orders: {aggregate_seconds:.2f} s "
+                f"(the median of {', '.join(f'{t:.2f}' for t in timings)})"
+            )
             for label, as_of in (("first run (all new)", "2026-11-23"), ("next day's run", "2026-11-24")):
                 run_seconds, state = full_run(client, as_of)
-                print(f"full segmentation run, {label}: {state['customers']} customers, {state['changes']} changes "
-                      f"in {run_seconds:.2f} s = {run_seconds / aggregate_seconds:.2f}x the aggregate "
-                      f"(target at most 3x)")  # fmt: skip
+                print(
+                    f"full segmentation run, {label}: {state['customers']} customers, {state['changes']} changes "
+                    f"in {run_seconds:.2f} s = {run_seconds / aggregate_seconds:.2f}x the aggregate "
+                    f"(target at most 3x)"
+                )
 
             latencies = []
             for i in range(200):
                 customer = f"C{(i * 4099) % args.customers + 1:07d}"
-                order = {"customer_external_id": customer, "ordered_at": "2026-11-23T10:00:00Z",
-                         "net_amount": "100.00", "currency": "EUR"}  # fmt: skip
+                order = {
+                    "customer_external_id": customer,
+                    "ordered_at": "2026-11-23T10:00:00Z",
+                    "net_amount": "100.00",
+                    "currency": "EUR",
+                }
                 started = time.perf_counter()
                 client.put(f"/v1/segmentation/orders/LIVE-{i}", json=order).raise_for_status()
                 seen = client.get(f"/v1/segmentation/customers/{customer}/profile").json()["classification"]
                 latencies.append(time.perf_counter() - started)
                 assert seen["last_order_on"] == "2026-11-23", seen
             latencies.sort()
-            print(f"order PUT -> updated profile: p50 {latencies[99] * 1000:.0f} ms, "
-                  f"p95 {latencies[189] * 1000:.0f} ms (target p95 at most 100 ms)")  # fmt: skip
+            print(
+                f"order PUT -> updated profile: p50 {latencies[99] * 1000:.0f} ms, "
+                f"p95 {latencies[189] * 1000:.0f} ms (target p95 at most 100 ms)"
+            )
     return 0
 
 

@@ -225,11 +225,15 @@ class Soak:
         while self.running():
             n = next(self.numbers)
             body = {
-                "name": f"Soak {n}", "kind": self.rng.choice(CAMPAIGN_KINDS), "channel": "email",
-                "starts_on": str(self.weeks[0]), "ends_on": str(self.weeks[-1] + timedelta(days=6)),
-                "size_limit": self.rng.choice([50, 200, 1000]), "cost_per_contact": "0.10",
+                "name": f"Soak {n}",
+                "kind": self.rng.choice(CAMPAIGN_KINDS),
+                "channel": "email",
+                "starts_on": str(self.weeks[0]),
+                "ends_on": str(self.weeks[-1] + timedelta(days=6)),
+                "size_limit": self.rng.choice([50, 200, 1000]),
+                "cost_per_contact": "0.10",
                 "capacity_policy": "refuse" if self.rng.random() < 0.25 else "trim",
-            }  # fmt: skip
+            }
             create = {"json": body, "headers": {"Idempotency-Key": f"soak-campaign-{n}"}}
             created = await self.call("campaign create", "POST", "/v1/campaigns/campaigns", **create)
             if created is None or created.status_code != 201:
@@ -260,16 +264,19 @@ class Soak:
         while self.running():
             n = next(self.numbers)
             fate = self.rng.random()
-            lines = [{"resource": r, "week_start": str(w), "amount": f"{self.rng.uniform(0.5, 8):.2f}"}
-                     for r, w in self.rng.sample(self.cells, self.rng.randint(1, 3))]  # fmt: skip
+            lines = [
+                {"resource": r, "week_start": str(w), "amount": f"{self.rng.uniform(0.5, 8):.2f}"}
+                for r, w in self.rng.sample(self.cells, self.rng.randint(1, 3))
+            ]
             body: dict[str, Any] = {"campaign": f"soak-{n % 20}", "allow_partial": self.rng.random() < 0.5}
             body["lines"] = lines
             if fate < 0.3:
                 body["hold_seconds"] = 20  # left held: it stops counting after that
             post = {"json": body, "headers": {"Idempotency-Key": f"soak-reservation-{n}"}}
             if self.rng.random() < 0.05:
-                pair = await asyncio.gather(*(self.call("reserve twice at once", "POST", "/v1/capacity/reservations",
-                                                        **post) for _ in "ab"))  # fmt: skip
+                pair = await asyncio.gather(
+                    *(self.call("reserve twice at once", "POST", "/v1/capacity/reservations", **post) for _ in "ab")
+                )
                 held = [r.json() for r in pair if r is not None and r.status_code in (200, 201)]
                 if len({h["id"] for h in held}) > 1:
                     self.violated("idempotency", f"reservation key {n} sent twice at once: two reservations")
@@ -333,31 +340,35 @@ async def database_figures(url: str) -> dict[str, Any]:
             JOIN capacity.reservations v ON v.id = l.reservation_id
             JOIN capacity.resources r ON r.id = l.resource_id
             WHERE v.state IN ('confirmed', 'consumed') OR v.state = 'held' AND v.expires_at > statement_timestamp()
-            GROUP BY 1, 2""")  # fmt: skip
+            GROUP BY 1, 2""")
         live = await connection.fetch("""
             SELECT campaign, count(*) FILTER (WHERE state = 'confirmed') AS confirmed, count(*) AS live
             FROM capacity.reservations
             WHERE campaign LIKE 'campaign-%'
               AND (state = 'confirmed' OR state = 'held' AND expires_at > statement_timestamp())
-            GROUP BY campaign""")  # fmt: skip
+            GROUP BY campaign""")
         approved = await connection.fetch(
             "SELECT 'campaign-' || id AS campaign FROM campaigns.campaigns "
             "WHERE state = 'approved' AND reservation IS NOT NULL"
         )
         return {
-            "customers": counts["customers"], "orders": counts["orders"],
+            "customers": counts["customers"],
+            "orders": counts["orders"],
             "reserved": {(r["resource"], r["week_start"].isoformat()): r["reserved"] for r in reserved},
             "campaign_reservations": {r["campaign"]: (r["confirmed"], r["live"]) for r in live},
             "approved": {r["campaign"] for r in approved},
-        }  # fmt: skip
+        }
     finally:
         await connection.close()
 
 
 def report(
-    soak: Soak, seconds: float, figures: dict[str, Any], allowed: dict[tuple[str, str], Decimal],
+    soak: Soak,
+    seconds: float,
+    figures: dict[str, Any],
+    allowed: dict[tuple[str, str], Decimal],
     expected: dict[str, int],
-) -> bool:  # fmt: skip
+) -> bool:
     """Print the figures and the invariants; whether every invariant held."""
     print(f"{'operation':<22} {'requests':>8} {'req/s':>6} {'p50':>8} {'p95':>8}   answers")
     for operation in EXPECTED:
@@ -365,8 +376,10 @@ def report(
             continue
         p50, p95 = np.percentile(latencies, [50, 95]) * 1000
         answers = ", ".join(f"{a}: {c}" for (o, a), c in sorted(soak.answers.items()) if o == operation)
-        print(f"{operation:<22} {len(latencies):>8} {len(latencies) / seconds:>6.1f} {p50:>5.0f} ms {p95:>5.0f} ms"
-              f"   {answers}")  # fmt: skip
+        print(
+            f"{operation:<22} {len(latencies):>8} {len(latencies) / seconds:>6.1f} {p50:>5.0f} ms {p95:>5.0f} ms"
+            f"   {answers}"
+        )
     total = soak.answers.total()
     print(f"{'all':<22} {total:>8} {total / seconds:>6.1f}   over {seconds:.0f} s")
 
@@ -383,19 +396,26 @@ def report(
         confirmed, live = figures["campaign_reservations"].get(campaign, (0, 0))
         wanted = (1, 1) if campaign in figures["approved"] else (0, 0)
         if (confirmed, live) != wanted:
-            soak.violated("campaigns hold their capacity", f"{campaign} ({'approved' if wanted[0] else 'not approved'})"
-                          f": {live} live reservations, {confirmed} of them confirmed")  # fmt: skip
+            soak.violated(
+                "campaigns hold their capacity",
+                f"{campaign} ({'approved' if wanted[0] else 'not approved'})"
+                f": {live} live reservations, {confirmed} of them confirmed",
+            )
     if unexpected := sum(count for (o, a), count in soak.answers.items() if a not in EXPECTED[o]):
         soak.violated("answers", f"{unexpected} unexpected, e.g. " + " | ".join(soak.unexpected[:3]))
     failed = [status for status in soak.runs if status != "succeeded"]
     if failed or not soak.runs:
         soak.violated("runs", f"{len(failed)} of {len(soak.runs)} runs did not succeed: {failed[:3]}")
 
-    print(f"headroom: {len(soak.latencies['headroom'])} reads, {len(soak.lowest)} cells reserved, lowest headroom "
-          f"read {min(soak.lowest.values(), default=None)}; at the end {sum(figures['reserved'].values())} units "
-          f"reserved, {len(figures['approved'])} campaigns approved")  # fmt: skip
-    print(f"imports: {expected['customers']} customers and {expected['orders']} orders acknowledged; "
-          f"{figures['customers']} and {figures['orders']} in the database")  # fmt: skip
+    print(
+        f"headroom: {len(soak.latencies['headroom'])} reads, {len(soak.lowest)} cells reserved, lowest headroom "
+        f"read {min(soak.lowest.values(), default=None)}; at the end {sum(figures['reserved'].values())} units "
+        f"reserved, {len(figures['approved'])} campaigns approved"
+    )
+    print(
+        f"imports: {expected['customers']} customers and {expected['orders']} orders acknowledged; "
+        f"{figures['customers']} and {figures['orders']} in the database"
+    )
     print(f"runs: {len(soak.runs)}, {len(soak.runs) - len(failed)} succeeded")
     print("invariants:")
     for invariant in INVARIANTS:
@@ -451,8 +471,14 @@ def setup_capacity(client: httpx.Client, weeks: list[date], room: int) -> Decima
     client.post("/v1/capacity/baseline/refresh").raise_for_status()
     span = {"from_week": str(weeks[0]), "to_week": str(weeks[-1])}
     for key in RESOURCES:
-        body = {"name": key, "unit": "units", "weekly_capacity": "0", "load_per_order": "1", "reserve_share": "0.10",
-                "new_customer_weekly_load": "1"}  # fmt: skip
+        body = {
+            "name": key,
+            "unit": "units",
+            "weekly_capacity": "0",
+            "load_per_order": "1",
+            "reserve_share": "0.10",
+            "new_customer_weekly_load": "1",
+        }
         client.put(f"/v1/capacity/resources/{key}", json=body).raise_for_status()
         baseline = client.get("/v1/capacity/baseline", params={**span, "resource": key}).raise_for_status().json()
         most = max(Decimal(w["baseline"]) for w in baseline["weeks"])
@@ -461,8 +487,9 @@ def setup_capacity(client: httpx.Client, weeks: list[date], room: int) -> Decima
     return min(Decimal(w["headroom"]) for w in client.get("/v1/capacity/headroom", params=span).json()["weeks"])
 
 
-async def run_soak(gateway: ServerProcess, key: str, args: argparse.Namespace, weeks: list[date],
-                   files: list[Batch]) -> tuple[Soak, float, dict[tuple[str, str], Decimal]]:  # fmt: skip
+async def run_soak(
+    gateway: ServerProcess, key: str, args: argparse.Namespace, weeks: list[date], files: list[Batch]
+) -> tuple[Soak, float, dict[tuple[str, str], Decimal]]:
     """The soak; then what each resource-week may hold (capacity - baseline - reserve) over the horizon."""
     limits = httpx.Limits(max_connections=args.concurrency + 16)
     headers = {"Authorization": f"Bearer {key}"}
@@ -499,12 +526,16 @@ def main() -> int:
             full_run(client, str(date.today()))
             room = setup_capacity(client, weeks, args.room)
         print(f"machine: {machine()}")
-        print(f"data: {seeded['customers']} customers and {seeded['orders']} orders imported before; "
-              f"{args.import_customers} customers ({sum(f['orders'][1] for f in files)} orders) in {len(files)} "
-              f"batches to import during the soak")  # fmt: skip
-        print(f"load: {args.minutes:g} min; 2 importers, 1 run loop, 2 campaign planners, {args.concurrency} "
-              f"reservation clients, 1 headroom reader; {len(RESOURCES)} resources x {HOT_WEEKS} hot weeks with at "
-              f"least {room} units of headroom each")  # fmt: skip
+        print(
+            f"data: {seeded['customers']} customers and {seeded['orders']} orders imported before; "
+            f"{args.import_customers} customers ({sum(f['orders'][1] for f in files)} orders) in {len(files)} "
+            f"batches to import during the soak"
+        )
+        print(
+            f"load: {args.minutes:g} min; 2 importers, 1 run loop, 2 campaign planners, {args.concurrency} "
+            f"reservation clients, 1 headroom reader; {len(RESOURCES)} resources x {HOT_WEEKS} hot weeks with at "
+            f"least {room} units of headroom each"
+        )
 
         soak, seconds, allowed = asyncio.run(run_soak(gateway, key, args, weeks, files))
         figures = asyncio.run(database_figures(url))

@@ -43,9 +43,18 @@ _TRACE_CONTEXT = frozenset({"traceparent", "tracestate"})  # checked, then passe
 # RFC 9110 7.6.1 hop-by-hop fields, plus the ones the proxy sets itself (a caller's X-Forwarded-For is its own
 # say; the gateway's server resolved it already where a trusted proxy sent it); credentials stay at the gateway.
 _HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade", "host"}
-)  # fmt: skip
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
 _NOT_FORWARDED = (
     _HOP_BY_HOP
     | {"authorization", "x-api-key", "x-api-key-id", "x-request-id", "x-forwarded-for", "x-forwarded-proto"}

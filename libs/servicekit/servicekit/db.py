@@ -172,8 +172,16 @@ async def group_by_sorting(session: AsyncSession, on: bool) -> None:
 
 
 # asyncpg's errors that mean the database is unreachable, shutting down or too slow, not a bug.
-_OUTAGES = frozenset({"QueryCanceledError", "CannotConnectNowError", "TooManyConnectionsError",
-                      "ConnectionDoesNotExistError", "AdminShutdownError", "CrashShutdownError"})  # fmt: skip
+_OUTAGES = frozenset(
+    {
+        "QueryCanceledError",
+        "CannotConnectNowError",
+        "TooManyConnectionsError",
+        "ConnectionDoesNotExistError",
+        "AdminShutdownError",
+        "CrashShutdownError",
+    }
+)
 
 
 def is_database_outage(exc: BaseException) -> bool:
@@ -209,7 +217,14 @@ async def _database_error_handler(request: Request, exc: Exception) -> JSONRespo
 
 
 def install_database_error_handlers(app: FastAPI) -> None:
-    for exc_type in (DBAPIError, PoolTimeout, asyncpg.PostgresError, asyncpg.InterfaceError,
-                     asyncpg.InternalClientError, ConnectionError,
-                     TimeoutError, OSError):  # fmt: skip
+    for exc_type in (
+        DBAPIError,
+        PoolTimeout,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        ConnectionError,
+        TimeoutError,
+        OSError,
+    ):
         app.add_exception_handler(exc_type, _database_error_handler)

@@ -37,8 +37,9 @@ def _header_errors(received: bytes) -> list[dict[str, Any]]:
         control = re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", match[2])
         assert control is not None
         message = f"The header's value contains a control character (U+{control[0][0]:04X}); send printable ASCII."
-        errors.append({"location": ["header", name], "field": f"header.{name}", "message": message,
-                       "type": "control_character"})  # fmt: skip
+        errors.append(
+            {"location": ["header", name], "field": f"header.{name}", "message": message, "type": "control_character"}
+        )
     return errors
 
 

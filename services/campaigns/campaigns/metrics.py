@@ -36,9 +36,10 @@ class CampaignsMetrics:
             campaigns.add_metric([state], self._by_state.get(state, 0))
         yield campaigns
         planned = GaugeMetricFamily(
-            "campaigns_planned_responses", "Expected responses of each running campaign (its plan's forecast).",
+            "campaigns_planned_responses",
+            "Expected responses of each running campaign (its plan's forecast).",
             labels=["campaign"],
-        )  # fmt: skip
+        )
         actual = GaugeMetricFamily(
             "campaigns_actual_responses",
             "Members of each running campaign who responded so far (a recorded response or an attributed order).",

@@ -35,10 +35,15 @@ class CampaignsSettings(ServiceSettings):
         description="Share of an order's value that is contribution, for campaigns that do not set their own.",
     )
     response_priors: dict[str, Decimal] = Field(
-        default={"Z0": Decimal("0.01"), "Z1": Decimal("0.02"), "Z2": Decimal("0.05"), "Z3": Decimal("0.07"),
-                 "Z4": Decimal("0.10")},
+        default={
+            "Z0": Decimal("0.01"),
+            "Z1": Decimal("0.02"),
+            "Z2": Decimal("0.05"),
+            "Z3": Decimal("0.07"),
+            "Z4": Decimal("0.10"),
+        },
         description="Prior response rate per Z-stage (JSON), before the company's own results.",
-    )  # fmt: skip
+    )
     prior_strength: int = Field(
         default=100, ge=1, description="Weight of the prior in contacts: Beta(n x prior, n x (1 - prior))."
     )
@@ -59,10 +64,15 @@ class CampaignsSettings(ServiceSettings):
         default=(30, 60), description="Second-order suggestions: first-time buyers this many days after the order."
     )
     suggestion_contact_costs: dict[str, Decimal] = Field(
-        default={"email": Decimal("0.10"), "phone": Decimal("8.00"), "post": Decimal("1.50"),
-                 "visit": Decimal("120.00"), "event": Decimal("60.00")},
+        default={
+            "email": Decimal("0.10"),
+            "phone": Decimal("8.00"),
+            "post": Decimal("1.50"),
+            "visit": Decimal("120.00"),
+            "event": Decimal("60.00"),
+        },
         description="Suggestions: the usual cost of one contact per channel (JSON).",
-    )  # fmt: skip
+    )
     suggestion_quiet_days: int = Field(
         default=90, ge=1, description="Loyalty suggestions: key accounts without any contact for this many days."
     )

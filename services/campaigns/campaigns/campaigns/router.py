@@ -181,9 +181,15 @@ async def complete_campaign(
 ) -> Campaign:
     body = body or CompleteRequest()
     return await execution.complete(
-        session, campaign_id, request.app.state.settings, segmentation, capacity, body.attribute,
-        body.by or caller, body.note,
-    )  # fmt: skip
+        session,
+        campaign_id,
+        request.app.state.settings,
+        segmentation,
+        capacity,
+        body.attribute,
+        body.by or caller,
+        body.note,
+    )
 
 
 @router.post(

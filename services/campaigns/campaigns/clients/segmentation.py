@@ -100,8 +100,11 @@ class SegmentationClient(ServiceClient):
 
     async def booked_orders(self, ordered_from: datetime, ordered_before: datetime) -> AsyncIterator[list[OrderFact]]:
         """Booked orders of every customer in [ordered_from, ordered_before), a page at a time."""
-        params = {"status": "booked", "ordered_from": ordered_from.isoformat(),
-                  "ordered_before": ordered_before.isoformat()}  # fmt: skip
+        params = {
+            "status": "booked",
+            "ordered_from": ordered_from.isoformat(),
+            "ordered_before": ordered_before.isoformat(),
+        }
         async for items in self._pages("/v1/segmentation/orders", params):
             try:
                 yield [OrderFact.model_validate(item) for item in items]

@@ -6,9 +6,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from campaigns.types import AbcClass, Currency, Key, Lifecycle, Money, Payment, Quadrant, Text200, ZStage
 
 IncentiveKind = Literal[
-    "loyalty_discount", "upgrade", "gift", "occasion", "survey_thanks", "complaint_apology", "referral_bonus",
-    "welcome_discount", "free_shipping", "payment_terms",
-]  # fmt: skip
+    "loyalty_discount",
+    "upgrade",
+    "gift",
+    "occasion",
+    "survey_thanks",
+    "complaint_apology",
+    "referral_bonus",
+    "welcome_discount",
+    "free_shipping",
+    "payment_terms",
+]
 IncentiveAudience = Literal["existing", "new", "all"]
 
 

@@ -78,9 +78,9 @@ class CapacityExceptionCreate(BaseModel):
         default=None, description="The capacity of each week touched, instead of the regular."
     )
     delta: SignedUnits | None = Field(
-        default=None, description="Added to the capacity of each week touched: negative for a holiday, positive "
-        "for an extra shift."
-    )  # fmt: skip
+        default=None,
+        description="Added to the capacity of each week touched: negative for a holiday, positive for an extra shift.",
+    )
     reason: Text200 = Field(examples=["Christmas shutdown"])
 
     @model_validator(mode="after")

@@ -10,9 +10,18 @@ from segmentation.customers.models import CustomerRow
 from segmentation.customers.schemas import CustomerFilters
 
 _UPSERT_COLUMNS = (
-    "name", "kind", "first_contact_on", "revenue_potential", "revenue_potential_currency", "key_account",
-    "consent_email", "consent_phone", "consent_post", "attributes", "auto_created",
-)  # fmt: skip
+    "name",
+    "kind",
+    "first_contact_on",
+    "revenue_potential",
+    "revenue_potential_currency",
+    "key_account",
+    "consent_email",
+    "consent_phone",
+    "consent_post",
+    "attributes",
+    "auto_created",
+)
 
 
 async def upsert(session: AsyncSession, external_id: str, values: dict[str, Any]) -> tuple[CustomerRow, bool]:

@@ -39,11 +39,16 @@ def _format_of(content_type: str, requested: str | None) -> str:
 
 def _request_body_doc() -> dict[str, object]:
     examples = {
-        "text/csv": {"schema": {"type": "string"}, "example": "external_id,customer_external_id,ordered_at,"
-                     "net_amount,currency\nA-1,K-1,2026-03-14T09:30:00Z,1250.50,EUR\n"},
-        "application/x-ndjson": {"schema": {"type": "string"}, "example": '{"external_id": "K-1", "name": "Müller '
-                                 'GmbH", "kind": "b2b", "consent": {"email": true}}\n'},
-    }  # fmt: skip
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "external_id,customer_external_id,ordered_at,"
+            "net_amount,currency\nA-1,K-1,2026-03-14T09:30:00Z,1250.50,EUR\n",
+        },
+        "application/x-ndjson": {
+            "schema": {"type": "string"},
+            "example": '{"external_id": "K-1", "name": "Müller GmbH", "kind": "b2b", "consent": {"email": true}}\n',
+        },
+    }
     return {"requestBody": {"required": True, "content": examples}}
 
 

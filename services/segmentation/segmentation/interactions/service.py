@@ -25,9 +25,11 @@ async def upsert_interaction(
     if is_day(data.occurred_at) or is_day(data.resolved_at):
         zone = (await load_thresholds(session)).zone
         data = data.model_copy(
-            update={"occurred_at": start_of_day(data.occurred_at, zone),
-                    "resolved_at": data.resolved_at and start_of_day(data.resolved_at, zone)}
-        )  # fmt: skip
+            update={
+                "occurred_at": start_of_day(data.occurred_at, zone),
+                "resolved_at": data.resolved_at and start_of_day(data.resolved_at, zone),
+            }
+        )
     if data.resolved_at is not None and data.resolved_at < data.occurred_at:
         occurred, resolved = data.occurred_at.isoformat(), data.resolved_at.isoformat()
         raise Unprocessable(f"resolved_at {resolved} is before occurred_at {occurred}", field=["body", "resolved_at"])

@@ -31,9 +31,13 @@ async def upsert_order(
         raise Unprocessable(refusal, field=["body", "net_amount"], error_type="out_of_range")
     data = data.model_copy(update={"ordered_at": start_of_day(data.ordered_at, thresholds.zone)})
     created = await upsert_fact(
-        session, repository.facts, external_id, data, create_missing_customer=create_missing_customer,
+        session,
+        repository.facts,
+        external_id,
+        data,
+        create_missing_customer=create_missing_customer,
         stored={"net_cents": money.cents(data.net_amount, data.currency)},
-    )  # fmt: skip
+    )
     return await get_order(session, external_id), created
 
 

@@ -18,6 +18,7 @@ from segmentation.classification.models import (
     BasisRow,
     ClassificationChangeRow,
     ClassificationRow,
+    PastClassificationRow,
     RunRow,
 )
 from segmentation.classification.schemas import ProfileFilters
@@ -43,6 +44,38 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID) -> RunRow | None:
 
 async def latest_succeeded_run(session: AsyncSession) -> RunRow | None:
     return await session.scalar(select(RunRow).where(RunRow.id == _latest_run_id().scalar_subquery()))
+
+
+async def run_as_of(session: AsyncSession, as_of: date) -> RunRow | None:
+    """The newest succeeded run as of `as_of`, back-dated or not."""
+    query = (
+        select(RunRow)
+        .where(RunRow.status == "succeeded", RunRow.as_of == as_of)
+        .order_by(RunRow.finished_at.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def past_classifications(
+    session: AsyncSession, run_id: uuid.UUID, external_id: str | None, after_id: int | None, limit: int
+) -> list[tuple[CustomerRow, PastClassificationRow]]:
+    """A back-dated run's classifications with their customers: of one customer, or up to `limit` in customer
+    id order after `after_id`."""
+    query = (
+        select(CustomerRow, PastClassificationRow)
+        .join(PastClassificationRow, PastClassificationRow.customer_id == CustomerRow.id)
+        .where(PastClassificationRow.run_id == run_id)
+    )
+    if external_id is not None:
+        query = query.where(CustomerRow.external_id == external_id)
+    if after_id is not None:
+        query = query.where(CustomerRow.id > after_id)
+    return [(row[0], row[1]) for row in await session.execute(query.order_by(CustomerRow.id).limit(limit))]
+
+
+async def customer_by_external_id(session: AsyncSession, external_id: str) -> CustomerRow | None:
+    return await session.scalar(select(CustomerRow).where(CustomerRow.external_id == external_id))
 
 
 async def list_runs(session: AsyncSession, limit: int) -> list[RunRow]:
@@ -111,7 +144,7 @@ async def flows(
     return [(row[0], row[1], int(row[2])) for row in result]
 
 
-SUMMARY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant", "payment")
+SUMMARY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant", "payment", "phase")
 
 
 async def summary(session: AsyncSession) -> list[tuple[str | None, str | None, int, Decimal, date | None]]:
@@ -121,7 +154,7 @@ async def summary(session: AsyncSession) -> list[tuple[str | None, str | None, i
     state = " ".join(f"WHEN GROUPING({a}) = 0 THEN {a}::text" for a in SUMMARY_ATTRIBUTES)
     result = await session.execute(text(f"""
         SELECT CASE {which} END, CASE {state} END, count(*), coalesce(sum(revenue_12m), 0),
-               greatest(max(as_of), (SELECT as_of FROM {SCHEMA}.runs WHERE status = 'succeeded'
+               greatest(max(as_of), (SELECT as_of FROM {SCHEMA}.runs WHERE status = 'succeeded' AND NOT back_dated
                                      ORDER BY finished_at DESC LIMIT 1))
         FROM {SCHEMA}.classifications GROUP BY GROUPING SETS ({grouping}, ())"""))  # fmt: skip
     return [(r[0], r[1], int(r[2]), r[3], r[4]) for r in result]
@@ -236,9 +269,14 @@ async def weekly_orders(
 
 
 def _latest_run_id() -> Select[Any]:
-    """The newest successful full run's id: that run confirmed every classification computed before its
-    snapshot."""
-    return select(RunRow.id).where(RunRow.status == "succeeded").order_by(RunRow.finished_at.desc()).limit(1)
+    """The newest successful full run's id, of those that wrote the current classifications (not back-dated):
+    that run confirmed every classification computed before its snapshot."""
+    return (
+        select(RunRow.id)
+        .where(RunRow.status == "succeeded", RunRow.back_dated.is_(False))
+        .order_by(RunRow.finished_at.desc())
+        .limit(1)
+    )
 
 
 # Built once: on the hottest read (a profile) building the statement cost as much as running it.

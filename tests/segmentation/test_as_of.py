@@ -2,12 +2,14 @@
 stores nothing, and says where its cut points came from; a back-dated run is a look at the past, read by its
 id, that leaves the current classifications and their history alone; ties are broken and explained alike."""
 
+import asyncio
 from datetime import date, datetime, timedelta
 
 import asyncpg
 import httpx
 import pytest
 
+from segmentation.classification import compute
 from tests.segmentation.conftest import TODAY
 from tests.segmentation.test_classification import AS_OF, classify, customer, day, order, profile
 
@@ -141,9 +143,11 @@ async def test_a_back_dated_run_leaves_the_current_classifications_and_history_a
 
 
 async def test_kept_cut_points_are_computed_again_once_the_facts_change(client: httpx.AsyncClient, db_url: str) -> None:
-    await lifecycles(client)
+    customers = await lifecycles(client)
+    at_once = await asyncio.gather(*(as_of(client, c, AS_OF) for c in customers))
+    assert len({p["cut_points_from"]["computed_at"] for p in at_once}) == 1, "computed once, by one of them"
     first = (await as_of(client, "SETTLED", AS_OF))["cut_points_from"]
-    assert (await as_of(client, "TIED", AS_OF))["cut_points_from"] == first, "kept for the day"
+    assert first == at_once[0]["cut_points_from"], "kept for the day"
 
     await customer(client, "BIG")  # an order before the day: A ends elsewhere now
     await order(client, "BIG", 60, "5000.00")
@@ -243,3 +247,18 @@ async def test_cut_points_stored_before_ties_were_kept_give_a_tie_the_higher_cla
     assert (await client.put("/v1/segmentation/interactions/T-C1", json=contact)).status_code == 201
     c1 = await profile(client, "C1")
     assert (c1["abc"], c1["reasons"]["abc"]["b_min_revenue"], c1["reasons"]["abc"]["ties"]) == ("B", "5.00", [])
+
+
+async def test_the_newest_back_dated_runs_results_are_kept(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compute, "PAST_RUNS_KEPT", 2)
+    await customer(client, "ANY")
+    await order(client, "ANY", 100)
+    await classify(client, AS_OF)
+    past = [await classify(client, EARLIER + timedelta(days=n)) for n in range(3)]
+    gone = await client.get(f"/v1/segmentation/runs/{past[0]['id']}/customers/ANY/profile")
+    assert (gone.status_code, gone.headers["content-type"]) == (404, "application/problem+json")
+    assert "no longer kept" in gone.json()["detail"]
+    for run in past[1:]:
+        assert (await by_run(client, run["id"], "ANY"))["as_of"] == run["as_of"]

@@ -378,7 +378,9 @@ async def test_a_profile_from_the_process_caches_is_the_one_read_through_a_sessi
     assert from_caches.json()["classification"]["predictions"] is not None
 
 
-async def test_a_profile_as_of_a_day_scores_as_a_run_as_of_that_day(imported: None, client: httpx.AsyncClient) -> None:
+async def test_a_profile_as_of_a_day_scores_as_a_run_as_of_that_day(
+    imported: None, client: httpx.AsyncClient, db_url: str
+) -> None:
     await fit(client, CALIBRATION_END.isoformat())
     customers = sorted({line.split()[0] for line in CDNOW.read_text().splitlines()})
     day, sample = "1997-12-31", customers[::50]
@@ -400,3 +402,13 @@ async def test_a_profile_as_of_a_day_scores_as_a_run_as_of_that_day(imported: No
         assert without_time(before[customer]["classification"]) == without_time(current), customer
         assert without_time(after["classification"]) == without_time(current), customer
         assert current["predictions"]["model"]["fit_id"] == run["model"]["fit_id"]
+    connection = await asyncpg.connect(db_url)
+    try:  # terms nobody tabulated: a read as of a day computes its customer's and stores none
+        await connection.execute("DELETE FROM segmentation.prediction_terms")
+        for customer in sample[:10]:
+            assert without_time((await as_of(customer))["classification"]) == without_time(
+                await profile(client, customer)
+            ), customer
+        assert await connection.fetchval("SELECT count(*) FROM segmentation.prediction_terms") == 0
+    finally:
+        await connection.close()

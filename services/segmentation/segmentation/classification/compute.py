@@ -61,6 +61,7 @@ from segmentation.predictive.scoring import (
     tabulate,
 )
 from servicekit.db import favour_parallel_workers
+from servicekit.sql import SQL, ident
 
 RUN_LOCK = "segmentation.runs"
 
@@ -219,9 +220,7 @@ async def classify_all(
     # The day the current classifications hold for: a run as of an earlier one is back-dated, and leaves them
     # and their history alone. Ingests classify only after a run has succeeded: before, nobody else writes
     # classifications and the run can insert them plainly, without the cost of looking for conflicts.
-    latest = await session.scalar(text(f"""
-        SELECT as_of FROM {SCHEMA}.runs WHERE status = 'succeeded' AND NOT back_dated
-        ORDER BY finished_at DESC LIMIT 1"""))  # fmt: skip
+    latest = await session.scalar(_LATEST_CURRENT_RUN_DAY.clause)
     first, back_dated = latest is None, latest is not None and as_of < latest
     days = await days_over_every_order(session, as_of, t.time_zone)
     await step("features", 5)
@@ -334,9 +333,9 @@ async def classify_some(
     For the customers an ingest touched, in the ingest's own transaction: their profile is current at once.
     They are ranked against the last customer of each of the run's classes as the run ranked (ties by external
     id); when that run had no revenue at all, the first customer with revenue is A, as a run would find. With a
-    model, the terms of their (repeat purchases,
-    age) come first: for `few` customers (a PUT) their figures are simply computed twice, for more (an import)
-    once into a temporary table (a table per PUT would churn the catalog).
+    model, the terms of their (repeat purchases, age) come first: for `few` customers (a PUT) their figures are
+    simply computed twice, for more (an import) once into a temporary table (a table per PUT would churn the
+    catalog).
     """
     days = Days(as_of, t.time_zone)
     predicted = Predicted(model, days)
@@ -482,6 +481,17 @@ def _typed_rows(as_of: date, classified: str) -> str:
 
 # The newest back-dated runs whose classifications are kept; older ones' are dropped.
 PAST_RUNS_KEPT = 10
+_RUNS, _PAST = ident(SCHEMA, "runs"), ident(SCHEMA, "past_classifications")
+_LATEST_CURRENT_RUN_DAY = SQL("""
+    SELECT as_of FROM {runs} WHERE status = 'succeeded' AND NOT back_dated ORDER BY finished_at DESC LIMIT 1""").format(
+    runs=_RUNS
+)
+_STORE_PAST = SQL("INSERT INTO {past} SELECT * FROM classified").format(past=_PAST)
+_DROP_OLDER_PAST = SQL("""
+    DELETE FROM {past} WHERE run_id IN (
+        SELECT id FROM {runs} WHERE back_dated AND id <> :run_id ORDER BY started_at DESC OFFSET :kept)""").format(
+    past=_PAST, runs=_RUNS
+)
 
 
 async def _store_past(
@@ -502,20 +512,17 @@ async def _store_past(
     await _parallel_query(session, True)  # as a run classifies, by parallel workers into a table first
     await session.execute(text(f"CREATE TEMP TABLE classified ON COMMIT DROP AS {rows}"), params | ranked_params)
     await _parallel_query(session, False)
-    stored = await session.execute(text(f"INSERT INTO {SCHEMA}.past_classifications SELECT * FROM classified"))
-    await session.execute(text(f"""
-        DELETE FROM {SCHEMA}.past_classifications WHERE run_id IN (
-            SELECT id FROM {SCHEMA}.runs WHERE back_dated AND id <> CAST(:run_id AS uuid)
-            ORDER BY started_at DESC OFFSET :kept)"""), {"run_id": str(run_id), "kept": PAST_RUNS_KEPT - 1})  # fmt: skip
+    stored = await session.execute(_STORE_PAST.clause)
+    await session.execute(_DROP_OLDER_PAST.clause, {"run_id": run_id, "kept": PAST_RUNS_KEPT - 1})
     return {"customers": stored.rowcount, "changes": 0, "basis_id": basis_id}
 
 
 async def classify_one(
     session: AsyncSession, customer_id: int, as_of: date, t: Thresholds, cut: CutPoints, model: ScoringModel | None
 ) -> dict[str, Any]:
-    """The customer's classification as of `as_of` (a classifications row's columns), against `cut` and `model` as
-    a run with them ranks and classifies him: from his facts alone, and stored nowhere. His prediction terms are read from the table, or
-    computed here where it lacks them (a read writes nothing)."""
+    """The customer's classification as of `as_of` (a classifications row's columns), against `cut` and `model`
+    as a run with them ranks and classifies him: from his facts alone, and stored nowhere. His prediction terms
+    are read from the table, or computed here where it lacks them (a read writes nothing)."""
     days = Days(as_of, t.time_zone)
     features = f"({_features_sql(days, t, ids='{} = CAST(:customer_id AS bigint)')})"
     params: dict[str, Any] = {"customer_id": customer_id}

@@ -6,11 +6,13 @@ pass may have seen counts as a change). Every ingest records its transaction id 
 transaction (live.reclassify), so its record becomes visible when its facts do: kept cut points stand while
 every recorded ingest is visible in their snapshot, and are computed again otherwise. Nothing blocks an ingest:
 it only inserts its id. Those who keep cut points (and runs, when they end) take turns by an advisory lock and
-prune the records every kept snapshot already sees.
+prune the records every kept snapshot already sees; whoever waits for the lock looks again now and then without
+holding a connection meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from segmentation.predictive.scoring import ScoringModel
 from servicekit.sql import SQL, ident
 
 LOCK = "segmentation.day_cut_points"
+_TRY_LOCK = SQL("SELECT pg_try_advisory_xact_lock(hashtext(:lock))")
+WAIT_SECONDS = 0.1  # between looks for cut points someone else is computing
 _BASIS_KEYS = uuid.UUID("6f0b7e2c-3c1e-4c55-9a53-5f1d6a0d2c11")  # the namespace of basis keys
 
 _NAMES = {"day_cut_points": ident(SCHEMA, "day_cut_points"), "fact_writes": ident(SCHEMA, "fact_writes")}
@@ -76,26 +80,31 @@ async def find(session: AsyncSession, as_of: date, key: uuid.UUID) -> Kept | Non
 async def keep(
     sessions: async_sessionmaker[AsyncSession], as_of: date, t: Thresholds, model: ScoringModel | None
 ) -> Kept:
-    """The cut points as of `as_of` with `t` and `model`, computed and kept in a transaction of their own (unless
-    someone else kept them while this one waited its turn)."""
+    """The cut points as of `as_of` with `t` and `model`, computed and kept in a transaction of its own. While
+    someone else keeps cut points, wait for him without holding a connection: he may be keeping these."""
     key = basis_key(t, model)
-    async with sessions() as session, session.begin():
-        await session.execute(SQL("SELECT pg_advisory_xact_lock(hashtext(:lock))").clause, {"lock": LOCK})
-        if (found := await find(session, as_of, key)) is not None:
-            return found
-        snapshot = await session.scalar(SQL("SELECT pg_current_snapshot()::text").clause)
-        cut, customers = await compute.cut_points_of_day(session, as_of, t, model)
-        values = {"as_of": as_of, "basis_key": key, "cut_points": json.dumps(cut.as_json()), "customers": customers,
-                  "facts_snapshot": snapshot}  # fmt: skip
-        computed_at = await session.scalar(_KEEP.clause, values)
-        await _prune(session)
-    return Kept(cut, customers, computed_at)
+    while True:
+        async with sessions() as session, session.begin():
+            if not await session.scalar(_TRY_LOCK.clause, {"lock": LOCK}):
+                if (found := await find(session, as_of, key)) is not None:
+                    return found
+            elif (found := await find(session, as_of, key)) is not None:
+                return found
+            else:
+                snapshot = await session.scalar(SQL("SELECT pg_current_snapshot()::text").clause)
+                cut, customers = await compute.cut_points_of_day(session, as_of, t, model)
+                values = {"as_of": as_of, "basis_key": key, "cut_points": json.dumps(cut.as_json()),
+                          "customers": customers, "facts_snapshot": snapshot}  # fmt: skip
+                computed_at = await session.scalar(_KEEP.clause, values)
+                await _prune(session)
+                return Kept(cut, customers, computed_at)
+        await asyncio.sleep(WAIT_SECONDS)
 
 
 async def prune(sessions: async_sessionmaker[AsyncSession]) -> None:
     """Prune the ingest records, unless cut points are being kept right now (then the keeper does)."""
     async with sessions() as session, session.begin():
-        if await session.scalar(SQL("SELECT pg_try_advisory_xact_lock(hashtext(:lock))").clause, {"lock": LOCK}):
+        if await session.scalar(_TRY_LOCK.clause, {"lock": LOCK}):
             await _prune(session)
 
 

@@ -57,9 +57,9 @@ async def get_profile_as_of(sessions: async_sessionmaker[AsyncSession], external
     """The customer classified as of `as_of` (not after today), stored nowhere: what depends on him alone from
     his facts; what depends on the whole base from the cut points of that day, a run's (with its thresholds
     and model) or, without one, those kept for the day and the current thresholds and model, computed first
-    if the facts changed since or nobody asked before."""
+    if the facts changed since or nobody asked before. Read-only transactions, one connection at a time."""
     async with sessions() as session, session.begin():
-        await session.execute(text("SET TRANSACTION READ ONLY"))  # a read as of a day changes nothing stored
+        await session.execute(_READ_ONLY)
         customer = await repository.customer_by_external_id(session, external_id)
         if customer is None:
             raise CustomerNotFound(external_id)
@@ -71,6 +71,7 @@ async def get_profile_as_of(sessions: async_sessionmaker[AsyncSession], external
                 field=["query", "as_of"],
             )
         run = await repository.run_as_of(session, as_of)
+        kept: daycuts.Kept | None = None
         if run is not None and run.cut_points is not None:
             t, model = Thresholds.stored(run.thresholds), ScoringModel.from_json(run.model)
             cut = CutPoints.from_json(run.cut_points)
@@ -79,13 +80,19 @@ async def get_profile_as_of(sessions: async_sessionmaker[AsyncSession], external
             t, fit = current, await predictive.newest_model(session)
             model = ScoringModel.of(fit, t) if fit else None
             kept = await daycuts.find(session, as_of, daycuts.basis_key(t, model))
-            if kept is None:  # computed and kept in a transaction of its own
-                kept = await daycuts.keep(sessions, as_of, t, model)
-            cut = kept.cut
-            source = CutPointsFrom(source="computed", as_of=as_of, run_id=None, computed_at=kept.computed_at)
+    if run is None or run.cut_points is None:
+        if kept is None:  # computed in a transaction of its own, with this one's connection back in the pool
+            kept = await daycuts.keep(sessions, as_of, t, model)
+        cut = kept.cut
+        source = CutPointsFrom(source="computed", as_of=as_of, run_id=None, computed_at=kept.computed_at)
+    async with sessions() as session, session.begin():
+        await session.execute(_READ_ONLY)
         row = SimpleNamespace(**await compute.classify_one(session, customer.id, as_of, t, cut, model))
         shown = (await present(session, [(row, as_of, Basis(t, cut, model))]))[0]
     return Profile(customer=customer_schema(customer), classification=shown, cut_points_from=source)
+
+
+_READ_ONLY = text("SET TRANSACTION READ ONLY")  # a read as of a day changes nothing stored
 
 
 async def run_profiles(

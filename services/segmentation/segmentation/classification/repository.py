@@ -28,6 +28,7 @@ from segmentation.db import SCHEMA
 from segmentation.interactions.models import InteractionRow
 from segmentation.orders.models import OrderRow
 from servicekit.db import ReadPool, ReadStatement
+from servicekit.sql import SQL, ident
 
 
 async def create_run(session: AsyncSession, as_of: date, thresholds: Thresholds) -> RunRow:
@@ -149,14 +150,17 @@ SUMMARY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant", "payment", "pha
 
 async def summary(session: AsyncSession) -> list[tuple[str | None, str | None, int, Decimal, date | None]]:
     """(attribute, state, customers, revenue, newest as_of) per state of each attribute, and one total row."""
-    grouping = ", ".join(f"({a})" for a in SUMMARY_ATTRIBUTES)
-    which = " ".join(f"WHEN GROUPING({a}) = 0 THEN '{a}'" for a in SUMMARY_ATTRIBUTES)
-    state = " ".join(f"WHEN GROUPING({a}) = 0 THEN {a}::text" for a in SUMMARY_ATTRIBUTES)
-    result = await session.execute(text(f"""
+    grouping = SQL(", ").join(SQL("({})").format(ident(a)) for a in SUMMARY_ATTRIBUTES)
+    which = SQL(" ").join(SQL("WHEN GROUPING({}) = 0 THEN {}").format(ident(a), a) for a in SUMMARY_ATTRIBUTES)
+    state = SQL(" ").join(SQL("WHEN GROUPING({0}) = 0 THEN {0}::text").format(ident(a)) for a in SUMMARY_ATTRIBUTES)
+    result = await session.execute(SQL("""
         SELECT CASE {which} END, CASE {state} END, count(*), coalesce(sum(revenue_12m), 0),
-               greatest(max(as_of), (SELECT as_of FROM {SCHEMA}.runs WHERE status = 'succeeded' AND NOT back_dated
+               greatest(max(as_of), (SELECT as_of FROM {runs} WHERE status = 'succeeded' AND NOT back_dated
                                      ORDER BY finished_at DESC LIMIT 1))
-        FROM {SCHEMA}.classifications GROUP BY GROUPING SETS ({grouping}, ())"""))  # fmt: skip
+        FROM {classifications} GROUP BY GROUPING SETS ({grouping}, ())""").format(
+        which=which, state=state, grouping=grouping, runs=ident(SCHEMA, "runs"),
+        classifications=ident(SCHEMA, "classifications"),
+    ).clause)  # fmt: skip
     return [(r[0], r[1], int(r[2]), r[3], r[4]) for r in result]
 
 
@@ -341,10 +345,10 @@ async def runs_by_status(connection: AsyncConnection) -> dict[str, int]:
 
 
 async def last_run_times(connection: AsyncConnection) -> tuple[float, float] | None:
-    """(started, finished) of the newest successful run, Unix time."""
+    """(started, finished) of the newest successful run that wrote the current classifications, Unix time."""
     found = await connection.execute(
         select(extract("epoch", RunRow.started_at), extract("epoch", RunRow.finished_at))
-        .where(RunRow.status == "succeeded", RunRow.finished_at.is_not(None))
+        .where(RunRow.status == "succeeded", RunRow.back_dated.is_(False), RunRow.finished_at.is_not(None))
         .order_by(RunRow.finished_at.desc())
         .limit(1)
     )

@@ -351,7 +351,8 @@ async def classify_some(
     up_to = {name: end.up_to(name) if (end := cut.end(name)) else "true" for name in ENDS}
     ranked = f"""(SELECT f.*, CASE WHEN f.revenue_12m <= 0 THEN 'C' WHEN {up_to["a"]} THEN 'A'
                                    WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
-                         ({_sql(t.key_account_top_n)} IS NOT NULL AND f.revenue_12m > 0 AND {up_to["top_n"]}) AS in_top_n
+                         ({_sql(t.key_account_top_n)} IS NOT NULL AND f.revenue_12m > 0
+                          AND {up_to["top_n"]}) AS in_top_n
                   FROM {features} f)"""
     stored = (await _store(session, t, cut, ranked, predicted, ranked_params=_last_ids(cut)))["customers"]
     if materialised:  # an ingest may classify twice in one transaction
@@ -542,8 +543,9 @@ async def classify_one(
 
 
 # One customer's terms, computed by a read (bound), as a row of prediction_terms.
-_ONE_PAIR_OF_TERMS = f"""(SELECT CAST(:terms_id AS uuid) AS terms_id, CAST(:repeat_purchases AS int) AS repeat_purchases,
-    CAST(:age_days AS int) AS age_days, {", ".join(f"CAST(:{name} AS float8) AS {name}" for name in TERMS)})"""
+_ONE_PAIR_OF_TERMS = f"""(SELECT CAST(:terms_id AS uuid) AS terms_id,
+    CAST(:repeat_purchases AS int) AS repeat_purchases, CAST(:age_days AS int) AS age_days,
+    {", ".join(f"CAST(:{name} AS float8) AS {name}" for name in TERMS)})"""
 
 
 async def cut_points_of_day(

@@ -44,7 +44,8 @@ _FIND = SQL("""
     WHERE as_of = :as_of AND basis_key = :basis_key AND {standing}""").format(standing=_STANDING, **_NAMES)
 _KEEP = SQL("""
     INSERT INTO {day_cut_points} AS k (as_of, basis_key, cut_points, customers, facts_snapshot)
-    VALUES (:as_of, :basis_key, CAST(:cut_points AS jsonb), :customers, CAST(CAST(:facts_snapshot AS text) AS pg_snapshot))
+    VALUES (:as_of, :basis_key, CAST(:cut_points AS jsonb), :customers,
+            CAST(CAST(:facts_snapshot AS text) AS pg_snapshot))
     ON CONFLICT (as_of, basis_key) DO UPDATE SET cut_points = EXCLUDED.cut_points, customers = EXCLUDED.customers,
         facts_snapshot = EXCLUDED.facts_snapshot, computed_at = now()
     RETURNING computed_at""").format(**_NAMES)

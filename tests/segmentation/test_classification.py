@@ -145,7 +145,19 @@ async def test_abc_by_cumulative_share_with_ties_by_external_id(client: httpx.As
     classes = {c: (await profile(client, c))["abc"] for c in ("A1", "A2", "B1", "B2", "C1", "C-NONE", "C-OLD")}
     assert classes == {"A1": "A", "A2": "A", "B1": "B", "B2": "B", "C1": "C", "C-NONE": "C", "C-OLD": "C"}
     b1 = (await profile(client, "B1"))["reasons"]["abc"]
-    assert (b1["revenue_12m"], b1["a_min_revenue"], b1["b_min_revenue"], b1["a_share"]) == (10.0, 30.0, 5.0, 0.8)
+    assert (b1["revenue_12m"], b1["a_min_revenue"], b1["b_min_revenue"], b1["a_share"]) == (
+        "10.00", "30.00", "5.00", "0.80",
+    ), "exact decimals, as strings"  # fmt: skip
+    assert b1["ties"] == []
+    # B2 and C1 have 5.00 each: the tie falls into B and C, broken by external id, and both profiles say so.
+    for tied in ("B2", "C1"):
+        abc = (await profile(client, tied))["reasons"]["abc"]
+        assert (abc["b_min_revenue"], abc["b_last_external_id"]) == ("5.00", "B2")
+        assert abc["ties"] == [{
+            "revenue_12m": "5.00", "customers": 2, "up_to_last": 1, "last_external_id": "B2",
+            "broken_by": "external_id",
+            "said": "tie at 5.00 with 2 customers, broken by external id: B up to B2, C after",
+        }], tied  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -425,6 +437,11 @@ async def test_summary_gives_the_z_funnel_and_the_matrix_in_one_call(client: htt
         "Z3": {"customers": 1, "revenue_12m": "100.00"},
     }
     assert summary["lifecycle"]["lapsed"]["customers"] == 1
+    assert summary["phase"] == {
+        "acquisition": {"customers": 1, "revenue_12m": "0.00"},
+        "growth": {"customers": 2, "revenue_12m": "200.00"},
+        "win_back": {"customers": 1, "revenue_12m": "0.00"},
+    }
     assert sum(b["customers"] for b in summary["quadrant"].values()) == 2, "the active base only"
 
 

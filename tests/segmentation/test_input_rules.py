@@ -87,10 +87,11 @@ async def test_a_misspelt_filter_is_refused_instead_of_answering_everyone(client
         assert "lifecycle" in errors[0]["message"] or path.endswith("customers")
 
 
-async def test_the_profile_takes_no_query_parameters(client: httpx.AsyncClient) -> None:
+async def test_the_profile_refuses_a_query_parameter_it_does_not_take(client: httpx.AsyncClient) -> None:
     await client.put("/v1/segmentation/customers/K-1", json=CUSTOMER)
-    errors = refusal(await client.get("/v1/segmentation/customers/K-1/profile", params={"as_of": "2026-01-01"}))
-    assert errors[0]["location"] == ["query", "as_of"]
+    errors = refusal(await client.get("/v1/segmentation/customers/K-1/profile", params={"asof": "2026-01-01"}))
+    assert errors[0]["location"] == ["query", "asof"]
+    assert "as_of" in errors[0]["message"], "the one it takes"
 
 
 async def test_a_query_value_that_is_not_utf8_is_refused(client: httpx.AsyncClient) -> None:

@@ -5,6 +5,7 @@ import asyncio
 import json
 import uuid
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -282,13 +283,13 @@ async def test_an_active_customer_unlikely_to_be_alive_is_at_risk(imported: None
     by_model = [
         p for p in at_risk["items"]
         if p["classification"]["predictions"]["probability_alive"] < 0.5
-        and p["classification"]["reasons"]["phase"]["recent_revenue"]
-        > 0.5 * p["classification"]["reasons"]["phase"]["previous_revenue"]
+        and Decimal(p["classification"]["reasons"]["phase"]["recent_revenue"])
+        > Decimal("0.5") * Decimal(p["classification"]["reasons"]["phase"]["previous_revenue"])
     ]  # fmt: skip
     assert by_model, "CDNOW has active customers whose purchase pattern says they left"
     customer = by_model[0]["customer"]["external_id"]
     reasons = by_model[0]["classification"]["reasons"]["phase"]
-    assert (reasons["at_risk_probability_alive"], by_model[0]["classification"]["lifecycle"]) == (0.5, "active")
+    assert (reasons["at_risk_probability_alive"], by_model[0]["classification"]["lifecycle"]) == ("0.5", "active")
 
     # The threshold is configurable: below his probability, he is no longer at risk.
     config = (await client.get("/v1/segmentation/config")).json()
@@ -375,3 +376,39 @@ async def test_a_profile_from_the_process_caches_is_the_one_read_through_a_sessi
     assert from_caches.status_code == through_session.status_code == 200
     assert from_caches.json() == through_session.json()
     assert from_caches.json()["classification"]["predictions"] is not None
+
+
+async def test_a_profile_as_of_a_day_scores_as_a_run_as_of_that_day(
+    imported: None, client: httpx.AsyncClient, db_url: str
+) -> None:
+    await fit(client, CALIBRATION_END.isoformat())
+    customers = sorted({line.split()[0] for line in CDNOW.read_text().splitlines()})
+    day, sample = "1997-12-31", customers[::50]
+
+    async def as_of(customer: str) -> dict:
+        response = await client.get(f"/v1/segmentation/customers/{customer}/profile", params={"as_of": day})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def without_time(classification: dict) -> dict:
+        return {k: v for k, v in classification.items() if k != "computed_at"}
+
+    before = {customer: await as_of(customer) for customer in sample}
+    assert {p["cut_points_from"]["source"] for p in before.values()} == {"computed"}
+    run = await classify(client, day)
+    for customer in sample:
+        current, after = await profile(client, customer), await as_of(customer)
+        assert after["cut_points_from"]["run_id"] == run["id"]
+        assert without_time(before[customer]["classification"]) == without_time(current), customer
+        assert without_time(after["classification"]) == without_time(current), customer
+        assert current["predictions"]["model"]["fit_id"] == run["model"]["fit_id"]
+    connection = await asyncpg.connect(db_url)
+    try:  # terms nobody tabulated: a read as of a day computes its customer's and stores none
+        await connection.execute("DELETE FROM segmentation.prediction_terms")
+        for customer in sample[:10]:
+            assert without_time((await as_of(customer))["classification"]) == without_time(
+                await profile(client, customer)
+            ), customer
+        assert await connection.fetchval("SELECT count(*) FROM segmentation.prediction_terms") == 0
+    finally:
+        await connection.close()

@@ -30,6 +30,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Column, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,19 +44,24 @@ from segmentation.money import Money
 from segmentation.orderdays.days import (
     FIRST_DAY,
     FIRST_DAY_SCALE,
+    RUN_WORK_MEM,
     Days,
     aggregate_by_sorting,
     days_over_every_order,
     run_settings,
 )
 from segmentation.predictive.scoring import (
+    TERMS,
     ScoringModel,
     drop_other_terms,
     ensure_terms,
     expected_spend_sql,
+    fetch_terms,
     probability_alive_sql,
+    tabulate,
 )
 from servicekit.db import favour_parallel_workers
+from servicekit.sql import SQL, ident
 
 RUN_LOCK = "segmentation.runs"
 
@@ -88,25 +94,103 @@ def _sql(value: int | Decimal | date | None) -> str:
 
 
 @dataclass(frozen=True)
+class ClassEnd:
+    """The last customer of a class, as cut points hold him: None for what cut points stored before did not."""
+
+    revenue: Decimal
+    last_external_id: str | None
+    tied: int | None
+    tied_in_class: int | None
+
+    def up_to(self, name: str) -> str:
+        """SQL over features `f`: the customer ranks at or before him. More revenue, or as much and an external
+        id not after his (byte by byte, bound as `:last_<name>`), as a run ranks; without his id, as much."""
+        if self.last_external_id is None:
+            return f"f.revenue_12m >= {_sql(self.revenue)}"
+        return f"""(f.revenue_12m > {_sql(self.revenue)} OR f.revenue_12m = {_sql(self.revenue)}
+                   AND f.external_id COLLATE "C" <= CAST(:last_{name} AS text))"""
+
+    @property
+    def tie_split(self) -> bool:
+        """Customers with his revenue fall into his class and the next (after him by external id)."""
+        return self.tied is not None and self.tied_in_class is not None and self.tied > self.tied_in_class
+
+
+# The stored cut points' prefix of each class end, by the name ranking gives it.
+ENDS = {"a": "abc_a", "b": "abc_b", "top_n": "key_account_top_n"}
+
+
+@dataclass(frozen=True)
 class CutPoints:
-    """What a full run derived from the whole base; incremental updates classify against these."""
+    """What a full run derived from the whole base; incremental updates classify against these.
+
+    Per class end (A, B, the top N): the revenue of its last customer (`_min_revenue`), his external id, and the
+    customers with that revenue (`_tied`), of them those ranked up to him (`_tied_in_class`); None: the class
+    is empty. Cut points stored before the last customer's id was have only the revenue: against those, a
+    customer with as much revenue belongs to the class."""
 
     abc_a_min_revenue: Decimal | None
     abc_b_min_revenue: Decimal | None
     key_account_top_n_min_revenue: Decimal | None
     matrix_revenue_split: Decimal
     matrix_potential_split: Decimal
+    abc_a_last_external_id: str | None = None
+    abc_b_last_external_id: str | None = None
+    key_account_top_n_last_external_id: str | None = None
+    abc_a_tied: int | None = None
+    abc_b_tied: int | None = None
+    key_account_top_n_tied: int | None = None
+    abc_a_tied_in_class: int | None = None
+    abc_b_tied_in_class: int | None = None
+    key_account_top_n_tied_in_class: int | None = None
 
-    def as_json(self) -> dict[str, str | None]:
-        return {k: None if v is None else str(v) for k, v in asdict(self).items()}
+    @classmethod
+    def of(cls, t: Thresholds, found: ranking.CutValues) -> CutPoints:
+        """From the ends and medians a run found; configured matrix splits before the medians."""
+        ends: dict[str, Any] = {}
+        for name, prefix in ENDS.items():
+            end = found.ends[name]
+            ends |= {
+                f"{prefix}_min_revenue": end.revenue if end else None,
+                f"{prefix}_last_external_id": end.external_id if end else None,
+                f"{prefix}_tied": end.tied if end else None,
+                f"{prefix}_tied_in_class": end.tied_through if end else None,
+            }
+        return cls(
+            matrix_revenue_split=t.matrix_revenue_split if t.matrix_revenue_split is not None
+            else found.revenue_median if found.revenue_median is not None else Decimal(0),
+            matrix_potential_split=t.matrix_potential_split if t.matrix_potential_split is not None
+            else found.potential_median if found.potential_median is not None else Decimal(0),
+            **ends,
+        )  # fmt: skip
+
+    def end(self, name: str) -> ClassEnd | None:
+        """Class end `name` (a key of ENDS); None: the class is empty."""
+        prefix = ENDS[name]
+        revenue = getattr(self, f"{prefix}_min_revenue")
+        if revenue is None:
+            return None
+        return ClassEnd(revenue, getattr(self, f"{prefix}_last_external_id"), getattr(self, f"{prefix}_tied"),
+                        getattr(self, f"{prefix}_tied_in_class"))  # fmt: skip
+
+    def as_json(self) -> dict[str, str | int | None]:
+        """Decimals as exact strings, counts as numbers."""
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_json(cls, values: dict[str, Any]) -> CutPoints:
-        return cls(**{k: None if values.get(k) is None else Decimal(values[k]) for k in cls.__dataclass_fields__})
-
-
-def _decimal(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+        found: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            value = values.get(name)
+            if value is None:
+                found[name] = None
+            elif name.endswith("_last_external_id"):
+                found[name] = str(value)
+            elif name.endswith(("_tied", "_tied_in_class")):
+                found[name] = int(value)
+            else:
+                found[name] = Decimal(str(value))
+        return cls(**found)
 
 
 Step = Callable[[str, int], Awaitable[None]]
@@ -133,9 +217,11 @@ async def classify_all(
     # Ingests keep classifying while the run computes from the facts it read first; their newer
     # classifications must survive the run's write.
     snapshot_at = await session.scalar(text("SELECT clock_timestamp()"))
-    # Ingests classify only after a run has succeeded: before, nobody else writes classifications and the
-    # run can insert them plainly, without the cost of looking for conflicts.
-    first = not await session.scalar(text(f"SELECT EXISTS (SELECT FROM {SCHEMA}.runs WHERE status = 'succeeded')"))
+    # The day the current classifications hold for: a run as of an earlier one is back-dated, and leaves them
+    # and their history alone. Ingests classify only after a run has succeeded: before, nobody else writes
+    # classifications and the run can insert them plainly, without the cost of looking for conflicts.
+    latest = await session.scalar(_LATEST_CURRENT_RUN_DAY.clause)
+    first, back_dated = latest is None, latest is not None and as_of < latest
     days = await days_over_every_order(session, as_of, t.time_zone)
     await step("features", 5)
     middle = int(await session.scalar(text(f"SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {SCHEMA}.customers")))
@@ -161,7 +247,8 @@ async def classify_all(
     if model is not None:
         await step("predictions", 50)
         await ensure_terms(session, model, predicted.pairs_sql(f"{every} f"))
-        await drop_other_terms(session, model)
+        if not back_dated:  # the current classifications' terms stay
+            await drop_other_terms(session, model)
     await step("ranking", 55)
     await _parallel_query(session, True)
     found = await ranking.cut_values(
@@ -169,39 +256,37 @@ async def classify_all(
         t.key_account_top_n,
     )  # fmt: skip
     await _parallel_query(session, False)
-    least = {name: end[0] if end else None for name, end in found.ends.items()}  # each class's lowest revenue
-    cut = CutPoints(
-        abc_a_min_revenue=least["a"],
-        abc_b_min_revenue=least["b"],
-        key_account_top_n_min_revenue=least["top_n"],
-        matrix_revenue_split=t.matrix_revenue_split
-        if t.matrix_revenue_split is not None
-        else _decimal(found.revenue_median or 0),
-        matrix_potential_split=t.matrix_potential_split
-        if t.matrix_potential_split is not None
-        else _decimal(found.potential_median or 0),
-    )
+    cut = CutPoints.of(t, found)
     # A customer ranks at or before the last of a class if he has more revenue, or as much and an external id
     # not after his. Compared, not joined.
-    up_to = {
-        name: f"""(f.revenue_12m > {_sql(end[0])} OR f.revenue_12m = {_sql(end[0])}
-                   AND f.external_id COLLATE "C" <= CAST(:last_{name} AS text))"""
-        if end is not None
-        else "false"
-        for name, end in found.ends.items()
-    }
-    ranked = f"""(SELECT f.*, CASE WHEN {up_to["a"]} THEN 'A' WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
-                         {up_to["top_n"]} AS in_top_n
-                  FROM {every} f)"""
-    ranked_params = {f"last_{name}": end[1] for name, end in found.ends.items() if end is not None}
+    ranked, ranked_params = _ranked(cut, every, empty="false")
     await step("storing", 70)
-    result = await _store(session, t, cut, ranked, predicted, run_id=run_id, since=snapshot_at, first=first,
-                          ranked_params=ranked_params)  # fmt: skip
+    if back_dated:
+        result = await _store_past(session, t, cut, ranked, predicted, run_id, ranked_params)
+    else:
+        result = await _store(session, t, cut, ranked, predicted, run_id=run_id, since=snapshot_at, first=first,
+                              ranked_params=ranked_params)  # fmt: skip
     # The other half's table is dropped with the run's commit; a failed run's goes when the next run starts.
     await session.execute(text(f"DROP TABLE {features}, {other_half}"))
     # `customers`: all classified; the stored ones are only those that changed.
     return {**result, "customers": found.customers, "cut_points": cut.as_json(), "snapshot_at": snapshot_at,
-            "model": model.as_json() if model else None}  # fmt: skip
+            "model": model.as_json() if model else None, "back_dated": back_dated}  # fmt: skip
+
+
+def _ranked(cut: CutPoints, features: str, *, empty: str) -> tuple[str, dict[str, str]]:
+    """`features` (a table or subquery) with each customer's ABC class and whether he is in the top N, against
+    `cut`, and the parameters that SQL binds. `empty`: SQL for a class the cut points found empty."""
+    up_to = {name: end.up_to(name) if (end := cut.end(name)) else empty for name in ENDS}
+    ranked = f"""(SELECT f.*, CASE WHEN {up_to["a"]} THEN 'A' WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
+                         {up_to["top_n"]} AS in_top_n
+                  FROM {features} f)"""
+    return ranked, _last_ids(cut)
+
+
+def _last_ids(cut: CutPoints) -> dict[str, str]:
+    """The parameters ClassEnd.up_to binds: each class's last customer's external id, where known."""
+    ends = ((name, cut.end(name)) for name in ENDS)
+    return {f"last_{name}": end.last_external_id for name, end in ends if end and end.last_external_id}
 
 
 SCRATCH_PREFIX = "run_features_"
@@ -246,10 +331,11 @@ async def classify_some(
     """Classify the customers `customer_ids_sql` selects, against the cut points and model of the last full run.
 
     For the customers an ingest touched, in the ingest's own transaction: their profile is current at once.
-    Customers with revenue above the last run's limits are A (B); when that run had no revenue at all, the
-    first customer with revenue is A, as a run would find. With a model, the terms of their (repeat purchases,
-    age) come first: for `few` customers (a PUT) their figures are simply computed twice, for more (an import)
-    once into a temporary table (a table per PUT would churn the catalog).
+    They are ranked against the last customer of each of the run's classes as the run ranked (ties by external
+    id); when that run had no revenue at all, the first customer with revenue is A, as a run would find. With a
+    model, the terms of their (repeat purchases, age) come first: for `few` customers (a PUT) their figures are
+    simply computed twice, for more (an import) once into a temporary table (a table per PUT would churn the
+    catalog).
     """
     days = Days(as_of, t.time_zone)
     predicted = Predicted(model, days)
@@ -260,15 +346,15 @@ async def classify_some(
         features = "touched_features"
     if model is not None:
         await ensure_terms(session, model, predicted.pairs_sql(f"{features} f"))
-    a_min, b_min, top_min = (_sql(v) for v in (cut.abc_a_min_revenue, cut.abc_b_min_revenue,
-                                               cut.key_account_top_n_min_revenue))  # fmt: skip
-    ranked = f"""(SELECT f.*, CASE WHEN revenue_12m <= 0 THEN 'C'
-                                   WHEN {a_min} IS NULL OR revenue_12m >= {a_min} THEN 'A'
-                                   WHEN {b_min} IS NULL OR revenue_12m >= {b_min} THEN 'B' ELSE 'C' END AS abc,
-                         ({_sql(t.key_account_top_n)} IS NOT NULL AND revenue_12m > 0
-                          AND ({top_min} IS NULL OR revenue_12m >= {top_min})) AS in_top_n
+    # As a run ranks against the ends of its classes; where its cut points have none (it found no revenue), the
+    # first customers with revenue are A and in the top N, as a run would find.
+    up_to = {name: end.up_to(name) if (end := cut.end(name)) else "true" for name in ENDS}
+    ranked = f"""(SELECT f.*, CASE WHEN f.revenue_12m <= 0 THEN 'C' WHEN {up_to["a"]} THEN 'A'
+                                   WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
+                         ({_sql(t.key_account_top_n)} IS NOT NULL AND f.revenue_12m > 0
+                          AND {up_to["top_n"]}) AS in_top_n
                   FROM {features} f)"""
-    stored = (await _store(session, t, cut, ranked, predicted))["customers"]
+    stored = (await _store(session, t, cut, ranked, predicted, ranked_params=_last_ids(cut)))["customers"]
     if materialised:  # an ingest may classify twice in one transaction
         await session.execute(text("DROP TABLE touched_features"))
     return stored
@@ -327,26 +413,10 @@ async def _store(
                 ARRAY[{", ".join(f"s.{c}" for c in HISTORY_ATTRIBUTES)}]) AS a(attribute, from_value, to_value)
             WHERE a.from_value IS DISTINCT FROM a.to_value
             RETURNING 1"""
-    basis = f"""
-        WITH basis AS (
-            SELECT md5(jsonb_build_array(thresholds, cut_points, model)::text)::uuid AS id, thresholds, cut_points,
-                   model
-            FROM (SELECT CAST(:thresholds AS jsonb) AS thresholds, CAST(:cut_points AS jsonb) AS cut_points,
-                         CAST(:model AS jsonb) AS model) v),
-        basis_stored AS (
-            INSERT INTO {SCHEMA}.classification_bases (id, thresholds, cut_points, model) SELECT * FROM basis
-            ON CONFLICT (id) DO NOTHING)
-        SELECT id FROM basis"""
-    params = {"run_id": str(run_id) if run_id else None, "since": since,
-              "thresholds": json.dumps(t.model_dump(mode="json")), "cut_points": json.dumps(cut.as_json()),
-              "model": json.dumps(predicted.model.as_json()) if predicted.model else None}  # fmt: skip
-    basis_id = await session.scalar(text(basis), params)
-    params["basis_id"] = str(basis_id)
+    basis_id = await _basis_id(session, t, cut, predicted.model)
+    params = {"run_id": str(run_id) if run_id else None, "since": since, "basis_id": str(basis_id)}
     # Each value cast to its column's type, in the table's order: what the insert needs no more work on.
-    values = {"as_of": _sql(days.as_of), "run_id": "CAST(:run_id AS uuid)", "basis_id": "CAST(:basis_id AS uuid)",
-              "classified_on": _sql(days.as_of), "computed_at": "clock_timestamp()"}  # fmt: skip
-    typed = [f"CAST({values.get(c.name, f'n.{c.name}')} AS {_type_sql(c)}) AS {c.name}" for c in STORED_COLUMNS]
-    rows = f"SELECT {', '.join(typed)} FROM {classified}"
+    rows = _typed_rows(days.as_of, classified)
     if run_id is not None:
         # A run classifies every customer: by parallel workers, which an INSERT cannot use, into a table of the
         # customers to store (those that changed); its `ranked` reads no temporary table. The table's rows are
@@ -357,6 +427,8 @@ async def _store(
                               {**params, **(ranked_params or {})})  # fmt: skip
         await _parallel_query(session, False)
         rows = "SELECT * FROM classified"
+    else:
+        params |= ranked_params or {}
     insert = f"""
             INSERT INTO {SCHEMA}.classifications AS target ({", ".join(c.name for c in STORED_COLUMNS)})
             {rows} {"" if first else on_conflict}"""
@@ -379,6 +451,123 @@ async def _store(
         params,
     )).one()  # fmt: skip
     return {"customers": row[0], "changes": row[1], "basis_id": basis_id}
+
+
+async def _basis_id(session: AsyncSession, t: Thresholds, cut: CutPoints, model: ScoringModel | None) -> uuid.UUID:
+    """The id of the basis (thresholds, cut points, model) classifications are stored with, stored once."""
+    basis = f"""
+        WITH basis AS (
+            SELECT md5(jsonb_build_array(thresholds, cut_points, model)::text)::uuid AS id, thresholds, cut_points,
+                   model
+            FROM (SELECT CAST(:thresholds AS jsonb) AS thresholds, CAST(:cut_points AS jsonb) AS cut_points,
+                         CAST(:model AS jsonb) AS model) v),
+        basis_stored AS (
+            INSERT INTO {SCHEMA}.classification_bases (id, thresholds, cut_points, model) SELECT * FROM basis
+            ON CONFLICT (id) DO NOTHING)
+        SELECT id FROM basis"""
+    params = {"thresholds": json.dumps(t.model_dump(mode="json")), "cut_points": json.dumps(cut.as_json()),
+              "model": json.dumps(model.as_json()) if model else None}  # fmt: skip
+    found: uuid.UUID = await session.scalar(text(basis), params)
+    return found
+
+
+def _typed_rows(as_of: date, classified: str) -> str:
+    """The classified rows as the classifications table lays them out, each value cast to its column's type:
+    what an insert copies whole. Binds :run_id and :basis_id."""
+    values = {"as_of": _sql(as_of), "run_id": "CAST(:run_id AS uuid)", "basis_id": "CAST(:basis_id AS uuid)",
+              "classified_on": _sql(as_of), "computed_at": "clock_timestamp()"}  # fmt: skip
+    typed = [f"CAST({values.get(c.name, f'n.{c.name}')} AS {_type_sql(c)}) AS {c.name}" for c in STORED_COLUMNS]
+    return f"SELECT {', '.join(typed)} FROM {classified}"
+
+
+# The newest back-dated runs whose classifications are kept; older ones' are dropped.
+PAST_RUNS_KEPT = 10
+_RUNS, _PAST = ident(SCHEMA, "runs"), ident(SCHEMA, "past_classifications")
+_LATEST_CURRENT_RUN_DAY = SQL("""
+    SELECT as_of FROM {runs} WHERE status = 'succeeded' AND NOT back_dated ORDER BY finished_at DESC LIMIT 1""").format(
+    runs=_RUNS
+)
+_STORE_PAST = SQL("INSERT INTO {past} SELECT * FROM classified").format(past=_PAST)
+_DROP_OLDER_PAST = SQL("""
+    DELETE FROM {past} WHERE run_id IN (
+        SELECT id FROM {runs} WHERE back_dated AND id <> :run_id ORDER BY started_at DESC OFFSET :kept)""").format(
+    past=_PAST, runs=_RUNS
+)
+
+
+async def _store_past(
+    session: AsyncSession,
+    t: Thresholds,
+    cut: CutPoints,
+    ranked: str,
+    predicted: Predicted,
+    run_id: uuid.UUID,
+    ranked_params: dict[str, Any],
+) -> dict[str, Any]:
+    """A back-dated run's classifications, every customer's, into past_classifications under the run's id; the
+    current classifications and their history are left alone. Then the oldest back-dated runs' beyond
+    PAST_RUNS_KEPT are dropped."""
+    basis_id = await _basis_id(session, t, cut, predicted.model)
+    params = {"run_id": str(run_id), "basis_id": str(basis_id)}
+    rows = _typed_rows(predicted.days.as_of, f"({_classes_sql(t, cut, ranked, predicted)}) n")
+    await _parallel_query(session, True)  # as a run classifies, by parallel workers into a table first
+    await session.execute(text(f"CREATE TEMP TABLE classified ON COMMIT DROP AS {rows}"), params | ranked_params)
+    await _parallel_query(session, False)
+    stored = await session.execute(_STORE_PAST.clause)
+    await session.execute(_DROP_OLDER_PAST.clause, {"run_id": run_id, "kept": PAST_RUNS_KEPT - 1})
+    return {"customers": stored.rowcount, "changes": 0, "basis_id": basis_id}
+
+
+async def classify_one(
+    session: AsyncSession, customer_id: int, as_of: date, t: Thresholds, cut: CutPoints, model: ScoringModel | None
+) -> dict[str, Any]:
+    """The customer's classification as of `as_of` (a classifications row's columns), against `cut` and `model`
+    as a run with them ranks and classifies him: from his facts alone, and stored nowhere. His prediction terms
+    are read from the table, or computed here where it lacks them (a read writes nothing)."""
+    days = Days(as_of, t.time_zone)
+    features = f"({_features_sql(days, t, ids='{} = CAST(:customer_id AS bigint)')})"
+    params: dict[str, Any] = {"customer_id": customer_id}
+    predicted = Predicted(model, days)
+    if model is not None:
+        pair = (await session.execute(text(predicted.pairs_sql(f"{features} f")), params)).first()
+        if pair is not None and not await fetch_terms(session, model, {(pair[0], pair[1])}):
+            computed = tabulate(model, np.array([pair[0]]), np.array([pair[1]]))
+            params |= {"terms_id": str(model.terms_id), "repeat_purchases": pair[0], "age_days": pair[1]}
+            params |= {name: float(computed[name][0]) for name in TERMS}
+            predicted = Predicted(model, days, terms=_ONE_PAIR_OF_TERMS)
+    ranked, ranked_params = _ranked(cut, features, empty="false")
+    # Typed as stored: what a run stores of him, with no run and no basis.
+    rows = _typed_rows(as_of, f"({_classes_sql(t, cut, ranked, predicted)}) n")
+    found = await session.execute(text(rows), params | ranked_params | {"run_id": None, "basis_id": None})
+    return dict(found.mappings().one())
+
+
+# One customer's terms, computed by a read (bound), as a row of prediction_terms.
+_ONE_PAIR_OF_TERMS = f"""(SELECT CAST(:terms_id AS uuid) AS terms_id,
+    CAST(:repeat_purchases AS int) AS repeat_purchases, CAST(:age_days AS int) AS age_days,
+    {", ".join(f"CAST(:{name} AS float8) AS {name}" for name in TERMS)})"""
+
+
+async def cut_points_of_day(
+    session: AsyncSession, as_of: date, t: Thresholds, model: ScoringModel | None
+) -> tuple[CutPoints, int]:
+    """The cut points a run as of `as_of` with `t` and `model` would derive (ABC ends, top N, matrix medians),
+    and the customers it would classify: one set-based pass over every customer's facts, in this transaction,
+    classifying no one. The model's missing terms are tabulated into the table, as a run's are."""
+    days = await days_over_every_order(session, as_of, t.time_zone)
+    await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+    await aggregate_by_sorting(session)
+    await session.execute(text(f"CREATE TEMP TABLE day_features ON COMMIT DROP AS {_features_sql(days, t)}"))
+    await aggregate_by_sorting(session, on=False)
+    predicted = Predicted(model, days)
+    if model is not None:
+        await ensure_terms(session, model, predicted.pairs_sql("day_features f"))
+    found = await ranking.cut_values(
+        session, ranking.Figures("day_features", predicted.potential, predicted.join), t.abc_a_share, t.abc_b_share,
+        t.key_account_top_n,
+    )  # fmt: skip
+    await session.execute(text("DROP TABLE day_features"))
+    return CutPoints.of(t, found), found.customers
 
 
 def _orders_sql(days: Days, t: Thresholds, subset: str) -> str:
@@ -484,12 +673,14 @@ class Predicted:
 
     model: ScoringModel | None
     days: Days
+    # Where the terms are read: the table runs and ingests fill, or the few a read computed (as a subquery).
+    terms: str = f"{SCHEMA}.prediction_terms"
 
     @property
     def join(self) -> str:
         if self.model is None:
             return ""
-        return f"""LEFT JOIN {SCHEMA}.prediction_terms pt ON pt.terms_id = '{self.model.terms_id}'
+        return f"""LEFT JOIN {self.terms} pt ON pt.terms_id = '{self.model.terms_id}'
                    AND pt.repeat_purchases = f.purchase_days - 1 AND pt.age_days = {_sql(self.days.as_of)} - f.first_order_on"""
 
     def pairs_sql(self, features: str) -> str:

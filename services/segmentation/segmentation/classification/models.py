@@ -7,6 +7,7 @@ from sqlalchemy import (
     CHAR,
     BigInteger,
     Boolean,
+    Column,
     Date,
     DateTime,
     Float,
@@ -15,11 +16,13 @@ from sqlalchemy import (
     Integer,
     Numeric,
     SmallInteger,
+    Table,
     Text,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import UserDefinedType
 
 from segmentation.db import Base
 
@@ -44,6 +47,9 @@ class RunRow(Base):
     basis_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     # The predictive model the run scored with (predictive.scoring.ScoringModel); null: none was fitted yet.
     model: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # As of a day before the latest run's: its classifications are in past_classifications, the current ones
+    # and their history untouched. Decided when the run starts computing.
+    back_dated: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
 class BasisRow(Base):
@@ -64,7 +70,7 @@ class ClassificationRow(Base):
 
     The columns are declared in the table's order (migration 0010_classifications_rebuilt), which a run's insert
     relies on to copy its rows whole (compute.STORED_COLUMNS; tests/migrations checks it): a new column goes last,
-    where ADD COLUMN puts it."""
+    where ADD COLUMN puts it, in past_classifications too."""
 
     __tablename__ = "classifications"
 
@@ -104,6 +110,60 @@ class ClassificationRow(Base):
     classified_on: Mapped[date] = mapped_column(Date)
     basis_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class PastClassificationRow(Base):
+    """A back-dated run's classification of a customer, read by the run's id: the columns of ClassificationRow in
+    its order (a run's rows are copied whole into either table), keyed by run and customer."""
+
+    __table__ = Table(
+        "past_classifications",
+        Base.metadata,
+        *(
+            Column(c.name, c.type, primary_key=c.name in ("run_id", "customer_id"), nullable=c.nullable,
+                   server_default=c.server_default)
+            for c in ClassificationRow.__table__.columns
+        ),
+    )  # fmt: skip
+
+
+class PgSnapshot(UserDefinedType[str]):
+    """Postgres's pg_snapshot: which transactions a snapshot sees (read and written as text)."""
+
+    cache_ok = True
+
+    def get_col_spec(self) -> str:
+        return "pg_snapshot"
+
+
+class Xid8(UserDefinedType[int]):
+    cache_ok = True
+
+    def get_col_spec(self) -> str:
+        return "xid8"
+
+
+class DayCutPointsRow(Base):
+    """The cut points (ABC ends, top N, matrix splits) computed for a day no run was as of, per basis (the
+    thresholds and model they were computed with), and the snapshot of the facts they come from: they hold
+    while every ingest in fact_writes is visible in it."""
+
+    __tablename__ = "day_cut_points"
+
+    as_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    basis_key: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    cut_points: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    customers: Mapped[int] = mapped_column(BigInteger)
+    facts_snapshot: Mapped[str] = mapped_column(PgSnapshot)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FactWriteRow(Base):
+    """The transaction of each ingest (its facts changed); pruned once every kept snapshot sees it."""
+
+    __tablename__ = "fact_writes"
+
+    xid: Mapped[int] = mapped_column(Xid8, primary_key=True)
 
 
 class ClassificationChangeRow(Base):

@@ -4,8 +4,10 @@ medians of revenue and potential in the active base (the value matrix's default 
 Only customers with revenue take part in ABC and the top N, ranked by revenue; ties go by external id, byte by
 byte. A customer is A while the revenue ranked before him is under abc_a_share of the total (B: b_share). Only
 the last A, the last B and the last of the top N are needed: each is the one customer where his class ends,
-the revenue before him under the share and with his own not (the running sums only grow). The medians are
-`percentile_cont(0.5)`'s: over float8, the two middle values interpolated.
+the revenue before him under the share and with his own not (the running sums only grow); with him, how many
+customers have his revenue and how many of them rank up to him (where they are fewer, a tie was broken by
+external id). The medians are `percentile_cont(0.5)`'s, in exact decimals: the middle value, or half the sum of
+the two middle values.
 
 Found by selection rather than by sorting every customer: one pass counts and sums the customers per bucket of
 revenue and of potential (logarithmic buckets, 0.2 % wide); the buckets where an end or a median lies follow
@@ -31,7 +33,17 @@ MOST_FETCHED = 50_000
 BUCKETS_PER_E = 512
 _NOT_POSITIVE = -(2**31)  # the bucket of zero and less, below every other
 
-End = tuple[Decimal, str] | None  # the last customer of a class: (revenue, external id); None: the class is empty
+
+@dataclass(frozen=True)
+class End:
+    """The last customer of a class: his revenue and external id; the customers with that revenue (`tied`) and
+    those of them ranked up to him, himself included (`tied_through`). Fewer through than tied: a tie at his
+    revenue falls into his class and the next, broken by external id."""
+
+    revenue: Decimal
+    external_id: str
+    tied: int
+    tied_through: int
 
 
 @dataclass(frozen=True)
@@ -47,14 +59,14 @@ class Figures:
 @dataclass(frozen=True)
 class CutValues:
     customers: int
-    a: End
-    b: End
-    top_n: End
-    revenue_median: float | None
-    potential_median: float | None
+    a: End | None  # None: the class is empty (no customer has revenue, or no top N is configured)
+    b: End | None
+    top_n: End | None
+    revenue_median: Decimal | None
+    potential_median: Decimal | None
 
     @property
-    def ends(self) -> dict[str, End]:
+    def ends(self) -> dict[str, End | None]:
         return {"a": self.a, "b": self.b, "top_n": self.top_n}
 
 
@@ -105,7 +117,7 @@ async def cut_values(
     members = (await session.execute(text(f"""
         SELECT rb, pb, revenue, external_id, potential, active
         FROM (SELECT {_bucket("f.revenue_12m")} AS rb, {_bucket(figures.potential)} AS pb, f.revenue_12m AS revenue,
-                     f.external_id, ({figures.potential})::float8 AS potential, f.in_active_base AS active
+                     f.external_id, {figures.potential} AS potential, f.in_active_base AS active
               FROM {figures.every} f {figures.join}) x
         WHERE rb = ANY(CAST(:revenue AS int[])) OR pb = ANY(CAST(:potential AS int[]))"""),
         {"revenue": sorted(revenue_buckets), "potential": sorted(potential_buckets)},
@@ -116,14 +128,16 @@ async def cut_values(
         # Highest revenue first, ties by external id byte by byte (COLLATE "C").
         order = sorted(((m[2], m[3]) for m in members if m[0] == bucket and m[2] > 0),
                        key=lambda member: (-member[0], member[1].encode()))  # fmt: skip
-        for revenue, external_id in order:
+        for at, (revenue, external_id) in enumerate(order):
             rank, through = before_count + 1, before_revenue + revenue
             ends_here = (rank == targets[name]) if name == "top_n" else (before_revenue < targets[name] <= through)
-            if ends_here:
-                found[name] = (revenue, external_id)
+            if ends_here:  # every customer with his revenue is in his bucket
+                tied = [other for other, _ in order if other == revenue]
+                through_him = [other for other, _ in order[: at + 1] if other == revenue]
+                found[name] = End(revenue, external_id, len(tied), len(through_him))
                 break
             before_count, before_revenue = rank, through
-    revenue_values = _values_by_bucket((m[0], float(m[2])) for m in members if m[5])
+    revenue_values = _values_by_bucket((m[0], m[2]) for m in members if m[5])
     potential_values = _values_by_bucket((m[1], m[4]) for m in members if m[5])
     return CutValues(
         sum(r[1] for r in by_revenue), found.get("a"), found.get("b"), found.get("top_n"),
@@ -146,36 +160,43 @@ def _middle_positions(buckets: list[tuple[int, int]]) -> dict[int, tuple[int, in
     return found
 
 
-def _values_by_bucket(values: Any) -> dict[int, list[float]]:
-    by_bucket: dict[int, list[float]] = {}
+def _values_by_bucket(values: Any) -> dict[int, list[Decimal]]:
+    by_bucket: dict[int, list[Decimal]] = {}
     for bucket, value in values:
         by_bucket.setdefault(bucket, []).append(value)
     return {bucket: sorted(found) for bucket, found in by_bucket.items()}
 
 
-def _median(middle: dict[int, tuple[int, int]], values: dict[int, list[float]]) -> float | None:
-    """As percentile_cont(0.5) interpolates (float8_lerp): low + 0.5 * (high - low)."""
+def _median(middle: dict[int, tuple[int, int]], values: dict[int, list[Decimal]]) -> Decimal | None:
+    """The value percentile_cont(0.5) interpolates, exactly: the middle one, or half the two middle ones' sum."""
     if not middle:
         return None
 
-    def at(position: int) -> float:
+    def at(position: int) -> Decimal:
         bucket, below = middle[position]
         return values[bucket][position - below]
 
-    low, high = at(min(middle)), at(max(middle))
-    return low if min(middle) == max(middle) else low + 0.5 * (high - low)
+    return _middle(at(min(middle)), at(max(middle)))
+
+
+def _middle(low: Decimal | None, high: Decimal | None) -> Decimal | None:
+    if low is None or high is None:
+        return None
+    return low if low == high else (low + high) / 2
 
 
 async def by_sorting(
     session: AsyncSession, figures: Figures, a_share: Decimal, b_share: Decimal, top_n: int | None
 ) -> CutValues:
-    """The same values, by sorting every customer in Postgres: a running sum over the ranking, percentile_cont."""
+    """The same values, by sorting every customer in Postgres: a running sum over the ranking; the medians from
+    the middle values, the lower and the higher (percentile_disc both ways), as percentile_cont's but exact."""
+    middle = "percentile_disc(0.5) WITHIN GROUP (ORDER BY {0}) FILTER (WHERE f.in_active_base)"
     medians = (await session.execute(text(f"""
-        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY f.revenue_12m) FILTER (WHERE f.in_active_base),
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY {figures.potential}) FILTER (WHERE f.in_active_base),
+        SELECT {middle.format("f.revenue_12m")}, {middle.format("f.revenue_12m DESC")},
+               {middle.format(figures.potential)}, {middle.format(f"{figures.potential} DESC")},
                coalesce(sum(f.revenue_12m) FILTER (WHERE f.revenue_12m > 0), 0), count(*)
         FROM {figures.every} f {figures.join}"""))).one()  # fmt: skip
-    total = f"{medians[2]}::numeric"
+    total = f"{medians[4]}::numeric"
     ends = {
         "a": f"revenue_before < {a_share}::numeric * {total} AND revenue_through >= {a_share}::numeric * {total}",
         "b": f"revenue_before < {b_share}::numeric * {total} AND revenue_through >= {b_share}::numeric * {total}",
@@ -193,5 +214,26 @@ async def by_sorting(
                            sum(revenue_12m) OVER (w ROWS UNBOUNDED PRECEDING) AS revenue_through
                     FROM {figures.every} f WHERE revenue_12m > 0
                     WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")) sums) ranking"""))).one()  # fmt: skip
-    found = [None if last[i] is None else (last[i], last[i + 1]) for i in (0, 2, 4)]
-    return CutValues(medians[3], found[0], found[1], found[2], medians[0], medians[1])
+    found = {name: (last[2 * i], last[2 * i + 1]) for i, name in enumerate(ends) if last[2 * i] is not None}
+    tied = await _tied(session, figures, found)
+    a, b, top = (End(*found[n], *tied[n]) if n in found else None for n in ("a", "b", "top_n"))
+    revenue_median, potential_median = _middle(medians[0], medians[1]), _middle(medians[2], medians[3])
+    return CutValues(medians[5], a, b, top, revenue_median, potential_median)
+
+
+async def _tied(
+    session: AsyncSession, figures: Figures, ends: dict[str, tuple[Decimal, str]]
+) -> dict[str, tuple[int, int]]:
+    """Per end (revenue, external id): the customers with that revenue, and those of them up to that id."""
+    if not ends:
+        return {}
+    counts = ", ".join(
+        f"""count(*) FILTER (WHERE revenue_12m = :revenue_{name}),
+            count(*) FILTER (WHERE revenue_12m = :revenue_{name} AND external_id COLLATE "C" <= :last_{name})"""
+        for name in ends
+    )
+    params = {f"revenue_{name}": end[0] for name, end in ends.items()} | {
+        f"last_{name}": end[1] for name, end in ends.items()
+    }
+    row = (await session.execute(text(f"SELECT {counts} FROM {figures.every} f"), params)).one()
+    return {name: (row[2 * i], row[2 * i + 1]) for i, name in enumerate(ends)}

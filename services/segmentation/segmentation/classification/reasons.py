@@ -1,5 +1,7 @@
 """Each classification's reasons, built when read from the figures stored with it and the thresholds and
-cut points it was computed with: the rule's inputs, so that the frontend can say why."""
+cut points it was computed with: the rule's inputs, so that the frontend can say why. Amounts, ratios and
+other decimals are exact, shown as strings as everywhere in the API; where a customer's revenue ties with the
+last customer of a class and the tie falls into two classes, the reasons say so."""
 
 from __future__ import annotations
 
@@ -12,9 +14,26 @@ from segmentation.classification.models import ClassificationRow
 from segmentation.classification.schemas import Predictions
 from segmentation.company.schemas import Thresholds
 
+# The class each end closes and the one after it, for the reasons' words.
+_CLASSES = {"a": ("A", "B"), "b": ("B", "C"), "top_n": ("in the top N", "not")}
 
-def _number(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
+
+def _ties(revenue: Decimal, cut: CutPoints, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The ends of `names` at `revenue` where customers with that revenue fall into two classes: how many have
+    it, how many rank up to the class's last customer (by external id, byte by byte), and who he is."""
+    ties = []
+    for name in names:
+        end = cut.end(name)
+        if end is None or end.revenue != revenue or not end.tie_split:
+            continue
+        within, after = _CLASSES[name]
+        ties.append({
+            "revenue_12m": end.revenue, "customers": end.tied, "up_to_last": end.tied_in_class,
+            "last_external_id": end.last_external_id, "broken_by": "external_id",
+            "said": f"tie at {end.revenue} with {end.tied} customers, broken by external id: {within} up to "
+                    f"{end.last_external_id}, {after} after",
+        })  # fmt: skip
+    return ties
 
 
 def _days(since: date | None, as_of: date) -> int | None:
@@ -46,22 +65,27 @@ def explain(
         },
         "z_stage": {"booked_orders": row.order_count, "interactions": row.interactions},
         "abc": {
-            "revenue_12m": _number(row.revenue_12m),
-            "a_share": _number(t.abc_a_share),
-            "b_share": _number(t.abc_b_share),
-            "a_min_revenue": _number(cut.abc_a_min_revenue),
-            "b_min_revenue": _number(cut.abc_b_min_revenue),
+            "revenue_12m": row.revenue_12m,
+            "a_share": t.abc_a_share,
+            "b_share": t.abc_b_share,
+            "a_min_revenue": cut.abc_a_min_revenue,
+            "b_min_revenue": cut.abc_b_min_revenue,
+            "a_last_external_id": cut.abc_a_last_external_id,
+            "b_last_external_id": cut.abc_b_last_external_id,
+            "ties": _ties(row.revenue_12m, cut, ("a", "b")),
         },
         "key_account": {
             "erp_flag": row.erp_key_account,
             "in_top_n": row.in_top_n,
             "top_n": t.key_account_top_n,
-            "top_n_min_revenue": _number(cut.key_account_top_n_min_revenue),
-            "min_revenue": _number(t.key_account_min_revenue),
+            "top_n_min_revenue": cut.key_account_top_n_min_revenue,
+            "top_n_last_external_id": cut.key_account_top_n_last_external_id,
+            "ties": _ties(row.revenue_12m, cut, ("top_n",)),
+            "min_revenue": t.key_account_min_revenue,
         },
         "payment": {
             "invoices": row.invoices,
-            "average_days_late": _number(row.average_days_late),
+            "average_days_late": row.average_days_late,
             "overdue_invoices_12m": row.overdue_invoices_12m,
             "max_dunning_level": row.max_dunning_level,
             "late_average_days": t.late_average_days,
@@ -70,25 +94,25 @@ def explain(
             "prepayment_average_days": t.prepayment_average_days,
         },
         "order_value": {
-            "average_order_value": _number(row.average_order_value),
-            "minimum_order_value": _number(t.minimum_order_value),
+            "average_order_value": row.average_order_value,
+            "minimum_order_value": t.minimum_order_value,
         },
         "quadrant": {
-            "revenue_12m": _number(row.revenue_12m),
-            "revenue_split": _number(cut.matrix_revenue_split),
-            "potential": _number(
-                row.potential if row.potential is not None or predicted is None else predicted.predicted_revenue_12m
-            ),
+            "revenue_12m": row.revenue_12m,
+            "revenue_split": cut.matrix_revenue_split,
+            "potential": row.potential
+            if row.potential is not None or predicted is None
+            else predicted.predicted_revenue_12m,
             "potential_source": _potential_source(row, predicted),
-            "potential_split": _number(cut.matrix_potential_split),
+            "potential_split": cut.matrix_potential_split,
         },
         "phase": {
-            "recent_revenue": _number(row.recent_revenue),
-            "previous_revenue": _number(row.previous_revenue),
+            "recent_revenue": row.recent_revenue,
+            "previous_revenue": row.previous_revenue,
             "trend_window_days": t.trend_window_days,
-            "growth_ratio": _number(t.growth_ratio),
-            "sharp_fall_ratio": _number(t.sharp_fall_ratio),
+            "growth_ratio": t.growth_ratio,
+            "sharp_fall_ratio": t.sharp_fall_ratio,
             "probability_alive": predicted.probability_alive if predicted else None,
-            "at_risk_probability_alive": _number(t.at_risk_probability_alive) if predicted else None,
+            "at_risk_probability_alive": t.at_risk_probability_alive if predicted else None,
         },
     }

@@ -18,6 +18,7 @@ from segmentation.classification.models import (
     BasisRow,
     ClassificationChangeRow,
     ClassificationRow,
+    PastClassificationRow,
     RunRow,
 )
 from segmentation.classification.schemas import ProfileFilters
@@ -27,6 +28,7 @@ from segmentation.db import SCHEMA
 from segmentation.interactions.models import InteractionRow
 from segmentation.orders.models import OrderRow
 from servicekit.db import ReadPool, ReadStatement
+from servicekit.sql import SQL, ident
 
 
 async def create_run(session: AsyncSession, as_of: date, thresholds: Thresholds) -> RunRow:
@@ -43,6 +45,38 @@ async def get_run(session: AsyncSession, run_id: uuid.UUID) -> RunRow | None:
 
 async def latest_succeeded_run(session: AsyncSession) -> RunRow | None:
     return await session.scalar(select(RunRow).where(RunRow.id == _latest_run_id().scalar_subquery()))
+
+
+async def run_as_of(session: AsyncSession, as_of: date) -> RunRow | None:
+    """The newest succeeded run as of `as_of`, back-dated or not."""
+    query = (
+        select(RunRow)
+        .where(RunRow.status == "succeeded", RunRow.as_of == as_of)
+        .order_by(RunRow.finished_at.desc())
+        .limit(1)
+    )
+    return await session.scalar(query)
+
+
+async def past_classifications(
+    session: AsyncSession, run_id: uuid.UUID, external_id: str | None, after_id: int | None, limit: int
+) -> list[tuple[CustomerRow, PastClassificationRow]]:
+    """A back-dated run's classifications with their customers: of one customer, or up to `limit` in customer
+    id order after `after_id`."""
+    query = (
+        select(CustomerRow, PastClassificationRow)
+        .join(PastClassificationRow, PastClassificationRow.customer_id == CustomerRow.id)
+        .where(PastClassificationRow.run_id == run_id)
+    )
+    if external_id is not None:
+        query = query.where(CustomerRow.external_id == external_id)
+    if after_id is not None:
+        query = query.where(CustomerRow.id > after_id)
+    return [(row[0], row[1]) for row in await session.execute(query.order_by(CustomerRow.id).limit(limit))]
+
+
+async def customer_by_external_id(session: AsyncSession, external_id: str) -> CustomerRow | None:
+    return await session.scalar(select(CustomerRow).where(CustomerRow.external_id == external_id))
 
 
 async def list_runs(session: AsyncSession, limit: int) -> list[RunRow]:
@@ -111,19 +145,22 @@ async def flows(
     return [(row[0], row[1], int(row[2])) for row in result]
 
 
-SUMMARY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant", "payment")
+SUMMARY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant", "payment", "phase")
 
 
 async def summary(session: AsyncSession) -> list[tuple[str | None, str | None, int, Decimal, date | None]]:
     """(attribute, state, customers, revenue, newest as_of) per state of each attribute, and one total row."""
-    grouping = ", ".join(f"({a})" for a in SUMMARY_ATTRIBUTES)
-    which = " ".join(f"WHEN GROUPING({a}) = 0 THEN '{a}'" for a in SUMMARY_ATTRIBUTES)
-    state = " ".join(f"WHEN GROUPING({a}) = 0 THEN {a}::text" for a in SUMMARY_ATTRIBUTES)
-    result = await session.execute(text(f"""
+    grouping = SQL(", ").join(SQL("({})").format(ident(a)) for a in SUMMARY_ATTRIBUTES)
+    which = SQL(" ").join(SQL("WHEN GROUPING({}) = 0 THEN {}").format(ident(a), a) for a in SUMMARY_ATTRIBUTES)
+    state = SQL(" ").join(SQL("WHEN GROUPING({0}) = 0 THEN {0}::text").format(ident(a)) for a in SUMMARY_ATTRIBUTES)
+    result = await session.execute(SQL("""
         SELECT CASE {which} END, CASE {state} END, count(*), coalesce(sum(revenue_12m), 0),
-               greatest(max(as_of), (SELECT as_of FROM {SCHEMA}.runs WHERE status = 'succeeded'
+               greatest(max(as_of), (SELECT as_of FROM {runs} WHERE status = 'succeeded' AND NOT back_dated
                                      ORDER BY finished_at DESC LIMIT 1))
-        FROM {SCHEMA}.classifications GROUP BY GROUPING SETS ({grouping}, ())"""))  # fmt: skip
+        FROM {classifications} GROUP BY GROUPING SETS ({grouping}, ())""").format(
+        which=which, state=state, grouping=grouping, runs=ident(SCHEMA, "runs"),
+        classifications=ident(SCHEMA, "classifications"),
+    ).clause)  # fmt: skip
     return [(r[0], r[1], int(r[2]), r[3], r[4]) for r in result]
 
 
@@ -236,9 +273,14 @@ async def weekly_orders(
 
 
 def _latest_run_id() -> Select[Any]:
-    """The newest successful full run's id: that run confirmed every classification computed before its
-    snapshot."""
-    return select(RunRow.id).where(RunRow.status == "succeeded").order_by(RunRow.finished_at.desc()).limit(1)
+    """The newest successful full run's id, of those that wrote the current classifications (not back-dated):
+    that run confirmed every classification computed before its snapshot."""
+    return (
+        select(RunRow.id)
+        .where(RunRow.status == "succeeded", RunRow.back_dated.is_(False))
+        .order_by(RunRow.finished_at.desc())
+        .limit(1)
+    )
 
 
 # Built once: on the hottest read (a profile) building the statement cost as much as running it.
@@ -303,10 +345,10 @@ async def runs_by_status(connection: AsyncConnection) -> dict[str, int]:
 
 
 async def last_run_times(connection: AsyncConnection) -> tuple[float, float] | None:
-    """(started, finished) of the newest successful run, Unix time."""
+    """(started, finished) of the newest successful run that wrote the current classifications, Unix time."""
     found = await connection.execute(
         select(extract("epoch", RunRow.started_at), extract("epoch", RunRow.finished_at))
-        .where(RunRow.status == "succeeded", RunRow.finished_at.is_not(None))
+        .where(RunRow.status == "succeeded", RunRow.back_dated.is_(False), RunRow.finished_at.is_not(None))
         .order_by(RunRow.finished_at.desc())
         .limit(1)
     )

@@ -58,14 +58,43 @@ async def get_run(run_id: uuid.UUID, session: SessionDep) -> Run:
 
 
 @router.get(
+    "/runs/{run_id}/profiles",
+    response_model=Page[Profile],
+    summary="Customers as a back-dated run classified them, a page at a time (by customer)",
+)
+async def list_run_profiles(
+    run_id: uuid.UUID, session: SessionDep, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> Page[Profile]:
+    return await profiles.run_profiles(session, run_id, None, cursor, limit)
+
+
+@router.get(
+    "/runs/{run_id}/customers/{external_id}/profile",
+    response_model=Profile,
+    summary="A customer as a back-dated run classified him",
+)
+async def get_run_profile(run_id: uuid.UUID, external_id: ExternalIdPath, session: SessionDep) -> Profile:
+    return (await profiles.run_profiles(session, run_id, external_id, None, 1)).items[0]
+
+
+@router.get(
     "/customers/{external_id}/profile",
     response_model=Profile,
-    summary="A customer with every classification and the figures behind each",
+    summary="A customer with every classification and the figures behind each (as of any day with as_of)",
 )
-async def get_profile(external_id: ExternalIdPath, request: Request) -> Response:
-    # The hottest read: on the read pool, serialised once (FastAPI would dump the model to Python and then to JSON).
+async def get_profile(
+    external_id: ExternalIdPath,
+    request: Request,
+    as_of: Annotated[
+        Day | None,
+        Query(description="Classify as of this day (not after today in the company's time zone), storing nothing."),
+    ] = None,
+) -> Response:
     state = request.app.state
-    profile = await profiles.read_profile(state.read_pool, state.sessionmaker, external_id)
+    if as_of is not None:
+        profile = await profiles.get_profile_as_of(state.sessionmaker, external_id, as_of)
+    else:  # the hottest read: on the read pool, serialised once (FastAPI would dump to Python and then to JSON)
+        profile = await profiles.read_profile(state.read_pool, state.sessionmaker, external_id)
     return Response(profile.model_dump_json(by_alias=True), media_type="application/json")
 
 
@@ -95,7 +124,7 @@ async def flow_report(
 @router.get(
     "/reports/summary",
     response_model=Summary,
-    summary="Customers and revenue per lifecycle, Z-stage, ABC class, quadrant and payment",
+    summary="Customers and revenue per lifecycle, Z-stage, ABC class, quadrant, payment and relationship phase",
 )
 async def summary(session: SessionDep) -> Summary:
     return await reports.get_summary(session)

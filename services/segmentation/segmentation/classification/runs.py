@@ -9,7 +9,7 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from segmentation.classification import compute, repository
+from segmentation.classification import compute, daycuts, repository
 from segmentation.classification.errors import RunNotFound
 from segmentation.classification.schemas import Run
 from segmentation.company.repository import load_thresholds
@@ -50,6 +50,11 @@ async def _execute(sessions: async_sessionmaker[AsyncSession], run_id: uuid.UUID
             await repository.finish_run(session, run_id, status="failed", error=reason)
         if isinstance(exc, asyncio.CancelledError):
             raise
+        return
+    try:  # the run has succeeded, whatever becomes of this: the ingests' records pruned between reads as of a day
+        await daycuts.prune(sessions)
+    except Exception:
+        logger.exception("pruning the ingests' records after run %s failed", run_id)
 
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:

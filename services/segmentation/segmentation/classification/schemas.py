@@ -37,9 +37,16 @@ class Run(BaseModel):
     customers: int
     changes: int = Field(description="Changes of lifecycle, Z-stage, ABC class or quadrant this run recorded.")
     thresholds: dict[str, Any]
-    cut_points: dict[str, Any] | None = Field(description="The revenue limits of A and B and the matrix split points.")
+    cut_points: dict[str, Any] | None = Field(
+        description="Where A, B and the top N end (the last customer's revenue and external id, and how many "
+        "customers have that revenue: in all, and up to him) and the matrix split points; decimals as strings."
+    )
     model: dict[str, Any] | None = Field(
         description="The predictive fit and terms the run scored with; null before the first successful fit."
+    )
+    back_dated: bool = Field(
+        description="As of a day before the latest run's: its classifications are read by the run's id "
+        "(/runs/{id}/profiles), the current ones and their history stay as they are. Known once it computes."
     )
     error: str | None
     started_at: datetime
@@ -99,9 +106,25 @@ class Classification(BaseModel):
     computed_at: datetime
 
 
+class CutPointsFrom(BaseModel):
+    """Where a classification as of a day took what depends on the whole base: the ABC ends, the top N and the
+    matrix medians."""
+
+    source: Literal["run", "computed"] = Field(
+        description="run: a run as of that day (its thresholds and model too); computed: computed for that day "
+        "from every customer's facts with the current thresholds and model, and kept until the facts change."
+    )
+    as_of: date
+    run_id: uuid.UUID | None = Field(description="The run, for source run.")
+    computed_at: datetime | None = Field(description="When they were computed, for source computed.")
+
+
 class Profile(BaseModel):
     customer: Customer
     classification: Classification | None = Field(description="Null until the first segmentation run.")
+    cut_points_from: CutPointsFrom | None = Field(
+        default=None, description="Only for a classification as of a day (?as_of=): where its cut points came from."
+    )
 
 
 class Change(BaseModel):
@@ -147,6 +170,7 @@ class Summary(BaseModel):
     abc: dict[str, Bucket]
     quadrant: dict[str, Bucket] = Field(description="The active base only: prospects and lapsed customers have none.")
     payment: dict[str, Bucket]
+    phase: dict[str, Bucket] = Field(description="The relationship phases.")
 
 
 ProfileSort = Literal["id", "-revenue_12m", "-last_order_on"]

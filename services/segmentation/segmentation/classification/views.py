@@ -43,6 +43,14 @@ async def classifications(
         as_of = latest.as_of if confirmed and latest else row.as_of
         basis = fallback if confirmed else found.get(row.basis_id, fallback) if row.basis_id else fallback
         shown.append((row, as_of, basis))
+    return await present(session, shown)
+
+
+async def present(
+    session: AsyncSession | None, shown: list[tuple[Any, date, Basis] | None]
+) -> list[Classification | None]:
+    """Classifications (ClassificationRow or rows with its attributes), each as of its day with the basis it
+    was computed with: their figures, predictions and reasons."""
     predicted_for = await predictions(session, [s for s in shown if s is not None])
     result: list[Classification | None] = []
     for entry in shown:

@@ -35,6 +35,7 @@ from segmentation.money import Money
 from servicekit.db import is_database_outage
 from servicekit.errors import AppError, BadRequest
 from servicekit.pagination import Page, decode_cursor, encode_cursor
+from servicekit.sql import SQL, ident
 
 logger = logging.getLogger("segmentation.imports")
 PROGRESS_EVERY_SECONDS = 1.0
@@ -201,8 +202,11 @@ async def _read_header(body: AsyncIterator[bytes], entity: Entity) -> tuple[list
     missing = [f.path for f in entity.fields if f.required and f.path not in header]
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if not header or unknown or missing or duplicated:
-        parts = [f"unknown columns {unknown}" if unknown else "", f"missing columns {missing}" if missing else "",
-                 f"repeated columns {duplicated}" if duplicated else ""]  # fmt: skip
+        parts = [
+            f"unknown columns {unknown}" if unknown else "",
+            f"missing columns {missing}" if missing else "",
+            f"repeated columns {duplicated}" if duplicated else "",
+        ]
         detail = "; ".join(p for p in parts if p) or "no header line"
         columns = ", ".join(f.path for f in entity.fields)
         raise UnreadableFile(f"The CSV header does not fit {entity.name}: {detail}. Columns: {columns}.")
@@ -294,7 +298,8 @@ async def vacuum(engine: AsyncEngine, entity: str) -> None:
     try:
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(text(f"VACUUM (ANALYZE) {SCHEMA}.{ENTITIES[entity].name}"))
+            table = ident(SCHEMA, ENTITIES[entity].name)
+            await autocommit.execute(SQL("VACUUM (ANALYZE) {table}").format(table=table).clause)
         logger.info("vacuumed %s after a large import", entity)
     except Exception:
         logger.exception("vacuum of %s after an import failed", entity)

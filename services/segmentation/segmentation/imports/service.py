@@ -194,6 +194,9 @@ async def _read_header(body: AsyncIterator[bytes], entity: Entity) -> tuple[list
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UnreadableFile(f"The CSV header line cannot be read: {exc}.") from exc
     header = [h.strip() for h in header]
+    for h in header:  # an attribute's key becomes a text constant in SQL, which cannot hold NUL
+        if "\x00" in h:
+            raise UnreadableFile(f"The CSV header's column {h!r} holds a NUL character, which no name can hold.")
     unknown = [
         h
         for h in header

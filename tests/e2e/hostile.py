@@ -194,12 +194,14 @@ class Resolver:
         return schema if isinstance(schema, dict) else {}
 
     def kind(self, schema: Any) -> str | None:
-        """text, date, datetime, uuid, integer, number, decimal, object, array; None for what a validator alone
-        judges (enums, booleans, constants)."""
+        """text, date, datetime, day_or_time, uuid, integer, number, decimal, object, array; None for what a
+        validator alone judges (enums, booleans, constants)."""
         schema = self(schema)
         branches = [self(b) for b in schema.get("anyOf", schema.get("oneOf", [])) if self(b).get("type") != "null"]
         if branches:
             kinds = {self.kind(b) for b in branches} - {None}
+            if kinds == {"date", "datetime"}:  # a time or a day alone (a fact's ordered_at): both kinds' values
+                return "day_or_time"
             if {"number", "text"} <= kinds or {"integer", "text"} <= kinds:
                 # A number or its string spelling is a decimal; with booleans too, a free value (attributes).
                 return "scalar" if any(b.get("type") == "boolean" for b in branches) else "decimal"
@@ -282,6 +284,7 @@ def hostile_values(slot: Slot) -> tuple[Hostile, ...]:
             "decimal": URL_NUMBERS,
             "date": URL_DATES,
             "datetime": URL_DATETIMES,
+            "day_or_time": (*URL_DATES, *URL_DATETIMES),
         }
         return table.get(slot.kind, ())
     table = {
@@ -289,6 +292,7 @@ def hostile_values(slot: Slot) -> tuple[Hostile, ...]:
         "uuid": TEXT,
         "date": DATES,
         "datetime": DATETIMES,
+        "day_or_time": (*DATES, *DATETIMES),
         "integer": INTEGERS,
         "number": NUMBERS,
         "decimal": DECIMALS,

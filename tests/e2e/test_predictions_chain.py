@@ -31,7 +31,7 @@ def test_a_fit_scores_every_customer_and_feeds_capacity(stack: Stack) -> None:
         config = client.get("/v1/segmentation/config").json()
         assert client.put("/v1/segmentation/config", json={**config, "base_currency": "USD"}).status_code == 200
         imported = client.post(
-            "/v1/segmentation/imports/orders", params={"create_missing_customers": "true"},
+            "/v1/segmentation/imports/orders", params={"create_missing_customer": "true"},
             content="\n".join(lines) + "\n", headers={"Content-Type": "text/csv"},
         )  # fmt: skip
         assert imported.json()["rows_accepted"] == 6919, imported.text

@@ -73,7 +73,7 @@ async def test_concurrent_imports_of_overlapping_orders_both_succeed(client: htt
             "INSERT INTO segmentation.customers (external_id, name, auto_created) VALUES ('K-NEW', 'K-NEW', true)"
         )
         importing = [
-            asyncio.create_task(_import(client, body, create_missing_customers="true")) for body in (first, second)
+            asyncio.create_task(_import(client, body, create_missing_customer="true")) for body in (first, second)
         ]
         await _until_waiting_on_a_lock(db_url, 2)
         await transaction.commit()

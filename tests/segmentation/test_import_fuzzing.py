@@ -67,6 +67,8 @@ BAD: dict[str, tuple[Bad, ...]] = {
         NUL,
         Bad("year 1 at +14:00", "0001-01-01T00:00:00+14:00", may_be_stored=True),
         Bad("year 9999 at -14:00", "9999-12-31T23:59:59-14:00", may_be_stored=True),
+        Bad("a day alone in the year 1", "0001-01-01"),
+        Bad("a day alone the calendar lacks", "2026-02-29"),
     ),
     "bool": (NUL,),
     "enum": (NUL, SURROGATE),
@@ -79,7 +81,7 @@ def good_value(entity: Entity, field: Field, external_id: str) -> st.SearchStrat
     if field.path == "external_id":
         return st.just(external_id)
     if field.path == "customer_external_id":
-        return st.just(f"C{external_id}")  # made by create_missing_customers
+        return st.just(f"C{external_id}")  # made by create_missing_customer
     if field.path in ("order_external_id", "paid_on", "resolved_at"):
         return st.none()
     if field.path in ("issued_on", "due_on"):
@@ -93,7 +95,8 @@ def good_value(entity: Entity, field: Field, external_id: str) -> st.SearchStrat
         "date": st.dates(date(2000, 1, 1), date(2030, 12, 31)).map(date.isoformat),
         "timestamp": st.datetimes(datetime(2000, 1, 1), datetime(2030, 12, 31)).map(
             lambda moment: moment.replace(tzinfo=UTC, microsecond=0).isoformat()
-        ),
+        )
+        | st.dates(date(2000, 1, 1), date(2030, 12, 31)).map(date.isoformat),  # a day alone: its start
         "bool": st.sampled_from(["true", "false"]),
         "enum": st.sampled_from(field.choices or ("x",)),
         "currency": st.just("EUR"),
@@ -188,7 +191,7 @@ async def _import(client: httpx.AsyncClient, entity: str, body: bytes, file_form
         f"/v1/segmentation/imports/{entity}",
         content=body,
         headers={"Content-Type": content_type},
-        params={"create_missing_customers": "true"},
+        params={"create_missing_customer": "true"},
     )
 
 

@@ -146,7 +146,7 @@ async def test_orders_can_create_their_missing_customers(client: httpx.AsyncClie
     body = (
         b"external_id,customer_external_id,ordered_at,net_amount,currency\nO-1,NEW-1,2026-01-05T08:00:00Z,10.00,EUR\n"
     )
-    job = (await _import(client, "orders", body, "text/csv", create_missing_customers="true")).json()
+    job = (await _import(client, "orders", body, "text/csv", create_missing_customer="true")).json()
     assert (job["rows_accepted"], job["customers_created"]) == (1, 1)
     assert (await client.get("/v1/segmentation/customers/NEW-1")).json()["auto_created"] is True
 
@@ -285,7 +285,7 @@ async def test_days_and_times_outside_1900_to_2099_are_refused_rows(client: http
         "O-2,K-9,2100-01-01T10:00:00Z,10.00,EUR\n"
         "O-3,K-9,2099-12-31T10:00:00Z,10.00,EUR\n"
     )
-    job = (await _import(client, "orders", csv.encode(), "text/csv", create_missing_customers="true")).json()
+    job = (await _import(client, "orders", csv.encode(), "text/csv", create_missing_customer="true")).json()
     assert (job["rows_accepted"], job["rows_rejected"]) == (1, 2)
     page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
     message = "must lie between 1900-01-01 and 2099-12-31"
@@ -302,10 +302,10 @@ async def test_times_are_rfc_3339_with_a_zone_and_each_problem_is_named(client: 
     csv = "external_id,customer_external_id,ordered_at,net_amount,currency\n" + "".join(
         f"T-{i},K-9,{at},10.00,EUR\n" for i, at in enumerate(times)
     )
-    job = (await _import(client, "orders", csv.encode(), "text/csv", create_missing_customers="true")).json()
+    job = (await _import(client, "orders", csv.encode(), "text/csv", create_missing_customer="true")).json()
     assert (job["rows_accepted"], job["rows_rejected"]) == (3, 5)
     page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
-    rfc = "must be an RFC 3339 time with a time zone"
+    rfc = "must be an RFC 3339 time with a time zone, or a day YYYY-MM-DD"
     assert [(e["line"], e["message"]) for e in page["items"]] == [
         (2, "is not a day of the calendar"), (3, "is not a time of the day"), (4, "is not a time of the day"),
         (5, rfc), (6, rfc),
@@ -353,7 +353,7 @@ async def test_values_with_spaces_around_them_are_trimmed_and_those_with_spaces_
         '"",K-9,2026-03-01T10:00:00Z,10.00,EUR,\n'  # 6: as is an empty one
         "S-4,K-9,2026-03-01T10:00:00Z,10.00,EUR,\n"  # 7: fine
     )
-    job = (await _import(client, "orders", orders.encode(), "text/csv", create_missing_customers="true")).json()
+    job = (await _import(client, "orders", orders.encode(), "text/csv", create_missing_customer="true")).json()
     assert (job["rows_accepted"], job["rows_rejected"]) == (2, 4), job
     assert await _errors(client, job["id"]) == [
         (3, "net_amount"), (4, "contribution_margin"), (5, "external_id"), (6, "external_id"),

@@ -36,7 +36,7 @@ async def imported(client: httpx.AsyncClient) -> None:
     assert (await client.put("/v1/segmentation/config", json={**config, "base_currency": "USD"})).status_code == 200
     response = await client.post(
         "/v1/segmentation/imports/orders",
-        params={"create_missing_customers": "true"},
+        params={"create_missing_customer": "true"},
         content=cdnow_orders_csv(),
         headers={"Content-Type": "text/csv"},
     )

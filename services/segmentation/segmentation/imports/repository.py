@@ -170,11 +170,61 @@ def _in_supported_years(v: SQL) -> SQL:
     )
 
 
+def _day_cases(v: SQL) -> list[SQL]:
+    """CASE branches giving the problem with a value of the shape YYYY-MM-DD, or none."""
+    in_range = _date_in_range(v)
+    return [
+        _in_supported_years(v),
+        SQL("WHEN NOT ({in_range}) THEN 'is not a day of the calendar'").format(in_range=in_range),
+    ]
+
+
 def _time_in_range(v: SQL) -> SQL:
     return SQL(
         "substr({v}, 12, 2) <= '23' AND substr({v}, 15, 2) <= '59'"
         " AND (substr({v}, 17, 1) <> ':' OR substr({v}, 18, 2) <= '59')"
     ).format(v=v)
+
+
+_NOT_A_TIME = "must be an RFC 3339 time with a time zone, or a day YYYY-MM-DD"
+
+
+def _time_cases(v: SQL, input_check: bool) -> list[SQL]:
+    """CASE branches giving the problem with a value that is not a day alone as a time, or none."""
+    cases = []
+    if input_check:
+        # The usual shape by its separators, then Postgres's own parser; its 24:00 and leap seconds are not
+        # RFC 3339. Which part is wrong is looked for only in rows that are.
+        canonical = SQL(
+            "(length({v}) = 20 AND substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-' "
+            "AND substr({v}, 11, 1) = 'T' AND substr({v}, 20, 1) = 'Z')"
+        ).format(v=v)
+        cases.append(
+            SQL("WHEN NOT ({canonical} OR {v} ~ {shape}) THEN {message}").format(
+                canonical=canonical, v=v, shape=_A_TIME, message=_NOT_A_TIME
+            )
+        )
+        cases.append(_in_supported_years(v))
+        cases.append(
+            SQL(
+                "WHEN NOT pg_input_is_valid({v}, 'timestamptz') OR substr({v}, 12, 2) = '24' OR substr({v}, 18, 2) = '60' "
+                "THEN CASE WHEN {v} !~ {shape} THEN {message} "
+                "WHEN NOT ({in_range}) THEN 'is not a day of the calendar' ELSE 'is not a time of the day' END"
+            ).format(v=v, shape=_A_TIME, message=_NOT_A_TIME, in_range=_date_in_range(v))
+        )
+    else:
+        canonical = SQL("(length({v}) = 20 AND translate({v}, '0123456789', '') = '--T::Z')").format(v=v)  # no regex
+        cases.append(
+            SQL("WHEN NOT ({canonical} OR {v} ~ {shape}) THEN {message}").format(
+                canonical=canonical, v=v, shape=_A_TIME, message=_NOT_A_TIME
+            )
+        )
+        cases.append(_in_supported_years(v))
+        cases.append(
+            SQL("WHEN NOT ({in_range}) THEN 'is not a day of the calendar'").format(in_range=_date_in_range(v))
+        )
+        cases.append(SQL("WHEN NOT ({in_range}) THEN 'is not a time of the day'").format(in_range=_time_in_range(v)))
+    return cases
 
 
 def _error_expression(f: Field, input_check: bool = False, value: SQL | None = None) -> SQL:
@@ -212,42 +262,15 @@ def _error_expression(f: Field, input_check: bool = False, value: SQL | None = N
             cases.append(SQL("WHEN {v} ~ '^-' THEN 'must not be negative'").format(v=v))
     elif f.kind == "date":
         cases.append(SQL("WHEN {v} !~ {shape} THEN 'must be a date YYYY-MM-DD'").format(v=v, shape=_A_DATE))
-        cases.append(_in_supported_years(v))
-        cases.append(
-            SQL("WHEN NOT ({in_range}) THEN 'is not a day of the calendar'").format(in_range=_date_in_range(v))
-        )
-    elif f.kind == "timestamp" and input_check:
-        # The usual shape by its separators, then Postgres's own parser; its 24:00 and leap seconds are not
-        # RFC 3339. Which part is wrong is looked for only in rows that are.
-        canonical = SQL(
-            "(length({v}) = 20 AND substr({v}, 5, 1) = '-' AND substr({v}, 8, 1) = '-' "
-            "AND substr({v}, 11, 1) = 'T' AND substr({v}, 20, 1) = 'Z')"
-        ).format(v=v)
-        cases.append(
-            SQL("WHEN NOT ({canonical} OR {v} ~ {shape}) THEN 'must be an RFC 3339 time with a time zone'").format(
-                canonical=canonical, v=v, shape=_A_TIME
-            )
-        )
-        cases.append(_in_supported_years(v))
-        cases.append(
-            SQL(
-                "WHEN NOT pg_input_is_valid({v}, 'timestamptz') OR substr({v}, 12, 2) = '24' OR substr({v}, 18, 2) = '60' "
-                "THEN CASE WHEN {v} !~ {shape} THEN 'must be an RFC 3339 time with a time zone' "
-                "WHEN NOT ({in_range}) THEN 'is not a day of the calendar' ELSE 'is not a time of the day' END"
-            ).format(v=v, shape=_A_TIME, in_range=_date_in_range(v))
-        )
+        cases.extend(_day_cases(v))
     elif f.kind == "timestamp":
-        canonical = SQL("(length({v}) = 20 AND translate({v}, '0123456789', '') = '--T::Z')").format(v=v)  # no regex
+        # A day alone is checked as a day; type_rows makes it the start of that day in the company's time zone.
         cases.append(
-            SQL("WHEN NOT ({canonical} OR {v} ~ {shape}) THEN 'must be an RFC 3339 time with a time zone'").format(
-                canonical=canonical, v=v, shape=_A_TIME
+            SQL("WHEN {v} ~ {shape} THEN CASE {day_cases} END").format(
+                v=v, shape=_A_DATE, day_cases=SQL(" ").join(_day_cases(v))
             )
         )
-        cases.append(_in_supported_years(v))
-        cases.append(
-            SQL("WHEN NOT ({in_range}) THEN 'is not a day of the calendar'").format(in_range=_date_in_range(v))
-        )
-        cases.append(SQL("WHEN NOT ({in_range}) THEN 'is not a time of the day'").format(in_range=_time_in_range(v)))
+        cases.extend(_time_cases(v, input_check))
     elif f.kind == "bool":
         cases.append(
             SQL(
@@ -302,18 +325,16 @@ def _valid_expression(f: Field, input_check: bool = False) -> SQL:
             v=v, shape=rf"^{sign}[0-9]+(\.[0-9][0-9]?)?$", digits=_WHOLE_DIGITS
         )
     elif f.kind == "date" and input_check:
-        check = SQL(
-            "{v} ~ {shape} AND pg_input_is_valid({v}, 'date')"
-            ' AND {v} COLLATE "C" >= {first} AND {v} COLLATE "C" < {after}'
-        ).format(v=v, shape=_A_DATE, first=str(FIRST_YEAR), after=str(LAST_YEAR + 1))
+        check = _valid_day(v)
     elif f.kind == "timestamp" and input_check:
         # The usual shape by LIKE (a fraction of a regex's cost), then Postgres's own parser, as the detailed
-        # check does; its 24:00 and leap seconds are refused, the years compared as text.
+        # check does; its 24:00 and leap seconds are refused, the years compared as text. Or a day alone.
         check = SQL(
-            "{v} LIKE '____-__-__T__:__:__Z' AND pg_input_is_valid({v}, 'timestamptz')"
+            "({v} LIKE '____-__-__T__:__:__Z' AND pg_input_is_valid({v}, 'timestamptz')"
             ' AND {v} COLLATE "C" >= {first} AND {v} COLLATE "C" < {after}'
-            " AND {v} NOT LIKE '___________24%' AND {v} NOT LIKE '_________________60%'"
-        ).format(v=v, first=str(FIRST_YEAR), after=str(LAST_YEAR + 1))
+            " AND {v} NOT LIKE '___________24%' AND {v} NOT LIKE '_________________60%')"
+            " OR (length({v}) = 10 AND {valid_day})"
+        ).format(v=v, first=str(FIRST_YEAR), after=str(LAST_YEAR + 1), valid_day=_valid_day(v))
     elif f.kind in ("enum", "currency"):
         allowed = f.choices if f.kind == "enum" else CURRENCIES
         allowed = tuple(c for c in allowed if c in f.narrowed_to) if f.narrowed_to else allowed
@@ -327,17 +348,32 @@ def _valid_expression(f: Field, input_check: bool = False) -> SQL:
     return template.format(v=v, check=check)
 
 
+def _valid_day(v: SQL) -> SQL:
+    """SQL (Postgres 16 and newer): `v` is a day YYYY-MM-DD of the supported years."""
+    return SQL(
+        "{v} ~ {shape} AND pg_input_is_valid({v}, 'date')"
+        ' AND {v} COLLATE "C" >= {first} AND {v} COLLATE "C" < {after}'
+    ).format(v=v, shape=_A_DATE, first=str(FIRST_YEAR), after=str(LAST_YEAR + 1))
+
+
 def _ids_clean(entity: Entity) -> SQL:
     """SQL: no external id of the row holds a / or a control character. One regex over all of them together."""
     ids = [ident(f.column) for f in entity.fields if f.kind == "external_id"]
     return SQL(r"concat({ids}) !~ '[\x01-\x1f\x7f/]'").format(ids=SQL(", ").join(ids)) if ids else SQL("true")
 
 
+# The company's time zone while an import runs, for `typed` to read: a view's text takes no bound parameters.
+ZONE_SETTING = "segmentation.import_time_zone"
+
 _CASTS = {
     "amount": SQL("{v}::numeric(18, 2)"),
     "signed_amount": SQL("{v}::numeric(18, 2)"),
     "date": SQL("{v}::date"),
-    "timestamp": SQL("{v}::timestamptz"),
+    # A day alone: the start of that day in the company's time zone (type_rows), as the PUTs store it.
+    "timestamp": SQL(
+        "CASE WHEN length({v}) = 10 THEN {v}::date::timestamp AT TIME ZONE current_setting({zone_setting})"
+        " ELSE {v}::timestamptz END"
+    ),
     "bool": SQL("lower({v}) IN ('true', 't', '1', 'yes')"),
     "small_int": SQL("{v}::smallint"),
 }
@@ -345,7 +381,8 @@ _CASTS = {
 
 def _typed_expression(f: Field) -> SQL:
     v = ident(f.column)
-    return SQL("{value} AS {v}").format(value=_CASTS.get(f.kind, SQL("{v}")).format(v=v), v=v)
+    value = _CASTS.get(f.kind, SQL("{v}")).format(v=v, zone_setting=ZONE_SETTING)
+    return SQL("{value} AS {v}").format(value=value, v=v)
 
 
 def upload_table(job_id: uuid.UUID) -> str:
@@ -655,14 +692,20 @@ async def _repeated_id_hashes(session: AsyncSession) -> list[int]:
     return repeated
 
 
-async def type_rows(session: AsyncSession, entity: Entity) -> None:
+async def type_rows(session: AsyncSession, entity: Entity, time_zone: str) -> None:
     """`typed`: a view of the rows without errors, cast to their types; then the checks across fields.
+
+    A time given as a day alone is the start of that day in `time_zone`, the company's: the view reads the zone
+    from a setting of this transaction (ZONE_SETTING), which outlives neither the transaction nor the view.
 
     A view rather than a copy: it leaves out whatever `row_errors` holds when it is read, so the checks
     after this one need not delete from it. `finish` drops it (a temporary view outlives the transaction).
     The rows with errors are left out behind OFFSET 0, which the planner does not push conditions through:
     a condition on a cast value (a check across fields) must never see a refused value, whose cast raises.
     """
+    await session.execute(
+        text("SELECT set_config(:setting, :zone, true)"), {"setting": ZONE_SETTING, "zone": time_zone}
+    )
     columns = SQL(", ").join(_typed_expression(f) for f in entity.fields)
     attributes = SQL(", attributes") if entity.has_attributes else SQL("")
     await session.execute(

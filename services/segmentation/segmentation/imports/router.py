@@ -13,6 +13,7 @@ from segmentation.imports.fields import ENTITIES
 from segmentation.imports.schemas import ImportJob, RowError
 from servicekit.app import keep_until_shutdown
 from servicekit.db import SessionDep
+from servicekit.errors import Unprocessable
 from servicekit.idempotency import IdempotencyScopeDep
 from servicekit.pagination import CursorQuery, LimitQuery, Page
 
@@ -68,9 +69,13 @@ async def import_file(
     response: Response,
     idempotency_scope: IdempotencyScopeDep,
     entity: Annotated[Literal["customers", "orders", "invoices", "interactions"], Path()],
-    create_missing_customers: Annotated[
+    create_missing_customer: Annotated[
         bool, Query(description="Create customers for unknown customer_external_id instead of refusing the row.")
     ] = False,
+    create_missing_customers: Annotated[
+        bool | None,
+        Query(deprecated=True, description="The former spelling of create_missing_customer, still taken."),
+    ] = None,
     file_format: Annotated[Literal["csv", "ndjson"] | None, Query(alias="format")] = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> ImportJob:
@@ -80,7 +85,7 @@ async def import_file(
         body=request.stream(),
         idempotency_key=idempotency_key,
         idempotency_scope=idempotency_scope,
-        create_missing_customers=create_missing_customers,
+        create_missing_customers=_create_missing(request, create_missing_customer, create_missing_customers),
     )
     sessions = request.app.state.sessionmaker
     job, replayed = await service.run(sessions, upload, _stale_after(request))
@@ -92,6 +97,18 @@ async def import_file(
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
     return job
+
+
+def _create_missing(request: Request, spelled: bool, formerly_spelled: bool | None) -> bool:
+    """The PUTs' spelling, or the import's former one (ERP integrations still send it); both, only if they agree."""
+    if formerly_spelled is None:
+        return spelled
+    if "create_missing_customer" in request.query_params and formerly_spelled != spelled:
+        raise Unprocessable(
+            "create_missing_customers (deprecated) contradicts create_missing_customer; send create_missing_customer alone.",
+            field=["query", "create_missing_customers"],
+        )
+    return formerly_spelled
 
 
 def _stale_after(request: Request) -> timedelta:

@@ -149,9 +149,10 @@ async def _register(
 async def _check_and_merge(
     session: AsyncSession, entity: Entity, job_id: uuid.UUID, create_missing_customers: bool
 ) -> dict[str, int]:
-    entity = entity.priced_in(Money.of(await load_thresholds(session)))
+    thresholds = await load_thresholds(session)
+    entity = entity.priced_in(Money.of(thresholds))
     await repository.check_fields(session, entity, customers_must_exist=not create_missing_customers)
-    await repository.type_rows(session, entity)
+    await repository.type_rows(session, entity, thresholds.time_zone)
     customers_created = 0
     if entity.belongs_to_customer and create_missing_customers:
         customers_created = await repository.create_missing_customers(session)

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from segmentation.types import ExternalId, FactTime
 
@@ -20,25 +20,24 @@ class InteractionUpsert(BaseModel):
     customer_external_id: ExternalId = Field(description="The ERP's id of the customer.")
     kind: InteractionKind
     channel: InteractionChannel
-    occurred_at: FactTime = Field(description="When it happened, RFC 3339 with a time zone.")
+    occurred_at: FactTime = Field(
+        description="When it happened: RFC 3339 with a time zone, or a day alone (YYYY-MM-DD), which is stored as "
+        "the start of that day (00:00) in the company's time zone (`time_zone` of /config)."
+    )
+    # Checked against occurred_at by the service: a day alone is a time only in the company's time zone.
     resolved_at: FactTime | None = Field(
-        default=None, description="When it was resolved (complaints, inquiries); not before occurred_at."
+        default=None,
+        description="When it was resolved (complaints, inquiries), as occurred_at (a day alone is its start); "
+        "not before occurred_at.",
     )
     subject: str | None = Field(default=None, max_length=500)
-
-    # A field validator rather than a model validator, so that the 422 names the field (body.resolved_at).
-    @field_validator("resolved_at")
-    @classmethod
-    def _resolved_not_before_occurred(cls, resolved_at: datetime | None, info: ValidationInfo) -> datetime | None:
-        occurred_at = info.data.get("occurred_at")
-        if resolved_at is not None and occurred_at is not None and resolved_at < occurred_at:
-            raise ValueError(f"resolved_at {resolved_at.isoformat()} is before occurred_at {occurred_at.isoformat()}")
-        return resolved_at
 
 
 class Interaction(InteractionUpsert):
     model_config = ConfigDict(extra="ignore")  # read from rows that also carry our own id
 
+    occurred_at: datetime = Field(description="When it happened (a day alone as the start of that day), in UTC.")
+    resolved_at: datetime | None = Field(default=None, description="When it was resolved, in UTC; null while open.")
     external_id: ExternalId
     created_at: datetime
     updated_at: datetime

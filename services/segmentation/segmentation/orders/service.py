@@ -11,6 +11,7 @@ from segmentation.money import Money
 from segmentation.orders import repository
 from segmentation.orders.errors import OrderNotFound
 from segmentation.orders.schemas import Order, OrderFilters, OrderUpsert
+from segmentation.types import start_of_day
 from servicekit.errors import Unprocessable
 from servicekit.pagination import Page, decode_id_cursor, id_page
 
@@ -22,11 +23,13 @@ def to_schema(row: Row[Any]) -> Order:
 async def upsert_order(
     session: AsyncSession, external_id: str, data: OrderUpsert, *, create_missing_customer: bool
 ) -> tuple[Order, bool]:
-    money = Money.of(await load_thresholds(session))
+    thresholds = await load_thresholds(session)
+    money = Money.of(thresholds)
     if refusal := money.refusal(data.currency):
         raise Unprocessable(refusal, field=["body", "currency"])
     if refusal := money.converted_refusal(data.net_amount, data.currency):
         raise Unprocessable(refusal, field=["body", "net_amount"], error_type="out_of_range")
+    data = data.model_copy(update={"ordered_at": start_of_day(data.ordered_at, thresholds.zone)})
     created = await upsert_fact(
         session, repository.facts, external_id, data, create_missing_customer=create_missing_customer,
         stored={"net_cents": money.cents(data.net_amount, data.currency)},

@@ -394,9 +394,8 @@ def upload_table(job_id: uuid.UUID) -> str:
 
 
 def _attribute_key(key: str) -> SQL:
-    """An attribute's key, from the CSV header, as a text constant. Each ':' is a constant of its own: inside a
-    literal, SQLAlchemy would read ':name' as a bound parameter and drop the backslash of '\\:' (literal()
-    refuses the one and would let the other change the key)."""
+    """An attribute's key, from the CSV header, as a text constant, split at each ':' and joined again in SQL:
+    inside one literal, SQLAlchemy would take ':name' for a bound parameter and '\\:' for an escaped colon."""
     if ":" not in key:
         return literal(key)
     return SQL("({parts})").format(parts=SQL(" || ':' || ").join(key.split(":")))

@@ -56,6 +56,41 @@ async def test_csv_import_stores_valid_rows_and_lists_the_refused_ones(client: h
     assert (await client.get("/v1/segmentation/customers/K-3")).status_code == 404
 
 
+async def test_attribute_keys_of_a_csv_header_are_stored_as_written(client: httpx.AsyncClient) -> None:
+    # Each key is a text constant in the statements that stage the file: quotes, colons (SQLAlchemy's mark of a
+    # bound parameter), backslashes, dollars, comment marks and braces must all stay text.
+    keys = [
+        "it's",
+        'say "hi"',
+        ":name",
+        "a:b",
+        "a\\:b",
+        "x :y",
+        "back\\slash",
+        "$$ dollar $$",
+        "-- c",
+        "/* c",
+        "{z}",
+        "50%",
+    ]
+    header = ",".join('"' + f"attributes.{key}".replace('"', '""') + '"' for key in keys)
+    values = ",".join(f"v{i}" for i in range(len(keys)))
+    body = f"external_id,name,kind,{header}\nK-1,Kunde,b2b,{values}\n".encode()
+    response = await _import(client, "customers", body, "text/csv")
+    assert response.status_code == 201, response.text
+    stored = (await client.get("/v1/segmentation/customers/K-1")).json()["attributes"]
+    assert stored == {key: f"v{i}" for i, key in enumerate(keys)}
+
+
+async def test_a_nul_in_a_csv_header_is_refused_naming_its_column(client: httpx.AsyncClient) -> None:
+    response = await _import(
+        client, "customers", b"external_id,name,kind,attributes.a\x00b\nK-1,Kunde,b2b,v\n", "text/csv"
+    )
+    assert response.status_code == 422, response.text
+    assert "'attributes.a\\x00b' holds a NUL character" in response.json()["detail"]
+    assert (await client.get("/v1/segmentation/customers/K-1")).status_code == 404
+
+
 async def test_replaying_a_file_changes_nothing(client: httpx.AsyncClient) -> None:
     first = (await _import(client, "customers", CUSTOMERS_CSV.encode(), "text/csv")).json()
     before = (await client.get("/v1/segmentation/customers/K-1")).json()

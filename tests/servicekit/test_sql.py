@@ -108,6 +108,7 @@ def test_pieces_are_inserted_as_they_are_and_values_as_literals() -> None:
     [
         ("a\x00b", "NUL"),
         ("10 :name", "bind"),
+        ("a\\:", "bind"),
         (float("nan"), "finite"),
         (float("inf"), "finite"),
         (Decimal("NaN"), "finite"),
@@ -121,7 +122,7 @@ def test_values_postgres_would_not_read_back_are_refused(value: object, refusal:
         literal(value)
 
 
-@pytest.mark.parametrize("name", ["", "a\x00", "x:y"])
+@pytest.mark.parametrize("name", ["", "a\x00", "x:y", "x\\:"])
 def test_names_that_cannot_be_quoted_safely_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="not a name"):
         ident(name)

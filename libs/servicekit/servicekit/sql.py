@@ -27,7 +27,8 @@ from typing import LiteralString
 from sqlalchemy import TextClause, text
 
 _FORMATTER = string.Formatter()
-_BIND = re.compile(r":\w")  # what SQLAlchemy's text() may take for a bound parameter
+# What SQLAlchemy's text() may take for a bound parameter (`:name`), or for an escaped colon it unescapes (`\:`).
+_BIND = re.compile(r":\w|\\:")
 
 
 class SQL:
@@ -100,7 +101,8 @@ def _piece(value: object) -> str:
 def literal(value: object) -> SQL:
     """`value` as a Postgres constant of its type: NULL, a boolean, an integer, a numeric, a date, a timestamptz
     (aware datetimes only), a uuid or a text. Refused: NaN and infinities, naive datetimes, NUL in a text, and
-    a ':' before a word character (SQLAlchemy would read it as a bound parameter: bind such text instead)."""
+    a ':' before a word character or after a backslash (SQLAlchemy would read the one as a bound parameter and
+    unescape the other: bind such text instead)."""
     if value is None:
         return SQL("NULL")
     if isinstance(value, bool):

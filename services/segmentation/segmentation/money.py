@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import LiteralString
 
 from segmentation.company.schemas import CompanySettings
 from servicekit.bounds import MAX_AMOUNT
+from servicekit.sql import SQL
 
 
 @dataclass(frozen=True)
@@ -27,8 +29,10 @@ class Money:
         """Why an amount in `currency` cannot be stored, or None."""
         if currency in self.rates:
             return None
-        return (f"no exchange rate from {currency} to the base currency {self.base}: add it to exchange_rates "
-                "in /v1/segmentation/config, or send the amount in the base currency")  # fmt: skip
+        return (
+            f"no exchange rate from {currency} to the base currency {self.base}: add it to exchange_rates "
+            "in /v1/segmentation/config, or send the amount in the base currency"
+        )
 
     def converted_refusal(self, amount: Decimal, currency: str) -> str | None:
         """Why `amount` in `currency` is too large once converted into the base currency, or None: the
@@ -36,8 +40,7 @@ class Money:
         converted = amount * self.rates[currency]
         if converted <= MAX_AMOUNT:
             return None
-        return (f"is {converted:,.2f} {self.base} in the base currency, more than the largest amount, "
-                f"{MAX_AMOUNT:f}")  # fmt: skip
+        return f"is {converted:,.2f} {self.base} in the base currency, more than the largest amount, {MAX_AMOUNT:f}"
 
     @property
     def largest_rate(self) -> Decimal:
@@ -46,12 +49,16 @@ class Money:
     def cents(self, amount: Decimal, currency: str) -> int:
         return int((amount * self.rates[currency] * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
-    def rate_sql(self, currency: str) -> str:
-        """SQL: the rate of the currency in the column `currency`, NULL for one without a rate. Codes and rates
-        are validated (ISO 4217 letters, decimals), so they are inlined as literals."""
-        cases = " ".join(f"WHEN '{code}' THEN {rate}::numeric" for code, rate in sorted(self.rates.items()))
-        return f"(CASE {currency} {cases} END)"
+    def rate_sql(self, currency: SQL | LiteralString) -> SQL:
+        """SQL: the rate of the currency in the column `currency` (SQL, or a column's name as written in the code),
+        NULL for one without a rate. The codes and rates are literals, so that the piece needs no parameters of
+        its own in whatever statement it goes into."""
+        column = currency if isinstance(currency, SQL) else SQL(currency)
+        cases = SQL(" ").join(
+            SQL("WHEN {code} THEN {rate}").format(code=code, rate=rate) for code, rate in sorted(self.rates.items())
+        )
+        return SQL("(CASE {column} {cases} END)").format(column=column, cases=cases)
 
-    def cents_sql(self, amount: str, currency: str) -> str:
+    def cents_sql(self, amount: SQL, currency: SQL) -> SQL:
         """SQL: the amount in base-currency cents, rounded half away from zero (as `cents`)."""
-        return f"round({amount} * {self.rate_sql(currency)} * 100)::bigint"
+        return SQL("round({amount} * {rate} * 100)::bigint").format(amount=amount, rate=self.rate_sql(currency))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 from segmentation.types import ISO_4217
 from servicekit.bounds import MAX_AMOUNT
+from servicekit.sql import SQL, ident
 
 if TYPE_CHECKING:
     from segmentation.money import Money
@@ -47,7 +48,7 @@ class CrossCheck:
     """A rule over several valid fields: `condition` (SQL over typed columns) must hold, else `message`."""
 
     field: str
-    condition: str
+    condition: SQL
     message: str
 
 
@@ -55,7 +56,7 @@ class CrossCheck:
 class Entity:
     name: EntityName
     fields: tuple[Field, ...]
-    merge: tuple[tuple[str, str], ...]  # (column of the table, SQL over typed row t and customer c)
+    merge: tuple[tuple[str, SQL], ...]  # (column of the table, SQL over typed row t and customer c)
     cross_checks: tuple[CrossCheck, ...] = ()
     has_attributes: bool = False  # a free JSON object; in CSV as attributes.<key> columns
     # (amount, currency): converted into base-currency cents as `net_cents` when merged (segmentation.money)
@@ -67,17 +68,24 @@ class Entity:
             return self
         amount, currency = self.converted
         # A field check, not a check across fields: it costs no pass of its own over the file.
-        rated = {"narrowed_to": tuple(sorted(money.rates)),
-                 "narrowed_message": f"has no exchange rate to the base currency {money.base} (see exchange_rates in /config)"}  # fmt: skip
+        rated = {
+            "narrowed_to": tuple(sorted(money.rates)),
+            "narrowed_message": f"has no exchange rate to the base currency {money.base} (see exchange_rates in /config)",
+        }
         fields = tuple(replace(f, **rated) if f.path == currency else f for f in self.fields)
-        cents = ("net_cents", money.cents_sql(f"t.{amount}", f"t.{currency}"))
+        cents = ("net_cents", money.cents_sql(SQL("t.") + ident(amount), SQL("t.") + ident(currency)))
         checks = self.cross_checks
         dearer = sorted(code for code, rate in money.rates.items() if rate > 1)
         if dearer:  # only then can a valid amount grow past the largest once converted: a pass over the file
-            codes = ", ".join(f"'{code}'" for code in dearer)  # ISO 4217 letters, validated
             fits = CrossCheck(
                 amount,
-                f"{currency} NOT IN ({codes}) OR {amount} * {money.rate_sql(currency)} <= {MAX_AMOUNT}",
+                SQL("{currency} NOT IN ({dearer}) OR {amount} * {rate} <= {largest}").format(
+                    currency=ident(currency),
+                    dearer=SQL(", ").join(dearer),
+                    amount=ident(amount),
+                    rate=money.rate_sql(ident(currency)),
+                    largest=MAX_AMOUNT,
+                ),
                 f"is more than the largest amount, {MAX_AMOUNT}, once converted into the base currency {money.base}",
             )
             checks = (*checks, fits)
@@ -124,19 +132,22 @@ ENTITIES: dict[str, Entity] = {
             Field("consent.post", "bool"),
         ),
         (
-            ("name", "t.name"), ("kind", "t.kind"), ("first_contact_on", "t.first_contact_on"),
-            ("revenue_potential", "t.revenue_potential__amount"),
-            ("revenue_potential_currency", "t.revenue_potential__currency"),
-            ("key_account", "coalesce(t.key_account, false)"),
-            ("consent_email", "coalesce(t.consent__email, false)"),
-            ("consent_phone", "coalesce(t.consent__phone, false)"),
-            ("consent_post", "coalesce(t.consent__post, false)"),
-            ("attributes", "coalesce(t.attributes, '{}'::jsonb)"), ("auto_created", "false"),
+            ("name", SQL("t.name")),
+            ("kind", SQL("t.kind")),
+            ("first_contact_on", SQL("t.first_contact_on")),
+            ("revenue_potential", SQL("t.revenue_potential__amount")),
+            ("revenue_potential_currency", SQL("t.revenue_potential__currency")),
+            ("key_account", SQL("coalesce(t.key_account, false)")),
+            ("consent_email", SQL("coalesce(t.consent__email, false)")),
+            ("consent_phone", SQL("coalesce(t.consent__phone, false)")),
+            ("consent_post", SQL("coalesce(t.consent__post, false)")),
+            ("attributes", SQL("coalesce(t.attributes, '{}'::jsonb)")),
+            ("auto_created", SQL("false")),
         ),
         (
             CrossCheck(
                 "revenue_potential",
-                "(revenue_potential__amount IS NULL) = (revenue_potential__currency IS NULL)",
+                SQL("(revenue_potential__amount IS NULL) = (revenue_potential__currency IS NULL)"),
                 "needs both amount and currency, or neither",
             ),
         ),
@@ -154,9 +165,12 @@ ENTITIES: dict[str, Entity] = {
             Field("status", "enum", choices=("booked", "cancelled", "returned")),
         ),
         (
-            ("customer_id", "c.id"), ("ordered_at", "t.ordered_at"), ("net_amount", "t.net_amount"),
-            ("currency", "t.currency"), ("contribution_margin", "t.contribution_margin"),
-            ("status", "coalesce(t.status, 'booked')"),
+            ("customer_id", SQL("c.id")),
+            ("ordered_at", SQL("t.ordered_at")),
+            ("net_amount", SQL("t.net_amount")),
+            ("currency", SQL("t.currency")),
+            ("contribution_margin", SQL("t.contribution_margin")),
+            ("status", SQL("coalesce(t.status, 'booked')")),
         ),
         converted=("net_amount", "currency"),
     ),
@@ -174,13 +188,18 @@ ENTITIES: dict[str, Entity] = {
             Field("dunning_level", "small_int", maximum=9),
         ),
         (
-            ("customer_id", "c.id"), ("order_external_id", "t.order_external_id"), ("issued_on", "t.issued_on"),
-            ("due_on", "t.due_on"), ("paid_on", "t.paid_on"), ("amount", "t.amount"), ("currency", "t.currency"),
-            ("dunning_level", "coalesce(t.dunning_level, 0)"),
+            ("customer_id", SQL("c.id")),
+            ("order_external_id", SQL("t.order_external_id")),
+            ("issued_on", SQL("t.issued_on")),
+            ("due_on", SQL("t.due_on")),
+            ("paid_on", SQL("t.paid_on")),
+            ("amount", SQL("t.amount")),
+            ("currency", SQL("t.currency")),
+            ("dunning_level", SQL("coalesce(t.dunning_level, 0)")),
         ),
         (
-            CrossCheck("due_on", "due_on >= issued_on", "must not be before issued_on"),
-            CrossCheck("paid_on", "paid_on IS NULL OR paid_on >= issued_on", "must not be before issued_on"),
+            CrossCheck("due_on", SQL("due_on >= issued_on"), "must not be before issued_on"),
+            CrossCheck("paid_on", SQL("paid_on IS NULL OR paid_on >= issued_on"), "must not be before issued_on"),
         ),
     ),
     "interactions": Entity(
@@ -188,21 +207,33 @@ ENTITIES: dict[str, Entity] = {
         (
             Field("external_id", "external_id", required=True),
             Field("customer_external_id", "external_id", required=True),
-            Field("kind", "enum", required=True,
-                  choices=("inquiry", "lead", "visit", "call", "meeting", "event", "complaint", "survey", "other")),
-            Field("channel", "enum", required=True, choices=("email", "phone", "post", "visit", "event", "web", "other")),
+            Field(
+                "kind",
+                "enum",
+                required=True,
+                choices=("inquiry", "lead", "visit", "call", "meeting", "event", "complaint", "survey", "other"),
+            ),
+            Field(
+                "channel", "enum", required=True, choices=("email", "phone", "post", "visit", "event", "web", "other")
+            ),
             Field("occurred_at", "timestamp", required=True),
             Field("resolved_at", "timestamp"),
             Field("subject", "text", max_length=500),
         ),
         (
-            ("customer_id", "c.id"), ("kind", "t.kind"), ("channel", "t.channel"), ("occurred_at", "t.occurred_at"),
-            ("resolved_at", "t.resolved_at"), ("subject", "t.subject"),
+            ("customer_id", SQL("c.id")),
+            ("kind", SQL("t.kind")),
+            ("channel", SQL("t.channel")),
+            ("occurred_at", SQL("t.occurred_at")),
+            ("resolved_at", SQL("t.resolved_at")),
+            ("subject", SQL("t.subject")),
         ),
         (
             CrossCheck(
-                "resolved_at", "resolved_at IS NULL OR resolved_at >= occurred_at", "must not be before occurred_at"
+                "resolved_at",
+                SQL("resolved_at IS NULL OR resolved_at >= occurred_at"),
+                "must not be before occurred_at",
             ),
         ),
     ),
-}  # fmt: skip
+}

@@ -35,6 +35,7 @@ from segmentation.money import Money
 from servicekit.db import is_database_outage
 from servicekit.errors import AppError, BadRequest
 from servicekit.pagination import Page, decode_cursor, encode_cursor
+from servicekit.sql import SQL, ident
 
 logger = logging.getLogger("segmentation.imports")
 PROGRESS_EVERY_SECONDS = 1.0
@@ -194,6 +195,9 @@ async def _read_header(body: AsyncIterator[bytes], entity: Entity) -> tuple[list
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UnreadableFile(f"The CSV header line cannot be read: {exc}.") from exc
     header = [h.strip() for h in header]
+    for h in header:  # an attribute's key becomes a text constant in SQL, which cannot hold NUL
+        if "\x00" in h:
+            raise UnreadableFile(f"The CSV header's column {h!r} holds a NUL character, which no name can hold.")
     unknown = [
         h
         for h in header
@@ -202,8 +206,11 @@ async def _read_header(body: AsyncIterator[bytes], entity: Entity) -> tuple[list
     missing = [f.path for f in entity.fields if f.required and f.path not in header]
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if not header or unknown or missing or duplicated:
-        parts = [f"unknown columns {unknown}" if unknown else "", f"missing columns {missing}" if missing else "",
-                 f"repeated columns {duplicated}" if duplicated else ""]  # fmt: skip
+        parts = [
+            f"unknown columns {unknown}" if unknown else "",
+            f"missing columns {missing}" if missing else "",
+            f"repeated columns {duplicated}" if duplicated else "",
+        ]
         detail = "; ".join(p for p in parts if p) or "no header line"
         columns = ", ".join(f.path for f in entity.fields)
         raise UnreadableFile(f"The CSV header does not fit {entity.name}: {detail}. Columns: {columns}.")
@@ -295,7 +302,8 @@ async def vacuum(engine: AsyncEngine, entity: str) -> None:
     try:
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.execute(text(f"VACUUM (ANALYZE) {SCHEMA}.{ENTITIES[entity].name}"))
+            table = ident(SCHEMA, ENTITIES[entity].name)
+            await autocommit.execute(SQL("VACUUM (ANALYZE) {table}").format(table=table).clause)
         logger.info("vacuumed %s after a large import", entity)
     except Exception:
         logger.exception("vacuum of %s after an import failed", entity)

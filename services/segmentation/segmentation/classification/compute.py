@@ -751,8 +751,6 @@ def _features_sql(days: Days, t: Thresholds, ids: Ids | None = None) -> SQL:
     subset = SQL("AND {}").format(ids(SQL("customer_id"))) if ids else SQL("")
     # The ERP's estimate in the base currency; in a currency without a rate it cannot be compared: none.
     rate = Money.of(t).rate_sql("c.revenue_potential_currency")
-    # money.py is being composed with servicekit.sql on another branch; until that is merged its rate is text.
-    rate = rate if isinstance(rate, SQL) else SQL(rate)
     potential = SQL("round(c.revenue_potential * {rate}, 2)").format(rate=rate)
     return SQL("""
     WITH per_customer AS ({orders}),

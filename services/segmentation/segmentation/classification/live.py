@@ -27,10 +27,6 @@ _SETTINGS = SQL("""
 
 async def reclassify(session: AsyncSession, customer_ids_sql: SQL, *, few: bool = False) -> int:
     """Classify the customers the SQL selects, as of today. Nothing before the first full run."""
-    # The imports are being composed with servicekit.sql on another branch; until that is merged, their SQL
-    # selecting the customers they touched is text.
-    if not isinstance(customer_ids_sql, SQL):
-        customer_ids_sql = SQL(customer_ids_sql)
     settings = (await session.execute(_SETTINGS.clause)).one()
     if settings[1] is None:
         return 0

@@ -65,8 +65,15 @@ async def lifecycles(client: httpx.AsyncClient) -> list[str]:
     await order(client, "TIED", 20, "93.95")
     await customer(client, "LATE-PAYER")
     await order(client, "LATE-PAYER", 150, "40.00")
-    invoice = {"customer_external_id": "LATE-PAYER", "issued_on": day(150), "due_on": day(120),
-               "paid_on": day(60), "amount": "40.00", "currency": "EUR", "dunning_level": 1}  # fmt: skip
+    invoice = {
+        "customer_external_id": "LATE-PAYER",
+        "issued_on": day(150),
+        "due_on": day(120),
+        "paid_on": day(60),
+        "amount": "40.00",
+        "currency": "EUR",
+        "dunning_level": 1,
+    }
     assert (await client.put("/v1/segmentation/invoices/R-1", json=invoice)).status_code == 201
     return ["COLD", "ASKED", "FIRST-BUY", "SETTLED", "DRIFTED", "BACK", "STEADY", "TIED", "LATE-PAYER"]
 
@@ -94,8 +101,14 @@ async def test_a_profile_as_of_a_day_is_what_a_run_as_of_that_day_gives(client: 
         current = await profile(client, c)
         assert without_time((await as_of(client, c, AS_OF))["classification"]) == without_time(current), c
         transitions.add((found["lifecycle"], current["lifecycle"]))
-    assert {("prospect", "new"), ("new", "active"), ("active", "lapsed"), ("lapsed", "reactivated"),
-            ("prospect", "prospect"), ("active", "active")} <= transitions  # fmt: skip
+    assert {
+        ("prospect", "new"),
+        ("new", "active"),
+        ("active", "lapsed"),
+        ("lapsed", "reactivated"),
+        ("prospect", "prospect"),
+        ("active", "active"),
+    } <= transitions
 
 
 async def test_a_back_dated_run_leaves_the_current_classifications_and_history_alone(
@@ -164,7 +177,7 @@ async def test_kept_cut_points_are_computed_again_once_the_facts_change(client: 
         await ingest.start()
         await connection.execute("""UPDATE segmentation.orders SET net_amount = 9000.00, net_cents = 900000
                                     WHERE customer_id = (SELECT id FROM segmentation.customers
-                                                         WHERE external_id = 'BIG')""")  # fmt: skip
+                                                         WHERE external_id = 'BIG')""")
         await connection.execute("INSERT INTO segmentation.fact_writes VALUES (pg_current_xact_id())")
         computed_meanwhile = await as_of(client, "SETTLED", AS_OF - timedelta(days=1))
         assert computed_meanwhile["classification"]["reasons"]["abc"]["a_min_revenue"] == "5000.00"
@@ -202,8 +215,12 @@ async def test_an_ingest_breaks_a_tie_as_the_run_did(client: httpx.AsyncClient) 
     await classify(client, TODAY)
     assert [(await profile(client, c))["abc"] for c in ("B2", "C1")] == ["B", "C"]
     for external_id in ("C1", "B2"):  # a contact changes no revenue, but classifies the customer again
-        contact = {"customer_external_id": external_id, "kind": "inquiry", "channel": "web",
-                   "occurred_at": f"{TODAY}T08:00:00Z"}  # fmt: skip
+        contact = {
+            "customer_external_id": external_id,
+            "kind": "inquiry",
+            "channel": "web",
+            "occurred_at": f"{TODAY}T08:00:00Z",
+        }
         assert (await client.put(f"/v1/segmentation/interactions/T-{external_id}", json=contact)).status_code == 201
     c1 = await profile(client, "C1")
     assert (c1["abc"], c1["reasons"]["z_stage"]["interactions"]) == ("C", 1), "as the run broke the tie"
@@ -219,9 +236,8 @@ async def test_cut_points_and_reasons_are_exact_decimals(client: httpx.AsyncClie
         await customer(client, external_id)
         await order(client, external_id, 30, amount)
     run = await classify(client)
-    assert (run["cut_points"]["matrix_revenue_split"], run["cut_points"]["matrix_potential_split"]) == (
-        "63.275", "63.275",
-    )  # fmt: skip
+    splits = (run["cut_points"]["matrix_revenue_split"], run["cut_points"]["matrix_potential_split"])
+    assert splits == ("63.275", "63.275")
     assert (run["cut_points"]["abc_a_last_external_id"], run["cut_points"]["abc_a_tied"]) == ("LOW", 1)
     quadrant = (await profile(client, "LOW"))["reasons"]["quadrant"]
     assert (quadrant["revenue_split"], quadrant["revenue_12m"], quadrant["potential"]) == ("63.275", "63.27", "63.27")

@@ -27,8 +27,13 @@ async def customer(client: httpx.AsyncClient, external_id: str, **fields: object
 async def order(
     client: httpx.AsyncClient, customer_id: str, days_before: int, amount: str = "100.00", status: str = "booked"
 ) -> None:
-    body = {"customer_external_id": customer_id, "ordered_at": f"{day(days_before)}T12:00:00Z",
-            "net_amount": amount, "currency": "EUR", "status": status}  # fmt: skip
+    body = {
+        "customer_external_id": customer_id,
+        "ordered_at": f"{day(days_before)}T12:00:00Z",
+        "net_amount": amount,
+        "currency": "EUR",
+        "status": status,
+    }
     response = await client.put(f"/v1/segmentation/orders/O{next(_ids)}", json=body)
     assert response.status_code == 201, response.text
 
@@ -61,8 +66,14 @@ async def test_lifecycle_at_its_boundaries(client: httpx.AsyncClient) -> None:
             await order(client, external_id, d)
     await customer(client, "PROSPECT")
     await classify(client)
-    expected = {"NEW-90": "new", "ACTIVE-91": "active", "ACTIVE-365": "active", "LAPSED-366": "lapsed",
-                "NEW-TODAY": "new", "PROSPECT": "prospect"}  # fmt: skip
+    expected = {
+        "NEW-90": "new",
+        "ACTIVE-91": "active",
+        "ACTIVE-365": "active",
+        "LAPSED-366": "lapsed",
+        "NEW-TODAY": "new",
+        "PROSPECT": "prospect",
+    }
     assert {c: (await profile(client, c))["lifecycle"] for c in expected} == expected
     lapsed = await profile(client, "LAPSED-366")
     assert lapsed["reasons"]["lifecycle"]["days_since_last_order"] == 366
@@ -145,19 +156,23 @@ async def test_abc_by_cumulative_share_with_ties_by_external_id(client: httpx.As
     classes = {c: (await profile(client, c))["abc"] for c in ("A1", "A2", "B1", "B2", "C1", "C-NONE", "C-OLD")}
     assert classes == {"A1": "A", "A2": "A", "B1": "B", "B2": "B", "C1": "C", "C-NONE": "C", "C-OLD": "C"}
     b1 = (await profile(client, "B1"))["reasons"]["abc"]
-    assert (b1["revenue_12m"], b1["a_min_revenue"], b1["b_min_revenue"], b1["a_share"]) == (
-        "10.00", "30.00", "5.00", "0.80",
-    ), "exact decimals, as strings"  # fmt: skip
+    figures = (b1["revenue_12m"], b1["a_min_revenue"], b1["b_min_revenue"], b1["a_share"])
+    assert figures == ("10.00", "30.00", "5.00", "0.80"), "exact decimals, as strings"
     assert b1["ties"] == []
     # B2 and C1 have 5.00 each: the tie falls into B and C, broken by external id, and both profiles say so.
     for tied in ("B2", "C1"):
         abc = (await profile(client, tied))["reasons"]["abc"]
         assert (abc["b_min_revenue"], abc["b_last_external_id"]) == ("5.00", "B2")
-        assert abc["ties"] == [{
-            "revenue_12m": "5.00", "customers": 2, "up_to_last": 1, "last_external_id": "B2",
-            "broken_by": "external_id",
-            "said": "tie at 5.00 with 2 customers, broken by external id: B up to B2, C after",
-        }], tied  # fmt: skip
+        assert abc["ties"] == [
+            {
+                "revenue_12m": "5.00",
+                "customers": 2,
+                "up_to_last": 1,
+                "last_external_id": "B2",
+                "broken_by": "external_id",
+                "said": "tie at 5.00 with 2 customers, broken by external id: B up to B2, C after",
+            }
+        ], tied
 
 
 @pytest.mark.parametrize(
@@ -178,8 +193,15 @@ async def test_payment_behaviour(client: httpx.AsyncClient, invoices: list, expe
     await customer(client, "PAYER")
     await order(client, "PAYER", 100)
     for i, (issued, due, paid, dunning) in enumerate(invoices):
-        body = {"customer_external_id": "PAYER", "issued_on": issued, "due_on": due, "paid_on": paid,
-                "amount": "100.00", "currency": "EUR", "dunning_level": dunning}  # fmt: skip
+        body = {
+            "customer_external_id": "PAYER",
+            "issued_on": issued,
+            "due_on": due,
+            "paid_on": paid,
+            "amount": "100.00",
+            "currency": "EUR",
+            "dunning_level": dunning,
+        }
         assert (await client.put(f"/v1/segmentation/invoices/R{i}", json=body)).status_code == 201
     await classify(client)
     result = await profile(client, "PAYER")
@@ -189,11 +211,19 @@ async def test_payment_behaviour(client: httpx.AsyncClient, invoices: list, expe
 async def test_value_matrix_key_accounts_and_minimum_order_value_follow_the_config(client: httpx.AsyncClient) -> None:
     config = (await client.get("/v1/segmentation/config")).json()
     assert (config["new_customer_days"], config["lapsed_after_days"], config["abc_a_share"]) == (90, 365, "0.80")
-    config |= {"matrix_revenue_split": "1000", "matrix_potential_split": "5000", "key_account_top_n": 1,
-               "minimum_order_value": "150"}  # fmt: skip
+    config |= {
+        "matrix_revenue_split": "1000",
+        "matrix_potential_split": "5000",
+        "key_account_top_n": 1,
+        "minimum_order_value": "150",
+    }
     assert (await client.put("/v1/segmentation/config", json=config)).status_code == 200
-    quadrants = {"TOP": ("2500.00", "9000.00"), "PREMIUM": ("2000.00", None), "DEVELOPMENT": ("100.00", "9000.00"),
-                 "SMALL": ("100.00", None)}  # fmt: skip
+    quadrants = {
+        "TOP": ("2500.00", "9000.00"),
+        "PREMIUM": ("2000.00", None),
+        "DEVELOPMENT": ("100.00", "9000.00"),
+        "SMALL": ("100.00", None),
+    }
     for external_id, (amount, potential) in quadrants.items():
         fields = {"revenue_potential": {"amount": potential, "currency": "EUR"}} if potential else {}
         await customer(client, external_id, **fields)
@@ -201,8 +231,11 @@ async def test_value_matrix_key_accounts_and_minimum_order_value_follow_the_conf
     await classify(client)
     results = {c: await profile(client, c) for c in quadrants}
     assert {c: r["quadrant"] for c, r in results.items()} == {
-        "TOP": "top", "PREMIUM": "premium", "DEVELOPMENT": "development", "SMALL": "small"
-    }  # fmt: skip
+        "TOP": "top",
+        "PREMIUM": "premium",
+        "DEVELOPMENT": "development",
+        "SMALL": "small",
+    }
     assert results["TOP"]["reasons"]["quadrant"]["potential_source"] == "estimate"
     assert results["PREMIUM"]["reasons"]["quadrant"]["potential_source"] == "revenue_12m"
     assert [c for c, r in results.items() if r["key_account"]] == ["TOP"], "the largest by revenue"
@@ -255,8 +288,12 @@ async def test_thresholds_that_contradict_the_domain_are_refused(client: httpx.A
 
 
 async def test_days_are_the_company_time_zone_days(client: httpx.AsyncClient) -> None:
-    late_evening = {"customer_external_id": "EVENING", "ordered_at": f"{day(1)}T23:30:00Z",
-                    "net_amount": "10.00", "currency": "EUR"}  # fmt: skip
+    late_evening = {
+        "customer_external_id": "EVENING",
+        "ordered_at": f"{day(1)}T23:30:00Z",
+        "net_amount": "10.00",
+        "currency": "EUR",
+    }
     await customer(client, "EVENING")
     assert (await client.put("/v1/segmentation/orders/EVE-1", json=late_evening)).status_code == 201
     await classify(client, AS_OF - timedelta(days=1))
@@ -284,10 +321,9 @@ async def test_a_run_rewrites_only_what_changed_and_every_profile_holds_as_of_it
 
     connection = await asyncpg.connect(db_url)
     try:
-        written = dict(await connection.fetch(
-            """SELECT c.external_id, k.run_id = $1::uuid FROM segmentation.classifications k
-               JOIN segmentation.customers c ON c.id = k.customer_id""", run["id"]
-        ))  # fmt: skip
+        by_run = """SELECT c.external_id, k.run_id = $1::uuid FROM segmentation.classifications k
+                    JOIN segmentation.customers c ON c.id = k.customer_id"""
+        written = dict(await connection.fetch(by_run, run["id"]))
     finally:
         await connection.close()
     assert written == {"STEADY": False, "CROSSING": True}, "the unchanged customer was not written again"
@@ -296,10 +332,14 @@ async def test_a_run_rewrites_only_what_changed_and_every_profile_holds_as_of_it
     assert (await profile(client, "CROSSING"))["lifecycle"] == "lapsed"
     history = (await client.get("/v1/segmentation/customers/CROSSING/history")).json()
     assert [(c["attribute"], c["from_value"], c["to_value"], c["changed_on"]) for c in history] == [
-        ("lifecycle", None, "active", day(0)), ("z_stage", None, "Z2", day(0)), ("abc", None, "A", day(0)),
+        ("lifecycle", None, "active", day(0)),
+        ("z_stage", None, "Z2", day(0)),
+        ("abc", None, "A", day(0)),
         ("quadrant", None, "small", day(0)),
-        ("lifecycle", "active", "lapsed", day(-1)), ("abc", "A", "C", day(-1)), ("quadrant", "small", None, day(-1)),
-    ]  # fmt: skip
+        ("lifecycle", "active", "lapsed", day(-1)),
+        ("abc", "A", "C", day(-1)),
+        ("quadrant", "small", None, day(-1)),
+    ]
 
     await order(client, "CROSSING", -2, "40.00")  # back in the matrix: a change from null after the first one
     history = (await client.get("/v1/segmentation/customers/CROSSING/history")).json()
@@ -349,8 +389,12 @@ async def test_a_profile_before_any_run_says_so(client: httpx.AsyncClient) -> No
 async def test_a_new_order_shows_in_the_profile_at_once(client: httpx.AsyncClient) -> None:
     today = TODAY
     await customer(client, "SLEEPER")
-    body = {"customer_external_id": "SLEEPER", "ordered_at": f"{today - timedelta(days=400)}T10:00:00Z",
-            "net_amount": "250.00", "currency": "EUR"}  # fmt: skip
+    body = {
+        "customer_external_id": "SLEEPER",
+        "ordered_at": f"{today - timedelta(days=400)}T10:00:00Z",
+        "net_amount": "250.00",
+        "currency": "EUR",
+    }
     await client.put("/v1/segmentation/orders/S-1", json=body)
     await classify(client, today)
     assert (await profile(client, "SLEEPER"))["lifecycle"] == "lapsed"
@@ -361,16 +405,23 @@ async def test_a_new_order_shows_in_the_profile_at_once(client: httpx.AsyncClien
     # The last run found no revenue at all: the first customer with revenue is A, as a run would find.
     assert (now["abc"], now["reasons"]["abc"]["a_min_revenue"]) == ("A", None)
     history = (await client.get("/v1/segmentation/customers/SLEEPER/history")).json()
-    lifecycle = [(c["from_value"], c["to_value"], c["changed_on"], c["run_id"] is None)
-                 for c in history if c["attribute"] == "lifecycle"]  # fmt: skip
+    lifecycle = [
+        (c["from_value"], c["to_value"], c["changed_on"], c["run_id"] is None)
+        for c in history
+        if c["attribute"] == "lifecycle"
+    ]
     assert lifecycle == [(None, "lapsed", today.isoformat(), True), ("lapsed", "reactivated", today.isoformat(), True)]
 
 
 async def test_an_import_reclassifies_the_customers_it_touches(client: httpx.AsyncClient) -> None:
     today = TODAY
     await customer(client, "QUIET")
-    old = {"customer_external_id": "QUIET", "ordered_at": f"{today - timedelta(days=500)}T10:00:00Z",
-           "net_amount": "80.00", "currency": "EUR"}  # fmt: skip
+    old = {
+        "customer_external_id": "QUIET",
+        "ordered_at": f"{today - timedelta(days=500)}T10:00:00Z",
+        "net_amount": "80.00",
+        "currency": "EUR",
+    }
     await client.put("/v1/segmentation/orders/Q-1", json=old)
     await classify(client, today)
     csv = f"external_id,customer_external_id,ordered_at,net_amount,currency\nQ-2,QUIET,{today}T09:00:00Z,99.00,EUR\n"
@@ -388,8 +439,12 @@ async def test_an_ingest_classifies_as_of_the_companys_day(
     assert (await client.put("/v1/segmentation/config", json={**config, "time_zone": time_zone})).status_code == 200
     await customer(client, "LATE")
     await classify(client, TODAY - timedelta(days=7))
-    body = {"customer_external_id": "LATE", "ordered_at": "2026-12-06T23:00:00Z", "net_amount": "10.00",
-            "currency": "EUR"}  # fmt: skip
+    body = {
+        "customer_external_id": "LATE",
+        "ordered_at": "2026-12-06T23:00:00Z",
+        "net_amount": "10.00",
+        "currency": "EUR",
+    }
     assert (await client.put("/v1/segmentation/orders/L-1", json=body)).status_code == 201
     assert (await profile(client, "LATE"))["as_of"] == as_of
 
@@ -484,8 +539,12 @@ async def test_an_audience_streams_as_ndjson_with_what_campaigns_need(client: ht
     await order(client, "FIRST", 30, "120.00")
     await customer(client, "UNHAPPY", consent={"email": True})
     await order(client, "UNHAPPY", 20, "80.00")
-    complaint = {"customer_external_id": "UNHAPPY", "kind": "complaint", "channel": "phone",
-                 "occurred_at": f"{day(5)}T09:00:00Z"}  # fmt: skip
+    complaint = {
+        "customer_external_id": "UNHAPPY",
+        "kind": "complaint",
+        "channel": "phone",
+        "occurred_at": f"{day(5)}T09:00:00Z",
+    }
     await client.put("/v1/segmentation/interactions/C-1", json=complaint)
     await customer(client, "NO-CONSENT")
     await order(client, "NO-CONSENT", 25)
@@ -494,8 +553,9 @@ async def test_an_audience_streams_as_ndjson_with_what_campaigns_need(client: ht
     assert response.headers["content-type"].startswith("application/x-ndjson")
     members = [json.loads(line) for line in response.text.splitlines()]
     assert [(m["external_id"], m["open_complaint"], m["lifecycle"]) for m in members] == [
-        ("FIRST", False, "new"), ("UNHAPPY", True, "new"),
-    ]  # fmt: skip
+        ("FIRST", False, "new"),
+        ("UNHAPPY", True, "new"),
+    ]
     assert members[0]["revenue_12m"] == "120.00"
     assert members[0]["consent_email"] is True
 
@@ -512,8 +572,10 @@ async def test_weekly_orders_of_a_segment(client: httpx.AsyncClient) -> None:
     report = (await client.get("/v1/segmentation/reports/weekly-orders", params=params)).json()
     assert report["customers"] == 2
     assert [(w["iso_week"], w["orders"], w["net_amount"]) for w in report["weeks"]] == [
-        ("2026-W25", 0, "0.00"), ("2026-W26", 2, "150.00"), ("2026-W27", 1, "30.00"),
-    ]  # fmt: skip
+        ("2026-W25", 0, "0.00"),
+        ("2026-W26", 2, "150.00"),
+        ("2026-W27", 1, "30.00"),
+    ]
     only_w2 = (await client.get("/v1/segmentation/reports/weekly-orders", params={**params, "abc": "B"})).json()
     assert (only_w2["customers"], [w["orders"] for w in only_w2["weeks"]]) == (1, [0, 0, 1])
 
@@ -540,8 +602,12 @@ async def test_a_run_keeps_what_an_ingest_classified_while_it_computed(client: h
 
 async def test_revenue_is_counted_in_the_base_currency(client: httpx.AsyncClient) -> None:
     await customer(client, "ABROAD", revenue_potential={"amount": "1000.00", "currency": "USD"})
-    foreign = {"customer_external_id": "ABROAD", "ordered_at": f"{day(10)}T12:00:00Z", "net_amount": "100.00",
-               "currency": "USD"}  # fmt: skip
+    foreign = {
+        "customer_external_id": "ABROAD",
+        "ordered_at": f"{day(10)}T12:00:00Z",
+        "net_amount": "100.00",
+        "currency": "USD",
+    }
     refused = await client.put("/v1/segmentation/orders/USD-1", json=foreign)
     assert (refused.status_code, refused.json()["errors"][0]["field"]) == (422, "body.currency")
     assert "no exchange rate from USD to the base currency EUR" in refused.json()["detail"]
@@ -552,8 +618,10 @@ async def test_revenue_is_counted_in_the_base_currency(client: httpx.AsyncClient
     assert (await client.put("/v1/segmentation/config", json=rates)).status_code == 200
     assert (await client.put("/v1/segmentation/orders/USD-1", json=foreign)).status_code == 201
     await order(client, "ABROAD", 5, "20.00")  # EUR
-    csv = ("external_id,customer_external_id,ordered_at,net_amount,currency\n"
-           f"USD-2,ABROAD,{day(3)}T12:00:00Z,10.01,USD\nCHF-1,ABROAD,{day(3)}T12:00:00Z,10.00,CHF\n")  # fmt: skip
+    csv = (
+        "external_id,customer_external_id,ordered_at,net_amount,currency\n"
+        f"USD-2,ABROAD,{day(3)}T12:00:00Z,10.01,USD\nCHF-1,ABROAD,{day(3)}T12:00:00Z,10.00,CHF\n"
+    )
     job = (
         await client.post("/v1/segmentation/imports/orders", content=csv, headers={"Content-Type": "text/csv"})
     ).json()

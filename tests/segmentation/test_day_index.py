@@ -8,7 +8,6 @@ from datetime import date
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from segmentation.classification import compute
@@ -16,6 +15,7 @@ from segmentation.company.schemas import Thresholds
 from segmentation.orderdays import days as orderdays
 from segmentation.orderdays import index as day_index
 from servicekit.settings import plain_database_url
+from servicekit.sql import SQL
 from tests.segmentation.test_classification import classify, customer, profile
 
 
@@ -112,8 +112,9 @@ async def test_a_run_reads_each_customers_orders_by_day_from_the_index_without_s
             days = await orderdays.days_over_every_order(session, date(2026, 6, 30), "Europe/Berlin")
             await orderdays.run_settings(session)
             await orderdays.aggregate_by_sorting(session)
-            features = compute._features_sql(days, Thresholds(time_zone="Europe/Berlin"), ids="{} <= 1000")
-            plan = "\n".join((await session.scalars(text(f"EXPLAIN {features}"))).all())
+            thresholds = Thresholds(time_zone="Europe/Berlin")
+            features = compute._features_sql(days, thresholds, ids=lambda column: SQL("{} <= 1000").format(column))
+            plan = "\n".join((await session.scalars(SQL("EXPLAIN {}").format(features).clause)).all())
     finally:
         await engine.dispose()
     assert f"Index Only Scan using {day_index.index_name('Europe/Berlin')}" in plan, plan

@@ -210,10 +210,15 @@ def expected_predictions(job: dict, summary: model.Summary, customer: str) -> di
         "expected_order_value": order_value,
         "predicted_revenue_12m": model.expected_purchases(purchases, *history, model.WEEKS_PER_YEAR)[0] * order_value,
         "clv": model.discounted_clv(
-            purchases, spend, *history, monetary, horizon_weeks=36 * model.WEEKS_PER_MONTH, margin=0.3,
+            purchases,
+            spend,
+            *history,
+            monetary,
+            horizon_weeks=36 * model.WEEKS_PER_MONTH,
+            margin=0.3,
             annual_discount_rate=0.1,
         )[0],
-    }  # fmt: skip
+    }
 
 
 async def test_a_run_scores_every_customer_with_the_current_model(
@@ -259,8 +264,12 @@ async def test_a_run_scores_every_customer_with_the_current_model(
 
     # Horizons, margin and discount rate are the company's: the next run scores with the new ones.
     config = (await client.get("/v1/segmentation/config")).json()
-    changed = {"prediction_horizon_months": 24, "clv_horizon_months": 12, "clv_margin": "0.6",
-               "clv_annual_discount_rate": "0"}  # fmt: skip
+    changed = {
+        "prediction_horizon_months": 24,
+        "clv_horizon_months": 12,
+        "clv_margin": "0.6",
+        "clv_annual_discount_rate": "0",
+    }
     assert (await client.put("/v1/segmentation/config", json={**config, **changed})).status_code == 200
     await classify(client, CALIBRATION_END.isoformat())
     predictions = (await profile(client, loyal))["predictions"]
@@ -281,11 +290,12 @@ async def test_an_active_customer_unlikely_to_be_alive_is_at_risk(imported: None
     at_risk = (await client.get("/v1/segmentation/profiles", params={"phase": "at_risk", "limit": 1000})).json()
     # At risk by the model alone: revenue did not fall sharply, but he stopped buying for longer than he used to.
     by_model = [
-        p for p in at_risk["items"]
+        p
+        for p in at_risk["items"]
         if p["classification"]["predictions"]["probability_alive"] < 0.5
         and Decimal(p["classification"]["reasons"]["phase"]["recent_revenue"])
         > Decimal("0.5") * Decimal(p["classification"]["reasons"]["phase"]["previous_revenue"])
-    ]  # fmt: skip
+    ]
     assert by_model, "CDNOW has active customers whose purchase pattern says they left"
     customer = by_model[0]["customer"]["external_id"]
     reasons = by_model[0]["classification"]["reasons"]["phase"]
@@ -304,8 +314,12 @@ async def test_a_new_order_updates_the_customers_predictions_at_once(imported: N
     await classify(client, CALIBRATION_END.isoformat())
     before = await profile(client, "00004")
     today = TODAY.isoformat()  # the company's day by the app's clock: its time zone is UTC here
-    order = {"customer_external_id": "00004", "ordered_at": f"{today}T09:00:00Z",
-             "net_amount": "20.00", "currency": "USD"}  # fmt: skip
+    order = {
+        "customer_external_id": "00004",
+        "ordered_at": f"{today}T09:00:00Z",
+        "net_amount": "20.00",
+        "currency": "USD",
+    }
     assert (await client.put("/v1/segmentation/orders/LIVE-1", json=order)).status_code in (200, 201)
     after = await profile(client, "00004")
     assert (after["as_of"], after["lifecycle"]) == (today, "reactivated")
@@ -331,9 +345,8 @@ async def test_a_new_order_updates_the_customers_predictions_at_once(imported: N
 async def test_prediction_settings_are_validated(client: httpx.AsyncClient) -> None:
     config = (await client.get("/v1/segmentation/config")).json()
     assert (config["prediction_horizon_months"], config["clv_horizon_months"]) == (12, 36)
-    assert (config["clv_margin"], config["clv_annual_discount_rate"], config["at_risk_probability_alive"]) == (
-        "0.30", "0.10", "0.5",
-    )  # fmt: skip
+    clv_and_risk = (config["clv_margin"], config["clv_annual_discount_rate"], config["at_risk_probability_alive"])
+    assert clv_and_risk == ("0.30", "0.10", "0.5")
     for field, value in (("clv_margin", "1.5"), ("at_risk_probability_alive", "1"), ("prediction_horizon_months", 0)):
         refused = await client.put("/v1/segmentation/config", json={**config, field: value})
         assert (refused.status_code, refused.headers["content-type"]) == (422, "application/problem+json"), field

@@ -10,8 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from segmentation.classification import ranking
+from servicekit.sql import SQL
 
-FIGURES = ranking.Figures("figures", "f.potential")
+FIGURES = ranking.Figures(SQL("figures"), SQL("f.potential"))
 
 
 @pytest.fixture
@@ -32,11 +33,17 @@ async def fill(session: AsyncSession, rows: list[tuple[Decimal, str, bool, Decim
     await session.execute(text("TRUNCATE figures"))
     if rows:
         await session.execute(
-            text("INSERT INTO figures SELECT * FROM unnest(CAST(:r AS numeric[]), CAST(:e AS text[]), "
-                 "CAST(:a AS boolean[]), CAST(:p AS numeric[]))"),
-            {"r": [r[0] for r in rows], "e": [r[1] for r in rows], "a": [r[2] for r in rows],
-             "p": [r[3] for r in rows]},
-        )  # fmt: skip
+            text(
+                "INSERT INTO figures SELECT * FROM unnest(CAST(:r AS numeric[]), CAST(:e AS text[]), "
+                "CAST(:a AS boolean[]), CAST(:p AS numeric[]))"
+            ),
+            {
+                "r": [r[0] for r in rows],
+                "e": [r[1] for r in rows],
+                "a": [r[2] for r in rows],
+                "p": [r[3] for r in rows],
+            },
+        )
 
 
 def money(value: float) -> Decimal:

@@ -19,8 +19,13 @@ AUDIENCE_BATCH = 5000
 
 
 # Predicted figures in each audience line: what campaigns score members by. Null without a model or orders.
-AUDIENCE_PREDICTIONS = ("probability_alive", "expected_purchases", "expected_order_value", "predicted_revenue_12m",
-                        "clv")  # fmt: skip
+AUDIENCE_PREDICTIONS = (
+    "probability_alive",
+    "expected_purchases",
+    "expected_order_value",
+    "predicted_revenue_12m",
+    "clv",
+)
 
 
 async def audience_lines(sessions: async_sessionmaker[AsyncSession], filters: ProfileFilters) -> AsyncIterator[bytes]:

@@ -25,8 +25,9 @@ class Basis:
 
     @classmethod
     def of(cls, row: BasisRow) -> Basis:
-        return cls(Thresholds.stored(row.thresholds), CutPoints.from_json(row.cut_points),
-                   ScoringModel.from_json(row.model))  # fmt: skip
+        return cls(
+            Thresholds.stored(row.thresholds), CutPoints.from_json(row.cut_points), ScoringModel.from_json(row.model)
+        )
 
 
 NO_BASIS = Basis(Thresholds(), CutPoints.from_json({}), None)  # before any run: the defaults

@@ -1,21 +1,11 @@
 """The SQL that classifies: one set-based pass over every customer for a run, or over the few an ingest touched.
 
-Thresholds are inlined as SQL literals: they are validated ints, decimals, dates and time-zone instants
-(never free text), and literals let the planner see them. Days are calendar days in the company's time zone:
-orders are summed per customer and day (a purchase day, as the predictive model counts them), the one
-conversion of an order's timestamp.
-
-What keeps a run near the cost of a single aggregate over the orders (docs/benchmarks.md): amounts are summed in
-cents as float8; reactivation needs no window over the orders; orders and invoices are read per customer from
-covering indexes, the orders in the order of their days in the company's time zone (day_index), the customers
-split in two halves computed on two connections at once; the ends of the ABC classes and the top N and the
-medians are selected from buckets, not sorted (ranking); the classification of every customer runs on parallel
-workers, over unlogged tables (a temporary one is not theirs to read), and ABC and the top N are compared with
-the last customer of each class rather than joined to a ranking; the predictive model's terms are tabulated per
-distinct (repeat purchases, age), not per customer; the classifications hold figures, not reasons documents
-(those are built when read); a run writes only the customers whose figures or classes changed, typed and laid
-out as the table's rows (the insert copies them whole), and a customer's first classification is not written to
-the history (it starts with `classified_on`).
+Days are calendar days in the company's time zone; orders are summed per customer and day (a purchase day, as the
+predictive model counts them). Days, thresholds and cut points are SQL literals (servicekit.sql), so that the
+planner sees them. A run is shaped to cost about what one aggregate over the orders costs: two halves of the
+customers computed on two connections at once, the class ends found by selection (ranking), every customer
+classified by parallel workers, only the customers that changed written; docs/benchmarks.md ("Segmentation at
+a million customers") has what each of these measured.
 """
 
 from __future__ import annotations
@@ -23,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, LiteralString
 
 import numpy as np
-from sqlalchemy import Column, text
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import AddConstraint, DropConstraint
@@ -61,36 +51,73 @@ from segmentation.predictive.scoring import (
     tabulate,
 )
 from servicekit.db import favour_parallel_workers
-from servicekit.sql import SQL, ident
+from servicekit.sql import SQL, ident, literal
 
 RUN_LOCK = "segmentation.runs"
 
 # Stored per customer; a run rewrites a customer only when one of these differs.
 FIGURES = [
-    "lifecycle", "z_stage", "abc", "key_account", "payment", "quadrant", "phase", "order_count", "revenue_12m",
-    "average_order_value", "below_minimum_order_value", "potential", "first_order_on", "last_order_on",
-    "recent_revenue", "previous_revenue", "reactivated_on", "reactivation_gap_days", "interactions", "invoices",
-    "average_days_late", "overdue_invoices_12m", "max_dunning_level", "erp_key_account", "potential_estimated",
-    "in_top_n", "purchase_days", "repeat_spend",
-]  # fmt: skip
+    "lifecycle",
+    "z_stage",
+    "abc",
+    "key_account",
+    "payment",
+    "quadrant",
+    "phase",
+    "order_count",
+    "revenue_12m",
+    "average_order_value",
+    "below_minimum_order_value",
+    "potential",
+    "first_order_on",
+    "last_order_on",
+    "recent_revenue",
+    "previous_revenue",
+    "reactivated_on",
+    "reactivation_gap_days",
+    "interactions",
+    "invoices",
+    "average_days_late",
+    "overdue_invoices_12m",
+    "max_dunning_level",
+    "erp_key_account",
+    "potential_estimated",
+    "in_top_n",
+    "purchase_days",
+    "repeat_spend",
+]
 HISTORY_ATTRIBUTES = ("lifecycle", "z_stage", "abc", "quadrant")
 # In the table's order (migration 0010_classifications_rebuilt): rows laid out so are copied whole by an insert.
 STORED_COLUMNS = list(ClassificationRow.__table__.columns)
 assert set(FIGURES) | {"customer_id", "as_of", "run_id", "basis_id", "classified_on", "computed_at"} == {
     c.name for c in ClassificationRow.__table__.columns
 }, "every stored column is a figure or bookkeeping"
+# The stored columns' types, by the name SQLAlchemy gives each for Postgres: a column of a type not listed here
+# fails this module's import.
+_TYPES = {
+    str(piece): piece
+    for piece in (
+        SQL("BIGINT"),
+        SQL("INTEGER"),
+        SQL("SMALLINT"),
+        SQL("BOOLEAN"),
+        SQL("TEXT"),
+        SQL("CHAR(1)"),
+        SQL("DATE"),
+        SQL("UUID"),
+        SQL("NUMERIC(18, 2)"),
+        SQL("NUMERIC(8, 1)"),
+        SQL("TIMESTAMP WITH TIME ZONE"),
+    )
+}
+_STORED = [(c.name, _TYPES[str(c.type.compile(dialect=postgresql.dialect()))]) for c in STORED_COLUMNS]
 
-
-def _type_sql(column: Column[Any]) -> str:
-    return str(column.type.compile(dialect=postgresql.dialect()))
-
-
-def _sql(value: int | Decimal | date | None) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    return str(int(value)) if isinstance(value, int) else f"{Decimal(value)}::numeric"
+_CUSTOMERS, _ORDERS, _INVOICES, _INTERACTIONS = (
+    ident(SCHEMA, name) for name in ("customers", "orders", "invoices", "interactions")
+)
+_CLASSIFICATIONS, _CHANGES, _BASES = (
+    ident(SCHEMA, name) for name in ("classifications", "classification_changes", "classification_bases")
+)
 
 
 @dataclass(frozen=True)
@@ -102,13 +129,15 @@ class ClassEnd:
     tied: int | None
     tied_in_class: int | None
 
-    def up_to(self, name: str) -> str:
+    def up_to(self, name: str) -> SQL:
         """SQL over features `f`: the customer ranks at or before him. More revenue, or as much and an external
         id not after his (byte by byte, bound as `:last_<name>`), as a run ranks; without his id, as much."""
         if self.last_external_id is None:
-            return f"f.revenue_12m >= {_sql(self.revenue)}"
-        return f"""(f.revenue_12m > {_sql(self.revenue)} OR f.revenue_12m = {_sql(self.revenue)}
-                   AND f.external_id COLLATE "C" <= CAST(:last_{name} AS text))"""
+            return SQL("f.revenue_12m >= {revenue}").format(revenue=self.revenue)
+        return SQL("""(f.revenue_12m > {revenue} OR f.revenue_12m = {revenue}
+                   AND f.external_id COLLATE "C" <= CAST({last} AS text))""").format(
+            revenue=self.revenue, last=_LAST[name]
+        )
 
     @property
     def tie_split(self) -> bool:
@@ -118,6 +147,8 @@ class ClassEnd:
 
 # The stored cut points' prefix of each class end, by the name ranking gives it.
 ENDS = {"a": "abc_a", "b": "abc_b", "top_n": "key_account_top_n"}
+# The parameter each class end's last external id is bound as (_last_ids).
+_LAST = {"a": SQL(":last_a"), "b": SQL(":last_b"), "top_n": SQL(":last_top_n")}
 
 
 @dataclass(frozen=True)
@@ -157,12 +188,10 @@ class CutPoints:
                 f"{prefix}_tied_in_class": end.tied_through if end else None,
             }
         return cls(
-            matrix_revenue_split=t.matrix_revenue_split if t.matrix_revenue_split is not None
-            else found.revenue_median if found.revenue_median is not None else Decimal(0),
-            matrix_potential_split=t.matrix_potential_split if t.matrix_potential_split is not None
-            else found.potential_median if found.potential_median is not None else Decimal(0),
+            matrix_revenue_split=_first_known(t.matrix_revenue_split, found.revenue_median),
+            matrix_potential_split=_first_known(t.matrix_potential_split, found.potential_median),
             **ends,
-        )  # fmt: skip
+        )
 
     def end(self, name: str) -> ClassEnd | None:
         """Class end `name` (a key of ENDS); None: the class is empty."""
@@ -170,8 +199,12 @@ class CutPoints:
         revenue = getattr(self, f"{prefix}_min_revenue")
         if revenue is None:
             return None
-        return ClassEnd(revenue, getattr(self, f"{prefix}_last_external_id"), getattr(self, f"{prefix}_tied"),
-                        getattr(self, f"{prefix}_tied_in_class"))  # fmt: skip
+        return ClassEnd(
+            revenue,
+            getattr(self, f"{prefix}_last_external_id"),
+            getattr(self, f"{prefix}_tied"),
+            getattr(self, f"{prefix}_tied_in_class"),
+        )
 
     def as_json(self) -> dict[str, str | int | None]:
         """Decimals as exact strings, counts as numbers."""
@@ -193,7 +226,19 @@ class CutPoints:
         return cls(**found)
 
 
+def _first_known(configured: Decimal | None, median: Decimal | None) -> Decimal:
+    """A matrix split: as configured, else the median, else (no one active) zero."""
+    if configured is not None:
+        return configured
+    return median if median is not None else Decimal(0)
+
+
 Step = Callable[[str, int], Awaitable[None]]
+# A condition on a customer id column (given as SQL) that narrows the customers a statement computes.
+Ids = Callable[[SQL], SQL]
+
+SCRATCH_PREFIX = "run_features_"
+_MIDDLE_ID = SQL("SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {customers}").format(customers=_CUSTOMERS)
 
 
 async def classify_all(
@@ -224,62 +269,77 @@ async def classify_all(
     first, back_dated = latest is None, latest is not None and as_of < latest
     days = await days_over_every_order(session, as_of, t.time_zone)
     await step("features", 5)
-    middle = int(await session.scalar(text(f"SELECT coalesce((min(id) + max(id)) / 2, 0) FROM {SCHEMA}.customers")))
-    other_half = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}"
+    middle = int(await session.scalar(_MIDDLE_ID.clause))
+    other_half = ident(SCHEMA, f"{SCRATCH_PREFIX}{run_id.hex}")
     # Unlogged rather than temporary, so that parallel workers can read them when the run classifies; created
     # and dropped in the run's transaction.
-    features = f"{SCHEMA}.{SCRATCH_PREFIX}{run_id.hex}_all"
+    features = ident(SCHEMA, f"{SCRATCH_PREFIX}{run_id.hex}_all")
+    this_half = _features_sql(days, t, ids=lambda column: SQL("{} <= {}").format(column, middle))
     await aggregate_by_sorting(session)
     try:  # when one half fails, the other is cancelled
         async with asyncio.TaskGroup() as halves:
+            create = SQL("CREATE UNLOGGED TABLE {table} AS {features}").format(table=features, features=this_half)
+            halves.create_task(session.execute(create.clause))
             halves.create_task(
-                session.execute(
-                    text(f"""CREATE UNLOGGED TABLE {features} AS
-                                                        {_features_sql(days, t, ids=f"{{}} <= {middle}")}""")
+                _features_elsewhere(
+                    other_connection, other_half, days, t, ids=lambda column: SQL("{} > {}").format(column, middle)
                 )
             )
-            halves.create_task(_features_elsewhere(other_connection, other_half, days, t, ids=f"{{}} > {middle}"))
     except ExceptionGroup as failed:
         raise failed.exceptions[0] from None
     await aggregate_by_sorting(session, on=False)
-    every = f"(SELECT * FROM {features} UNION ALL SELECT * FROM {other_half})"  # both halves, not copied into one
+    # Both halves, not copied into one.
+    every = SQL("(SELECT * FROM {this} UNION ALL SELECT * FROM {other})").format(this=features, other=other_half)
     predicted = Predicted(model, days)
     if model is not None:
         await step("predictions", 50)
-        await ensure_terms(session, model, predicted.pairs_sql(f"{every} f"))
+        await ensure_terms(session, model, predicted.pairs_sql(every))
         if not back_dated:  # the current classifications' terms stay
             await drop_other_terms(session, model)
     await step("ranking", 55)
     await _parallel_query(session, True)
-    found = await ranking.cut_values(
-        session, ranking.Figures(every, predicted.potential, predicted.join), t.abc_a_share, t.abc_b_share,
-        t.key_account_top_n,
-    )  # fmt: skip
+    figures = ranking.Figures(every, predicted.potential, predicted.join)
+    found = await ranking.cut_values(session, figures, t.abc_a_share, t.abc_b_share, t.key_account_top_n)
     await _parallel_query(session, False)
     cut = CutPoints.of(t, found)
     # A customer ranks at or before the last of a class if he has more revenue, or as much and an external id
     # not after his. Compared, not joined.
-    ranked, ranked_params = _ranked(cut, every, empty="false")
+    ranked, ranked_params = _ranked(cut, every, empty=SQL("false"))
     await step("storing", 70)
     if back_dated:
         result = await _store_past(session, t, cut, ranked, predicted, run_id, ranked_params)
     else:
-        result = await _store(session, t, cut, ranked, predicted, run_id=run_id, since=snapshot_at, first=first,
-                              ranked_params=ranked_params)  # fmt: skip
+        result = await _store(
+            session,
+            t,
+            cut,
+            ranked,
+            predicted,
+            run_id=run_id,
+            since=snapshot_at,
+            first=first,
+            ranked_params=ranked_params,
+        )
     # The other half's table is dropped with the run's commit; a failed run's goes when the next run starts.
-    await session.execute(text(f"DROP TABLE {features}, {other_half}"))
+    await session.execute(SQL("DROP TABLE {}, {}").format(features, other_half).clause)
     # `customers`: all classified; the stored ones are only those that changed.
-    return {**result, "customers": found.customers, "cut_points": cut.as_json(), "snapshot_at": snapshot_at,
-            "model": model.as_json() if model else None, "back_dated": back_dated}  # fmt: skip
+    return {
+        **result,
+        "customers": found.customers,
+        "cut_points": cut.as_json(),
+        "snapshot_at": snapshot_at,
+        "model": model.as_json() if model else None,
+        "back_dated": back_dated,
+    }
 
 
-def _ranked(cut: CutPoints, features: str, *, empty: str) -> tuple[str, dict[str, str]]:
+def _ranked(cut: CutPoints, features: SQL, *, empty: SQL) -> tuple[SQL, dict[str, str]]:
     """`features` (a table or subquery) with each customer's ABC class and whether he is in the top N, against
     `cut`, and the parameters that SQL binds. `empty`: SQL for a class the cut points found empty."""
     up_to = {name: end.up_to(name) if (end := cut.end(name)) else empty for name in ENDS}
-    ranked = f"""(SELECT f.*, CASE WHEN {up_to["a"]} THEN 'A' WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
-                         {up_to["top_n"]} AS in_top_n
-                  FROM {features} f)"""
+    ranked = SQL("""(SELECT f.*, CASE WHEN {a} THEN 'A' WHEN {b} THEN 'B' ELSE 'C' END AS abc,
+                         {top_n} AS in_top_n
+                  FROM {features} f)""").format(**up_to, features=features)
     return ranked, _last_ids(cut)
 
 
@@ -289,38 +349,40 @@ def _last_ids(cut: CutPoints) -> dict[str, str]:
     return {f"last_{name}": end.last_external_id for name, end in ends if end and end.last_external_id}
 
 
-SCRATCH_PREFIX = "run_features_"
-
-
 async def _parallel_query(session: AsyncSession, on: bool) -> None:
     """Parallel workers for one statement of a run, which otherwise computes on one process per connection."""
-    await session.execute(text(f"SET LOCAL max_parallel_workers_per_gather {'TO DEFAULT' if on else '= 0'}"))
+    if on:
+        await session.execute(text("SET LOCAL max_parallel_workers_per_gather TO DEFAULT"))
+    else:
+        await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     await favour_parallel_workers(session, on)
 
 
 async def _features_elsewhere(
     other_connection: Callable[[], AbstractAsyncContextManager[AsyncSession]],
-    table: str,
+    table: SQL,
     days: Days,
     t: Thresholds,
-    ids: str,
+    ids: Ids,
 ) -> None:
     """The features of the customers `ids` selects into an unlogged `table`, committed on another connection.
     Tables left by runs that failed are dropped first (runs never overlap: they hold RUN_LOCK)."""
     async with other_connection() as other, other.begin():
         await run_settings(other)
         await aggregate_by_sorting(other)
-        stale = await other.scalars(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = :schema AND starts_with(tablename, :prefix)"
-        ), {"schema": SCHEMA, "prefix": SCRATCH_PREFIX})  # fmt: skip
+        stale = await other.scalars(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = :schema AND starts_with(tablename, :prefix)"),
+            {"schema": SCHEMA, "prefix": SCRATCH_PREFIX},
+        )
         for name in stale:
-            await other.execute(text(f'DROP TABLE IF EXISTS {SCHEMA}."{name}"'))
-        await other.execute(text(f"CREATE UNLOGGED TABLE {table} AS {_features_sql(days, t, ids=ids)}"))
+            await other.execute(SQL("DROP TABLE IF EXISTS {}").format(ident(SCHEMA, name)).clause)
+        features = _features_sql(days, t, ids=ids)
+        await other.execute(SQL("CREATE UNLOGGED TABLE {} AS {}").format(table, features).clause)
 
 
 async def classify_some(
     session: AsyncSession,
-    customer_ids_sql: str,
+    customer_ids_sql: SQL,
     as_of: date,
     t: Thresholds,
     cut: CutPoints,
@@ -339,32 +401,45 @@ async def classify_some(
     """
     days = Days(as_of, t.time_zone)
     predicted = Predicted(model, days)
-    features = f"({_features_sql(days, t, ids=f'{{}} IN ({customer_ids_sql})')})"
+    query = _features_sql(days, t, ids=lambda column: SQL("{} IN ({})").format(column, customer_ids_sql))
+    features = SQL("({})").format(query)
     materialised = model is not None and not few
     if materialised:
-        await session.execute(text(f"CREATE TEMP TABLE touched_features ON COMMIT DROP AS {features[1:-1]}"))
-        features = "touched_features"
+        await session.execute(SQL("CREATE TEMP TABLE touched_features ON COMMIT DROP AS {}").format(query).clause)
+        features = SQL("touched_features")
     if model is not None:
-        await ensure_terms(session, model, predicted.pairs_sql(f"{features} f"))
+        await ensure_terms(session, model, predicted.pairs_sql(features))
     # As a run ranks against the ends of its classes; where its cut points have none (it found no revenue), the
     # first customers with revenue are A and in the top N, as a run would find.
-    up_to = {name: end.up_to(name) if (end := cut.end(name)) else "true" for name in ENDS}
-    ranked = f"""(SELECT f.*, CASE WHEN f.revenue_12m <= 0 THEN 'C' WHEN {up_to["a"]} THEN 'A'
-                                   WHEN {up_to["b"]} THEN 'B' ELSE 'C' END AS abc,
-                         ({_sql(t.key_account_top_n)} IS NOT NULL AND f.revenue_12m > 0
-                          AND {up_to["top_n"]}) AS in_top_n
-                  FROM {features} f)"""
+    up_to = {name: end.up_to(name) if (end := cut.end(name)) else SQL("true") for name in ENDS}
+    ranked = SQL("""(SELECT f.*, CASE WHEN f.revenue_12m <= 0 THEN 'C' WHEN {a} THEN 'A'
+                                   WHEN {b} THEN 'B' ELSE 'C' END AS abc,
+                         ({top_n_configured} IS NOT NULL AND f.revenue_12m > 0
+                          AND {top_n}) AS in_top_n
+                  FROM {features} f)""").format(**up_to, top_n_configured=t.key_account_top_n, features=features)
     stored = (await _store(session, t, cut, ranked, predicted, ranked_params=_last_ids(cut)))["customers"]
     if materialised:  # an ingest may classify twice in one transaction
         await session.execute(text("DROP TABLE touched_features"))
     return stored
 
 
+def _newer(stored: SQL) -> SQL:
+    """Whether the `stored` classification was computed at or after :since (by an ingest, while a run computed)."""
+    return SQL("(CAST(:since AS timestamptz) IS NOT NULL AND {}.computed_at >= CAST(:since AS timestamptz))").format(
+        stored
+    )
+
+
+def _columns(template: LiteralString, names: Iterable[str]) -> SQL:
+    """`template` (its `{0}` a column's name) for each of `names`, joined by commas."""
+    return SQL(", ").join(SQL(template).format(ident(name)) for name in names)
+
+
 async def _store(
     session: AsyncSession,
     t: Thresholds,
     cut: CutPoints,
-    ranked: str,
+    ranked: SQL,
     predicted: Predicted,
     *,
     run_id: uuid.UUID | None = None,
@@ -380,39 +455,51 @@ async def _store(
     keep their newer classification. `first`: nothing is stored yet and nobody else stores meanwhile.
     """
     days = predicted.days
-    newer = "(CAST(:since AS timestamptz) IS NOT NULL AND {0}.computed_at >= CAST(:since AS timestamptz))"
     # An ingest classifies a few customers: each stored row is looked up by key. The planner cannot tell how few
     # they are (IN a subquery) and would otherwise read all the classifications into a hash table.
-    stored_row = (
-        f"LEFT JOIN {SCHEMA}.classifications o ON o.customer_id = n.customer_id"
-        if run_id is not None
-        else f"""LEFT JOIN LATERAL (SELECT * FROM {SCHEMA}.classifications c WHERE c.customer_id = n.customer_id
-                                    OFFSET 0) o ON true"""
-    )
-    changed = f"""
+    if run_id is not None:
+        stored_row = SQL("LEFT JOIN {} o ON o.customer_id = n.customer_id").format(_CLASSIFICATIONS)
+    else:
+        stored_row = SQL("""LEFT JOIN LATERAL (SELECT * FROM {} c WHERE c.customer_id = n.customer_id
+                                    OFFSET 0) o ON true""").format(_CLASSIFICATIONS)
+    changed = SQL("""
             {stored_row}
             WHERE o.customer_id IS NULL
-               OR (({", ".join(f"n.{c}" for c in FIGURES)}) IS DISTINCT FROM ({", ".join(f"o.{c}" for c in FIGURES)})
-                   AND NOT {newer.format("o")})"""
-    on_conflict = f"""
+               OR (({new}) IS DISTINCT FROM ({old})
+                   AND NOT {newer})""").format(
+        stored_row=stored_row,
+        new=_columns("n.{0}", FIGURES),
+        old=_columns("o.{0}", FIGURES),
+        newer=_newer(SQL("o")),
+    )
+    on_conflict = SQL("""
             ON CONFLICT (customer_id) DO UPDATE SET as_of = EXCLUDED.as_of, run_id = EXCLUDED.run_id,
                 basis_id = EXCLUDED.basis_id, computed_at = EXCLUDED.computed_at,
-                {", ".join(f"{c} = EXCLUDED.{c}" for c in FIGURES)}
-            WHERE NOT {newer.format("target")}"""
-    classified = f"({_classes_sql(t, cut, ranked, predicted)}) n {'' if first else changed}"
+                {figures}
+            WHERE NOT {newer}""").format(figures=_columns("{0} = EXCLUDED.{0}", FIGURES), newer=_newer(SQL("target")))
+    classified = SQL("({classes}) n {changed}").format(
+        classes=_classes_sql(t, cut, ranked, predicted), changed=SQL("") if first else changed
+    )
     # What the stored had before, looked up by key: the stored are usually a few of all the classifications.
     # Before the first run there is nothing to record.
-    recorded = f"""
-            INSERT INTO {SCHEMA}.classification_changes (customer_id, attribute, from_value, to_value, changed_on, run_id)
-            SELECT s.customer_id, a.attribute, a.from_value, a.to_value, {_sql(days.as_of)}, CAST(:run_id AS uuid)
+    recorded = SQL("""
+            INSERT INTO {changes} (customer_id, attribute, from_value, to_value, changed_on, run_id)
+            SELECT s.customer_id, a.attribute, a.from_value, a.to_value, {as_of}, CAST(:run_id AS uuid)
             FROM stored s
-            CROSS JOIN LATERAL (SELECT * FROM {SCHEMA}.classifications c WHERE c.customer_id = s.customer_id OFFSET 0) o
+            CROSS JOIN LATERAL (SELECT * FROM {classifications} c WHERE c.customer_id = s.customer_id OFFSET 0) o
             CROSS JOIN LATERAL unnest(
-                ARRAY[{", ".join(f"'{c}'" for c in HISTORY_ATTRIBUTES)}],
-                ARRAY[{", ".join(f"o.{c}::text" for c in HISTORY_ATTRIBUTES)}],
-                ARRAY[{", ".join(f"s.{c}" for c in HISTORY_ATTRIBUTES)}]) AS a(attribute, from_value, to_value)
+                ARRAY[{attributes}],
+                ARRAY[{from_values}],
+                ARRAY[{to_values}]) AS a(attribute, from_value, to_value)
             WHERE a.from_value IS DISTINCT FROM a.to_value
-            RETURNING 1"""
+            RETURNING 1""").format(
+        changes=_CHANGES,
+        as_of=days.as_of,
+        classifications=_CLASSIFICATIONS,
+        attributes=SQL(", ").join(HISTORY_ATTRIBUTES),
+        from_values=_columns("o.{0}::text", HISTORY_ATTRIBUTES),
+        to_values=_columns("s.{0}", HISTORY_ATTRIBUTES),
+    )
     basis_id = await _basis_id(session, t, cut, predicted.model)
     params = {"run_id": str(run_id) if run_id else None, "since": since, "basis_id": str(basis_id)}
     # Each value cast to its column's type, in the table's order: what the insert needs no more work on.
@@ -423,61 +510,82 @@ async def _store(
         # laid out as the classifications' (migration 0010_classifications_rebuilt): the insert copies them whole,
         # without taking them apart.
         await _parallel_query(session, True)
-        await session.execute(text(f"CREATE TEMP TABLE classified ON COMMIT DROP AS {rows}"),
-                              {**params, **(ranked_params or {})})  # fmt: skip
+        await session.execute(_CLASSIFIED.format(rows=rows).clause, {**params, **(ranked_params or {})})
         await _parallel_query(session, False)
-        rows = "SELECT * FROM classified"
+        rows = SQL("SELECT * FROM classified")
     else:
         params |= ranked_params or {}
-    insert = f"""
-            INSERT INTO {SCHEMA}.classifications AS target ({", ".join(c.name for c in STORED_COLUMNS)})
-            {rows} {"" if first else on_conflict}"""
+    insert = SQL("""
+            INSERT INTO {classifications} AS target ({columns})
+            {rows} {on_conflict}""").format(
+        classifications=_CLASSIFICATIONS,
+        columns=SQL(", ").join(ident(name) for name, _ in _STORED),
+        rows=rows,
+        on_conflict=SQL("") if first else on_conflict,
+    )
     if first:
-        # Into an empty table, the primary key is built once after the rows, as a bulk load does (a third of the
-        # insert's time at a million rows). Readers of classifications wait for the run's commit meanwhile.
-        # Nothing to record, and counted by the command tag: returning a million rows to count them costs more.
+        # Into an empty table, the primary key is built once after the rows, as a bulk load does
+        # (docs/benchmarks.md). Readers of classifications wait for the run's commit meanwhile. Nothing to
+        # record, and counted by the command tag rather than by returning every row.
         primary_key = ClassificationRow.__table__.primary_key
         await session.execute(DropConstraint(primary_key))
-        stored = await session.execute(text(insert), params)
+        stored = await session.execute(insert.clause, params)
         await session.execute(AddConstraint(primary_key))
         return {"customers": stored.rowcount, "changes": 0, "basis_id": basis_id}
     # Every part of one statement sees the classifications as they were before it: `recorded` reads the
     # states the stored rows had from there.
-    row = (await session.execute(text(f"""
+    statement = SQL("""
         WITH stored AS ({insert}
-            RETURNING customer_id, {", ".join(f"{c}::text" for c in HISTORY_ATTRIBUTES)}),
+            RETURNING customer_id, {attributes}),
         recorded AS ({recorded})
-        SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM recorded)"""),
-        params,
-    )).one()  # fmt: skip
+        SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM recorded)""").format(
+        insert=insert, attributes=_columns("{0}::text", HISTORY_ATTRIBUTES), recorded=recorded
+    )
+    row = (await session.execute(statement.clause, params)).one()
     return {"customers": row[0], "changes": row[1], "basis_id": basis_id}
 
 
-async def _basis_id(session: AsyncSession, t: Thresholds, cut: CutPoints, model: ScoringModel | None) -> uuid.UUID:
-    """The id of the basis (thresholds, cut points, model) classifications are stored with, stored once."""
-    basis = f"""
+_CLASSIFIED = SQL("CREATE TEMP TABLE classified ON COMMIT DROP AS {rows}")
+_BASIS = SQL("""
         WITH basis AS (
             SELECT md5(jsonb_build_array(thresholds, cut_points, model)::text)::uuid AS id, thresholds, cut_points,
                    model
             FROM (SELECT CAST(:thresholds AS jsonb) AS thresholds, CAST(:cut_points AS jsonb) AS cut_points,
                          CAST(:model AS jsonb) AS model) v),
         basis_stored AS (
-            INSERT INTO {SCHEMA}.classification_bases (id, thresholds, cut_points, model) SELECT * FROM basis
+            INSERT INTO {bases} (id, thresholds, cut_points, model) SELECT * FROM basis
             ON CONFLICT (id) DO NOTHING)
-        SELECT id FROM basis"""
-    params = {"thresholds": json.dumps(t.model_dump(mode="json")), "cut_points": json.dumps(cut.as_json()),
-              "model": json.dumps(model.as_json()) if model else None}  # fmt: skip
-    found: uuid.UUID = await session.scalar(text(basis), params)
+        SELECT id FROM basis""").format(bases=_BASES)
+
+
+async def _basis_id(session: AsyncSession, t: Thresholds, cut: CutPoints, model: ScoringModel | None) -> uuid.UUID:
+    """The id of the basis (thresholds, cut points, model) classifications are stored with, stored once."""
+    params = {
+        "thresholds": json.dumps(t.model_dump(mode="json")),
+        "cut_points": json.dumps(cut.as_json()),
+        "model": json.dumps(model.as_json()) if model else None,
+    }
+    found: uuid.UUID = await session.scalar(_BASIS.clause, params)
     return found
 
 
-def _typed_rows(as_of: date, classified: str) -> str:
+def _typed_rows(as_of: date, classified: SQL) -> SQL:
     """The classified rows as the classifications table lays them out, each value cast to its column's type:
     what an insert copies whole. Binds :run_id and :basis_id."""
-    values = {"as_of": _sql(as_of), "run_id": "CAST(:run_id AS uuid)", "basis_id": "CAST(:basis_id AS uuid)",
-              "classified_on": _sql(as_of), "computed_at": "clock_timestamp()"}  # fmt: skip
-    typed = [f"CAST({values.get(c.name, f'n.{c.name}')} AS {_type_sql(c)}) AS {c.name}" for c in STORED_COLUMNS]
-    return f"SELECT {', '.join(typed)} FROM {classified}"
+    values = {
+        "as_of": literal(as_of),
+        "run_id": SQL("CAST(:run_id AS uuid)"),
+        "basis_id": SQL("CAST(:basis_id AS uuid)"),
+        "classified_on": literal(as_of),
+        "computed_at": SQL("clock_timestamp()"),
+    }
+    typed = SQL(", ").join(
+        SQL("CAST({value} AS {type}) AS {name}").format(
+            value=values.get(name, SQL("n.{}").format(ident(name))), type=type_, name=ident(name)
+        )
+        for name, type_ in _STORED
+    )
+    return SQL("SELECT {typed} FROM {classified}").format(typed=typed, classified=classified)
 
 
 # The newest back-dated runs whose classifications are kept; older ones' are dropped.
@@ -499,7 +607,7 @@ async def _store_past(
     session: AsyncSession,
     t: Thresholds,
     cut: CutPoints,
-    ranked: str,
+    ranked: SQL,
     predicted: Predicted,
     run_id: uuid.UUID,
     ranked_params: dict[str, Any],
@@ -509,9 +617,10 @@ async def _store_past(
     PAST_RUNS_KEPT are dropped."""
     basis_id = await _basis_id(session, t, cut, predicted.model)
     params = {"run_id": str(run_id), "basis_id": str(basis_id)}
-    rows = _typed_rows(predicted.days.as_of, f"({_classes_sql(t, cut, ranked, predicted)}) n")
+    classified = SQL("({}) n").format(_classes_sql(t, cut, ranked, predicted))
+    rows = _typed_rows(predicted.days.as_of, classified)
     await _parallel_query(session, True)  # as a run classifies, by parallel workers into a table first
-    await session.execute(text(f"CREATE TEMP TABLE classified ON COMMIT DROP AS {rows}"), params | ranked_params)
+    await session.execute(_CLASSIFIED.format(rows=rows).clause, params | ranked_params)
     await _parallel_query(session, False)
     stored = await session.execute(_STORE_PAST.clause)
     await session.execute(_DROP_OLDER_PAST.clause, {"run_id": run_id, "kept": PAST_RUNS_KEPT - 1})
@@ -525,27 +634,30 @@ async def classify_one(
     as a run with them ranks and classifies him: from his facts alone, and stored nowhere. His prediction terms
     are read from the table, or computed here where it lacks them (a read writes nothing)."""
     days = Days(as_of, t.time_zone)
-    features = f"({_features_sql(days, t, ids='{} = CAST(:customer_id AS bigint)')})"
+    him = _features_sql(days, t, ids=lambda column: SQL("{} = CAST(:customer_id AS bigint)").format(column))
+    features = SQL("({})").format(him)
     params: dict[str, Any] = {"customer_id": customer_id}
     predicted = Predicted(model, days)
     if model is not None:
-        pair = (await session.execute(text(predicted.pairs_sql(f"{features} f")), params)).first()
+        pair = (await session.execute(predicted.pairs_sql(features).clause, params)).first()
         if pair is not None and not await fetch_terms(session, model, {(pair[0], pair[1])}):
             computed = tabulate(model, np.array([pair[0]]), np.array([pair[1]]))
             params |= {"terms_id": str(model.terms_id), "repeat_purchases": pair[0], "age_days": pair[1]}
             params |= {name: float(computed[name][0]) for name in TERMS}
             predicted = Predicted(model, days, terms=_ONE_PAIR_OF_TERMS)
-    ranked, ranked_params = _ranked(cut, features, empty="false")
+    ranked, ranked_params = _ranked(cut, features, empty=SQL("false"))
     # Typed as stored: what a run stores of him, with no run and no basis.
-    rows = _typed_rows(as_of, f"({_classes_sql(t, cut, ranked, predicted)}) n")
-    found = await session.execute(text(rows), params | ranked_params | {"run_id": None, "basis_id": None})
+    rows = _typed_rows(as_of, SQL("({}) n").format(_classes_sql(t, cut, ranked, predicted)))
+    found = await session.execute(rows.clause, params | ranked_params | {"run_id": None, "basis_id": None})
     return dict(found.mappings().one())
 
 
 # One customer's terms, computed by a read (bound), as a row of prediction_terms.
-_ONE_PAIR_OF_TERMS = f"""(SELECT CAST(:terms_id AS uuid) AS terms_id,
+_ONE_PAIR_OF_TERMS = SQL("""(SELECT CAST(:terms_id AS uuid) AS terms_id,
     CAST(:repeat_purchases AS int) AS repeat_purchases, CAST(:age_days AS int) AS age_days,
-    {", ".join(f"CAST(:{name} AS float8) AS {name}" for name in TERMS)})"""
+    CAST(:purchases AS float8) AS purchases, CAST(:purchases_12m AS float8) AS purchases_12m,
+    CAST(:discounted_purchases AS float8) AS discounted_purchases)""")
+assert TERMS == ("purchases", "purchases_12m", "discounted_purchases"), "each term bound by its name"
 
 
 async def cut_points_of_day(
@@ -555,22 +667,21 @@ async def cut_points_of_day(
     and the customers it would classify: one set-based pass over every customer's facts, in this transaction,
     classifying no one. The model's missing terms are tabulated into the table, as a run's are."""
     days = await days_over_every_order(session, as_of, t.time_zone)
-    await session.execute(text(f"SET LOCAL work_mem = '{RUN_WORK_MEM}'"))
+    await session.execute(SQL("SET LOCAL work_mem = {size}").format(size=RUN_WORK_MEM).clause)
     await aggregate_by_sorting(session)
-    await session.execute(text(f"CREATE TEMP TABLE day_features ON COMMIT DROP AS {_features_sql(days, t)}"))
+    features = _features_sql(days, t)
+    await session.execute(SQL("CREATE TEMP TABLE day_features ON COMMIT DROP AS {}").format(features).clause)
     await aggregate_by_sorting(session, on=False)
     predicted = Predicted(model, days)
     if model is not None:
-        await ensure_terms(session, model, predicted.pairs_sql("day_features f"))
-    found = await ranking.cut_values(
-        session, ranking.Figures("day_features", predicted.potential, predicted.join), t.abc_a_share, t.abc_b_share,
-        t.key_account_top_n,
-    )  # fmt: skip
+        await ensure_terms(session, model, predicted.pairs_sql(SQL("day_features")))
+    figures = ranking.Figures(SQL("day_features"), predicted.potential, predicted.join)
+    found = await ranking.cut_values(session, figures, t.abc_a_share, t.abc_b_share, t.key_account_top_n)
     await session.execute(text("DROP TABLE day_features"))
     return CutPoints.of(t, found), found.customers
 
 
-def _orders_sql(days: Days, t: Thresholds, subset: str) -> str:
+def _orders_sql(days: Days, t: Thresholds, subset: SQL) -> SQL:
     """Per customer with booked orders: orders and purchase days (orders of one day are one purchase, as the
     predictive model counts them), first and last order day, revenue per window, average order value, the
     spend of all purchase days but the first, and the first order day of the last lapsed_after_days days with
@@ -580,62 +691,74 @@ def _orders_sql(days: Days, t: Thresholds, subset: str) -> str:
     window is a range of days. Cents are summed as float8: whole numbers below 2^53 add up exactly in a double,
     and a float8 sum is the cheapest aggregate Postgres has (its state passes by value); the sums are exact up
     to 90 trillion in any currency."""
-    d, trend, lapsed = _sql(days.as_of), t.trend_window_days, t.lapsed_after_days
-    return f"""
+    trend = t.trend_window_days
+    return SQL("""
         SELECT customer_id, order_count, purchase_days, first_order_on, last_order_on,
                coalesce(revenue_cents, 0)::bigint * 0.01 AS revenue_12m,
                coalesce(recent_cents, 0)::bigint * 0.01 AS recent_revenue,
                coalesce(previous_cents, 0)::bigint * 0.01 AS previous_revenue,
                round(total_cents::bigint * 0.01 / order_count, 2) AS average_order_value,
-               (total_cents::bigint - first_day % {FIRST_DAY_SCALE}) * 0.01 AS repeat_spend,
+               (total_cents::bigint - first_day % {scale}) * 0.01 AS repeat_spend,
                first_in_window, first_in_window - last_before_window AS comeback_gap
         FROM (SELECT customer_id, sum(orders)::int AS order_count, count(*)::int AS purchase_days,
                      min(day) AS first_order_on, max(day) AS last_order_on, sum(cents) AS total_cents,
                      sum(cents) FILTER (WHERE day >= {d} - 365) AS revenue_cents,
-                     sum(cents) FILTER (WHERE day >= {d} - {trend - 1}) AS recent_cents,
-                     sum(cents) FILTER (WHERE day >= {d} - {2 * trend - 1} AND day < {d} - {trend - 1}) AS previous_cents,
+                     sum(cents) FILTER (WHERE day >= {d} - {recent}) AS recent_cents,
+                     sum(cents) FILTER (WHERE day >= {d} - {previous} AND day < {d} - {recent}) AS previous_cents,
                      -- the first day's cents, carried by the smallest (day, cents): one pass, no sort
-                     min({FIRST_DAY}) AS first_day,
+                     min({first_day}) AS first_day,
                      min(day) FILTER (WHERE day >= {d} - {lapsed}) AS first_in_window,
                      max(day) FILTER (WHERE day < {d} - {lapsed}) AS last_before_window
-              FROM (SELECT customer_id, {days.local_date("ordered_at")} AS day, count(*) AS orders,
+              FROM (SELECT customer_id, {day} AS day, count(*) AS orders,
                            sum(net_cents::float8) AS cents
-                    FROM {SCHEMA}.orders WHERE status = 'booked' AND ordered_at < {days.start(-1)} {subset}
+                    FROM {orders} WHERE status = 'booked' AND ordered_at < {end} {subset}
                     GROUP BY customer_id, day) per_day
-              GROUP BY customer_id) sums"""
+              GROUP BY customer_id) sums""").format(
+        scale=FIRST_DAY_SCALE,
+        d=days.as_of,
+        recent=trend - 1,
+        previous=2 * trend - 1,
+        first_day=FIRST_DAY,
+        lapsed=t.lapsed_after_days,
+        day=days.local_date("ordered_at"),
+        orders=_ORDERS,
+        end=days.start(-1),
+        subset=subset,
+    )
 
 
-def _billing_sql(days: Days, subset: str) -> str:
+def _billing_sql(days: Days, subset: SQL) -> SQL:
     """Per customer with invoices: how late he pays, overdue invoices of the last 12 months, dunning."""
-    d = _sql(days.as_of)
-    return f"""
+    return SQL("""
         SELECT customer_id, count(*) AS invoices,
                round(avg(greatest(coalesce(paid_on, {d}) - due_on, 0))
                      FILTER (WHERE paid_on IS NOT NULL OR due_on < {d}), 1) AS average_days_late,
                count(*) FILTER (WHERE issued_on >= {d} - 365 AND due_on < {d}
                                   AND (paid_on IS NULL OR paid_on > due_on)) AS overdue_invoices_12m,
                max(dunning_level) AS max_dunning_level
-        FROM {SCHEMA}.invoices WHERE issued_on <= {d} {subset} GROUP BY customer_id"""
+        FROM {invoices} WHERE issued_on <= {d} {subset} GROUP BY customer_id""").format(
+        d=days.as_of, invoices=_INVOICES, subset=subset
+    )
 
 
-def _features_sql(days: Days, t: Thresholds, ids: str | None = None) -> str:
+def _features_sql(days: Days, t: Thresholds, ids: Ids | None = None) -> SQL:
     """Per customer: order, invoice and contact figures, and the lifecycle. `ids`: a condition on a customer
-    id column (`{}` stands for the column) that narrows every part to some customers.
+    id column that narrows every part to some customers.
 
     Reactivation needs no window over the orders: as reactivation_gap_days >= lapsed_after_days (Thresholds
     checks it), a gap that long can only end with the first order of the last lapsed_after_days days.
     """
-    subset = f"AND {ids.format('customer_id')}" if ids else ""
-    d, lapsed = _sql(days.as_of), t.lapsed_after_days
+    subset = SQL("AND {}").format(ids(SQL("customer_id"))) if ids else SQL("")
     # The ERP's estimate in the base currency; in a currency without a rate it cannot be compared: none.
-    potential = f"round(c.revenue_potential * {Money.of(t).rate_sql('c.revenue_potential_currency')}, 2)"
-    return f"""
-    WITH per_customer AS ({_orders_sql(days, t, subset)}),
+    rate = Money.of(t).rate_sql("c.revenue_potential_currency")
+    potential = SQL("round(c.revenue_potential * {rate}, 2)").format(rate=rate)
+    return SQL("""
+    WITH per_customer AS ({orders}),
     contacts AS (
-        SELECT customer_id, count(*) AS interactions FROM {SCHEMA}.interactions
-        WHERE occurred_at < {days.start(-1)} {subset} GROUP BY customer_id
+        SELECT customer_id, count(*) AS interactions FROM {interactions}
+        WHERE occurred_at < {end} {subset} GROUP BY customer_id
     ),
-    billing AS ({_billing_sql(days, subset)}),
+    billing AS ({billing}),
     joined AS (
         SELECT c.id AS customer_id, c.external_id, c.key_account AS erp_key_account,
                {potential} IS NOT NULL AS potential_estimated, {potential} AS potential_estimate,
@@ -647,22 +770,40 @@ def _features_sql(days: Days, t: Thresholds, ids: str | None = None) -> str:
                coalesce(ct.interactions, 0)::int AS interactions, coalesce(b.invoices, 0)::int AS invoices,
                b.average_days_late, coalesce(b.overdue_invoices_12m, 0)::int AS overdue_invoices_12m,
                coalesce(b.max_dunning_level, 0)::smallint AS max_dunning_level
-        FROM {SCHEMA}.customers c
+        FROM {customers} c
         LEFT JOIN per_customer p ON p.customer_id = c.id
         LEFT JOIN contacts ct ON ct.customer_id = c.id
         LEFT JOIN billing b ON b.customer_id = c.id
-        {f"WHERE {ids.format('c.id')}" if ids else ""}
+        {where}
     )
     SELECT j.*,
-           CASE WHEN comeback_gap > {t.reactivation_gap_days} THEN first_in_window END AS reactivated_on,
-           CASE WHEN comeback_gap > {t.reactivation_gap_days} THEN comeback_gap END AS reactivation_gap_days,
+           CASE WHEN comeback_gap > {gap} THEN first_in_window END AS reactivated_on,
+           CASE WHEN comeback_gap > {gap} THEN comeback_gap END AS reactivation_gap_days,
            CASE WHEN order_count = 0 THEN 'prospect'
-                WHEN {d} - first_order_on <= {t.new_customer_days} THEN 'new'
+                WHEN {d} - first_order_on <= {new} THEN 'new'
                 WHEN {d} - last_order_on > {lapsed} THEN 'lapsed'
-                WHEN comeback_gap > {t.reactivation_gap_days} THEN 'reactivated'
+                WHEN comeback_gap > {gap} THEN 'reactivated'
                 ELSE 'active' END AS lifecycle,
            order_count > 0 AND {d} - last_order_on <= {lapsed} AS in_active_base
-    FROM joined j"""
+    FROM joined j""").format(
+        orders=_orders_sql(days, t, subset),
+        interactions=_INTERACTIONS,
+        end=days.start(-1),
+        subset=subset,
+        billing=_billing_sql(days, subset),
+        potential=potential,
+        customers=_CUSTOMERS,
+        where=SQL("WHERE {}").format(ids(SQL("c.id"))) if ids else SQL(""),
+        gap=t.reactivation_gap_days,
+        d=days.as_of,
+        new=t.new_customer_days,
+        lapsed=t.lapsed_after_days,
+    )
+
+
+_PREDICTION_TERMS = ident(SCHEMA, "prediction_terms")
+# The columns of a features row `f` the predictive model reads.
+_REPEAT_PURCHASES = SQL("(f.purchase_days - 1)")
 
 
 @dataclass(frozen=True)
@@ -674,71 +815,82 @@ class Predicted:
     model: ScoringModel | None
     days: Days
     # Where the terms are read: the table runs and ingests fill, or the few a read computed (as a subquery).
-    terms: str = f"{SCHEMA}.prediction_terms"
+    terms: SQL = _PREDICTION_TERMS
 
     @property
-    def join(self) -> str:
+    def join(self) -> SQL:
         if self.model is None:
-            return ""
-        return f"""LEFT JOIN {self.terms} pt ON pt.terms_id = '{self.model.terms_id}'
-                   AND pt.repeat_purchases = f.purchase_days - 1 AND pt.age_days = {_sql(self.days.as_of)} - f.first_order_on"""
+            return SQL("")
+        return SQL("""LEFT JOIN {terms} pt ON pt.terms_id = {terms_id}
+                   AND pt.repeat_purchases = f.purchase_days - 1
+                   AND pt.age_days = {as_of} - f.first_order_on""").format(
+            terms=self.terms, terms_id=str(self.model.terms_id), as_of=self.days.as_of
+        )
 
-    def pairs_sql(self, features: str) -> str:
-        """The (repeat purchases, age) pairs the customers of `features` need terms for."""
-        return f"""SELECT purchase_days - 1 AS repeat_purchases, {_sql(self.days.as_of)} - first_order_on AS age_days
-                   FROM {features} WHERE order_count > 0"""
+    def pairs_sql(self, features: SQL) -> SQL:
+        """The (repeat purchases, age) pairs the customers of `features` (a table or subquery) need terms for."""
+        return SQL("""SELECT purchase_days - 1 AS repeat_purchases, {as_of} - first_order_on AS age_days
+                   FROM {features} f WHERE order_count > 0""").format(as_of=self.days.as_of, features=features)
 
     @property
-    def probability_alive(self) -> str:
+    def probability_alive(self) -> SQL:
         assert self.model is not None
-        return probability_alive_sql(
-            self.model, "(f.purchase_days - 1)", "(f.last_order_on - f.first_order_on)",
-            f"({_sql(self.days.as_of)} - f.first_order_on)",
-        )  # fmt: skip
+        age = SQL("({} - f.first_order_on)").format(self.days.as_of)
+        return probability_alive_sql(self.model, _REPEAT_PURCHASES, SQL("(f.last_order_on - f.first_order_on)"), age)
 
     @property
-    def potential(self) -> str:
+    def potential(self) -> SQL:
         """The matrix's potential: the estimate, else the predicted 12-month revenue, else (no model) the revenue."""
         if self.model is None:
-            return "coalesce(f.potential_estimate, f.revenue_12m)"
-        spend = expected_spend_sql(self.model, "(f.purchase_days - 1)", "f.repeat_spend")
-        predicted = f"round(({self.probability_alive} * pt.purchases_12m * {spend})::numeric, 2)"
-        return f"coalesce(f.potential_estimate, CASE WHEN f.order_count > 0 THEN {predicted} END, f.revenue_12m)"
+            return SQL("coalesce(f.potential_estimate, f.revenue_12m)")
+        spend = expected_spend_sql(self.model, _REPEAT_PURCHASES, SQL("f.repeat_spend"))
+        predicted = SQL("round(({alive} * pt.purchases_12m * {spend})::numeric, 2)").format(
+            alive=self.probability_alive, spend=spend
+        )
+        return SQL(
+            "coalesce(f.potential_estimate, CASE WHEN f.order_count > 0 THEN {predicted} END, f.revenue_12m)"
+        ).format(predicted=predicted)
 
     @property
-    def stored_potential(self) -> str:
+    def stored_potential(self) -> SQL:
         """A predicted potential moves every day: it is not stored but computed when read (predictive.scoring)."""
         if self.model is None:
-            return "coalesce(f.potential_estimate, f.revenue_12m)"
-        return "coalesce(f.potential_estimate, CASE WHEN f.order_count = 0 THEN f.revenue_12m END)"
+            return SQL("coalesce(f.potential_estimate, f.revenue_12m)")
+        return SQL("coalesce(f.potential_estimate, CASE WHEN f.order_count = 0 THEN f.revenue_12m END)")
 
     @property
-    def unlikely_alive(self) -> str:
+    def unlikely_alive(self) -> SQL:
         if self.model is None:
-            return "false"
-        return f"{self.probability_alive} < {_sql(Decimal(str(self.model.at_risk_probability_alive)))}"
+            return SQL("false")
+        threshold = Decimal(str(self.model.at_risk_probability_alive))
+        return SQL("{} < {}").format(self.probability_alive, threshold)
 
 
-def _classes_sql(t: Thresholds, cut: CutPoints, ranked: str, predicted: Predicted) -> str:
+def _classes_sql(t: Thresholds, cut: CutPoints, ranked: SQL, predicted: Predicted) -> SQL:
     """Every classification and its figures from `ranked`, in the column order of FIGURES."""
-    revenue_split, potential_split = _sql(cut.matrix_revenue_split), _sql(cut.matrix_potential_split)
-    payment = f"""CASE WHEN max_dunning_level >= {t.prepayment_dunning_level}
-                         OR average_days_late > {t.prepayment_average_days} THEN 'prepayment_only'
-                       WHEN average_days_late > {t.late_average_days}
-                         OR overdue_invoices_12m >= {t.late_overdue_invoices} THEN 'late'
-                       ELSE 'punctual' END"""
-    quadrant = f"""CASE WHEN NOT in_active_base THEN NULL
+    payment = SQL("""CASE WHEN max_dunning_level >= {dunning}
+                         OR average_days_late > {prepayment_days} THEN 'prepayment_only'
+                       WHEN average_days_late > {late_days}
+                         OR overdue_invoices_12m >= {late_invoices} THEN 'late'
+                       ELSE 'punctual' END""").format(
+        dunning=t.prepayment_dunning_level,
+        prepayment_days=t.prepayment_average_days,
+        late_days=t.late_average_days,
+        late_invoices=t.late_overdue_invoices,
+    )
+    quadrant = SQL("""CASE WHEN NOT in_active_base THEN NULL
                         WHEN revenue_12m >= {revenue_split} AND potential >= {potential_split} THEN 'top'
                         WHEN revenue_12m >= {revenue_split} THEN 'premium'
                         WHEN potential >= {potential_split} THEN 'development'
-                        ELSE 'small' END"""
-    trend = f"""CASE WHEN unlikely_alive
-                       OR previous_revenue > 0 AND recent_revenue <= {_sql(t.sharp_fall_ratio)} * previous_revenue
+                        ELSE 'small' END""").format(
+        revenue_split=cut.matrix_revenue_split, potential_split=cut.matrix_potential_split
+    )
+    trend = SQL("""CASE WHEN unlikely_alive
+                       OR previous_revenue > 0 AND recent_revenue <= {sharp_fall} * previous_revenue
                      THEN 'at_risk'
-                     WHEN recent_revenue > 0 AND recent_revenue >= {_sql(t.growth_ratio)} * previous_revenue
-                     THEN 'growth' ELSE 'maturity' END"""
-    min_revenue, minimum = _sql(t.key_account_min_revenue), _sql(t.minimum_order_value)
-    return f"""
+                     WHEN recent_revenue > 0 AND recent_revenue >= {growth} * previous_revenue
+                     THEN 'growth' ELSE 'maturity' END""").format(sharp_fall=t.sharp_fall_ratio, growth=t.growth_ratio)
+    return SQL("""
     SELECT customer_id, lifecycle,
            CASE WHEN order_count >= 3 THEN 'Z4' WHEN order_count = 2 THEN 'Z3' WHEN order_count = 1 THEN 'Z2'
                 WHEN interactions > 0 THEN 'Z1' ELSE 'Z0' END AS z_stage,
@@ -751,6 +903,17 @@ def _classes_sql(t: Thresholds, cut: CutPoints, ranked: str, predicted: Predicte
            stored_potential AS potential, first_order_on, last_order_on, recent_revenue, previous_revenue,
            reactivated_on, reactivation_gap_days, interactions, invoices, average_days_late, overdue_invoices_12m,
            max_dunning_level, erp_key_account, potential_estimated, in_top_n, purchase_days, repeat_spend
-    FROM (SELECT f.*, {predicted.potential} AS potential, {predicted.stored_potential} AS stored_potential,
-                 {predicted.unlikely_alive} AS unlikely_alive
-          FROM {ranked} f {predicted.join}) classified"""
+    FROM (SELECT f.*, {potential} AS potential, {stored_potential} AS stored_potential,
+                 {unlikely_alive} AS unlikely_alive
+          FROM {ranked} f {join}) classified""").format(
+        min_revenue=t.key_account_min_revenue,
+        payment=payment,
+        quadrant=quadrant,
+        trend=trend,
+        minimum=t.minimum_order_value,
+        potential=predicted.potential,
+        stored_potential=predicted.stored_potential,
+        unlikely_alive=predicted.unlikely_alive,
+        ranked=ranked,
+        join=predicted.join,
+    )

@@ -94,8 +94,13 @@ async def keep(
             else:
                 snapshot = await session.scalar(SQL("SELECT pg_current_snapshot()::text").clause)
                 cut, customers = await compute.cut_points_of_day(session, as_of, t, model)
-                values = {"as_of": as_of, "basis_key": key, "cut_points": json.dumps(cut.as_json()),
-                          "customers": customers, "facts_snapshot": snapshot}  # fmt: skip
+                values = {
+                    "as_of": as_of,
+                    "basis_key": key,
+                    "cut_points": json.dumps(cut.as_json()),
+                    "customers": customers,
+                    "facts_snapshot": snapshot,
+                }
                 computed_at = await session.scalar(_KEEP.clause, values)
                 await _prune(session)
                 return Kept(cut, customers, computed_at)

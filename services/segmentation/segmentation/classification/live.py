@@ -10,7 +10,7 @@ from segmentation.company.schemas import Thresholds
 from segmentation.company.service import today
 from segmentation.db import SCHEMA
 from segmentation.predictive.scoring import ScoringModel
-from servicekit.sql import SQL, ident
+from servicekit.sql import SQL, ident, literal
 
 # One round trip (every ingest pays it): the ingest's transaction id recorded, the thresholds, and the last
 # current run's cut points and model.
@@ -25,7 +25,7 @@ _SETTINGS = SQL("""
 )
 
 
-async def reclassify(session: AsyncSession, customer_ids_sql: str, *, few: bool = False) -> int:
+async def reclassify(session: AsyncSession, customer_ids_sql: SQL, *, few: bool = False) -> int:
     """Classify the customers the SQL selects, as of today. Nothing before the first full run."""
     settings = (await session.execute(_SETTINGS.clause)).one()
     if settings[1] is None:
@@ -37,4 +37,4 @@ async def reclassify(session: AsyncSession, customer_ids_sql: str, *, few: bool 
 
 
 async def reclassify_customer(session: AsyncSession, customer_id: int) -> None:
-    await reclassify(session, str(int(customer_id)), few=True)
+    await reclassify(session, literal(int(customer_id)), few=True)

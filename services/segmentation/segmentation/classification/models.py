@@ -120,11 +120,16 @@ class PastClassificationRow(Base):
         "past_classifications",
         Base.metadata,
         *(
-            Column(c.name, c.type, primary_key=c.name in ("run_id", "customer_id"), nullable=c.nullable,
-                   server_default=c.server_default)
+            Column(
+                c.name,
+                c.type,
+                primary_key=c.name in ("run_id", "customer_id"),
+                nullable=c.nullable,
+                server_default=c.server_default,
+            )
             for c in ClassificationRow.__table__.columns
         ),
-    )  # fmt: skip
+    )
 
 
 class PgSnapshot(UserDefinedType[str]):

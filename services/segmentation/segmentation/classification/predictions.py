@@ -19,7 +19,8 @@ from segmentation.predictive import scoring
 from segmentation.predictive.scoring import ScoringModel
 from segmentation.readcache import WriteOnceCache
 
-# A model's terms per (repeat purchases, age in days): about 70,000 pairs at a million customers, 20 MB.
+# A model's terms per (repeat purchases, age in days), with room for every pair a million customers have
+# (docs/benchmarks.md, "Predictive model").
 TERMS: WriteOnceCache[tuple[uuid.UUID, int, int], tuple[float, float, float]] = WriteOnceCache(100_000)
 
 
@@ -82,10 +83,13 @@ async def predictions(
                 margin=model.margin,
                 annual_discount_rate=model.annual_discount_rate,
                 model=ModelUsed(
-                    fit_id=model.fit_id, fitted_at=model.fitted_at, calibration_end=model.calibration_end,
-                    purchases=asdict(model.purchases), spend=asdict(model.spend),
+                    fit_id=model.fit_id,
+                    fitted_at=model.fitted_at,
+                    calibration_end=model.calibration_end,
+                    purchases=asdict(model.purchases),
+                    spend=asdict(model.spend),
                 ),
-            )  # fmt: skip
+            )
     return result
 
 

@@ -115,8 +115,10 @@ async def run_profiles(
     if external_id is not None and not rows:
         if await repository.customer_by_external_id(session, external_id) is None:
             raise CustomerNotFound(external_id)
-        raise NotFound(f"Run {run_id} keeps no classification of customer {external_id} (no longer kept, or he was "
-                       "not a customer yet).")  # fmt: skip
+        raise NotFound(
+            f"Run {run_id} keeps no classification of customer {external_id} (no longer kept, or he was "
+            "not a customer yet)."
+        )
     found = await bases(session, {row.basis_id for _, row in rows[:limit] if row.basis_id})
     shown = await present(session, [(row, row.as_of, found[row.basis_id]) for _, row in rows[:limit]])
     items = [Profile(customer=customer_schema(c), classification=k) for (c, _), k in zip(rows, shown, strict=False)]
@@ -172,9 +174,14 @@ async def get_history(session: AsyncSession, external_id: str) -> list[Change]:
     recorded_first = {c.attribute for c in changes if c.from_value is None and c.changed_on <= current.classified_on}
     started_from = await repository.first_changes(session, customer.id)
     first = [
-        Change(attribute=attribute, from_value=None, changed_on=current.classified_on, run_id=None,
-               to_value=started_from[attribute] if attribute in started_from else getattr(current, attribute))
+        Change(
+            attribute=attribute,
+            from_value=None,
+            changed_on=current.classified_on,
+            run_id=None,
+            to_value=started_from[attribute] if attribute in started_from else getattr(current, attribute),
+        )
         for attribute in HISTORY_ATTRIBUTES
         if attribute not in recorded_first
-    ]  # fmt: skip
+    ]
     return [c for c in first if c.to_value is not None] + changes

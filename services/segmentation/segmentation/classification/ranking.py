@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.sql import SQL
 
 # Customers fetched from the chosen buckets at most; more, and everyone is sorted in Postgres instead.
 MOST_FETCHED = 50_000
-# Buckets per factor e: the values of a bucket lie within 0.2 % of each other (at a million customers, the
-# chosen buckets hold a thousand or so).
+# Buckets per factor e: the values of a bucket lie within 0.2 % of each other (how many customers the chosen
+# buckets hold: docs/benchmarks.md).
 BUCKETS_PER_E = 512
-_NOT_POSITIVE = -(2**31)  # the bucket of zero and less, below every other
+_NOT_POSITIVE = SQL("-2147483648")  # -(2**31): the bucket of zero and less, below every other
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,17 @@ class End:
     tied_through: int
 
 
+_NO_JOIN = SQL("")
+
+
 @dataclass(frozen=True)
 class Figures:
     """The customers' figures: `every`, a table of features `f` (revenue_12m, external_id, in_active_base),
     joined by `join` to what `potential` (SQL over `f` and the joined) needs."""
 
-    every: str
-    potential: str
-    join: str = ""
+    every: SQL
+    potential: SQL
+    join: SQL = _NO_JOIN
 
 
 @dataclass(frozen=True)
@@ -70,20 +74,31 @@ class CutValues:
         return {"a": self.a, "b": self.b, "top_n": self.top_n}
 
 
-def _bucket(value: str) -> str:
-    return f"CASE WHEN ({value}) > 0 THEN floor(ln(({value})::float8) * {BUCKETS_PER_E})::int ELSE {_NOT_POSITIVE} END"
+def _bucket(value: SQL) -> SQL:
+    return SQL("CASE WHEN ({value}) > 0 THEN floor(ln(({value})::float8) * {per_e})::int ELSE {lowest} END").format(
+        value=value, per_e=BUCKETS_PER_E, lowest=_NOT_POSITIVE
+    )
+
+
+_REVENUE = SQL("f.revenue_12m")
 
 
 async def cut_values(
     session: AsyncSession, figures: Figures, a_share: Decimal, b_share: Decimal, top_n: int | None
 ) -> CutValues:
-    rows = (await session.execute(text(f"""
+    per_bucket = SQL("""
         SELECT GROUPING(rb) = 0, coalesce(rb, pb), count(*), count(*) FILTER (WHERE revenue > 0),
                coalesce(sum(revenue) FILTER (WHERE revenue > 0), 0), count(*) FILTER (WHERE active)
-        FROM (SELECT {_bucket("f.revenue_12m")} AS rb, {_bucket(figures.potential)} AS pb,
+        FROM (SELECT {revenue_bucket} AS rb, {potential_bucket} AS pb,
                      f.revenue_12m AS revenue, f.in_active_base AS active
-              FROM {figures.every} f {figures.join}) x
-        GROUP BY GROUPING SETS ((rb), (pb))"""))).all()  # fmt: skip
+              FROM {every} f {join}) x
+        GROUP BY GROUPING SETS ((rb), (pb))""").format(
+        revenue_bucket=_bucket(_REVENUE),
+        potential_bucket=_bucket(figures.potential),
+        every=figures.every,
+        join=figures.join,
+    )
+    rows = (await session.execute(per_bucket.clause)).all()
     by_revenue = sorted((r[1:] for r in rows if r[0]), reverse=True)  # (bucket, all, ranked, revenue, active)
     by_potential = sorted(r[1:] for r in rows if not r[0])
     total = sum((r[3] for r in by_revenue), Decimal(0))
@@ -114,20 +129,28 @@ async def cut_values(
     fetched += sum(r[1] for r in by_potential if r[0] in potential_buckets)
     if fetched > MOST_FETCHED:
         return await by_sorting(session, figures, a_share, b_share, top_n)
-    members = (await session.execute(text(f"""
+    in_buckets = SQL("""
         SELECT rb, pb, revenue, external_id, potential, active
-        FROM (SELECT {_bucket("f.revenue_12m")} AS rb, {_bucket(figures.potential)} AS pb, f.revenue_12m AS revenue,
-                     f.external_id, {figures.potential} AS potential, f.in_active_base AS active
-              FROM {figures.every} f {figures.join}) x
-        WHERE rb = ANY(CAST(:revenue AS int[])) OR pb = ANY(CAST(:potential AS int[]))"""),
-        {"revenue": sorted(revenue_buckets), "potential": sorted(potential_buckets)},
-    )).all()  # fmt: skip
+        FROM (SELECT {revenue_bucket} AS rb, {potential_bucket} AS pb, f.revenue_12m AS revenue,
+                     f.external_id, {potential} AS potential, f.in_active_base AS active
+              FROM {every} f {join}) x
+        WHERE rb = ANY(CAST(:revenue AS int[])) OR pb = ANY(CAST(:potential AS int[]))""").format(
+        revenue_bucket=_bucket(_REVENUE),
+        potential_bucket=_bucket(figures.potential),
+        potential=figures.potential,
+        every=figures.every,
+        join=figures.join,
+    )
+    chosen = {"revenue": sorted(revenue_buckets), "potential": sorted(potential_buckets)}
+    members = (await session.execute(in_buckets.clause, chosen)).all()
 
     found: dict[str, End] = {}
     for name, (bucket, before_revenue, before_count) in ends.items():
         # Highest revenue first, ties by external id byte by byte (COLLATE "C").
-        order = sorted(((m[2], m[3]) for m in members if m[0] == bucket and m[2] > 0),
-                       key=lambda member: (-member[0], member[1].encode()))  # fmt: skip
+        order = sorted(
+            ((m[2], m[3]) for m in members if m[0] == bucket and m[2] > 0),
+            key=lambda member: (-member[0], member[1].encode()),
+        )
         for at, (revenue, external_id) in enumerate(order):
             rank, through = before_count + 1, before_revenue + revenue
             ends_here = (rank == targets[name]) if name == "top_n" else (before_revenue < targets[name] <= through)
@@ -140,9 +163,13 @@ async def cut_values(
     revenue_values = _values_by_bucket((m[0], m[2]) for m in members if m[5])
     potential_values = _values_by_bucket((m[1], m[4]) for m in members if m[5])
     return CutValues(
-        sum(r[1] for r in by_revenue), found.get("a"), found.get("b"), found.get("top_n"),
-        _median(middles["revenue"], revenue_values), _median(middles["potential"], potential_values),
-    )  # fmt: skip
+        customers=sum(r[1] for r in by_revenue),
+        a=found.get("a"),
+        b=found.get("b"),
+        top_n=found.get("top_n"),
+        revenue_median=_median(middles["revenue"], revenue_values),
+        potential_median=_median(middles["potential"], potential_values),
+    )
 
 
 def _middle_positions(buckets: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:
@@ -190,35 +217,63 @@ async def by_sorting(
 ) -> CutValues:
     """The same values, by sorting every customer in Postgres: a running sum over the ranking; the medians from
     the middle values, the lower and the higher (percentile_disc both ways), as percentile_cont's but exact."""
-    middle = "percentile_disc(0.5) WITHIN GROUP (ORDER BY {0}) FILTER (WHERE f.in_active_base)"
-    medians = (await session.execute(text(f"""
-        SELECT {middle.format("f.revenue_12m")}, {middle.format("f.revenue_12m DESC")},
-               {middle.format(figures.potential)}, {middle.format(f"{figures.potential} DESC")},
+    medians_and_total = SQL("""
+        SELECT {revenue_low}, {revenue_high}, {potential_low}, {potential_high},
                coalesce(sum(f.revenue_12m) FILTER (WHERE f.revenue_12m > 0), 0), count(*)
-        FROM {figures.every} f {figures.join}"""))).one()  # fmt: skip
-    total = f"{medians[4]}::numeric"
+        FROM {every} f {join}""").format(
+        revenue_low=_middle_value(_REVENUE),
+        revenue_high=_middle_value(SQL("f.revenue_12m DESC")),
+        potential_low=_middle_value(figures.potential),
+        potential_high=_middle_value(SQL("{} DESC").format(figures.potential)),
+        every=figures.every,
+        join=figures.join,
+    )
+    medians = (await session.execute(medians_and_total.clause)).one()
+    total: Decimal = medians[4]
+    share_end = SQL("revenue_before < {share} * {total} AND revenue_through >= {share} * {total}")
     ends = {
-        "a": f"revenue_before < {a_share}::numeric * {total} AND revenue_through >= {a_share}::numeric * {total}",
-        "b": f"revenue_before < {b_share}::numeric * {total} AND revenue_through >= {b_share}::numeric * {total}",
+        "a": share_end.format(share=a_share, total=total),
+        "b": share_end.format(share=b_share, total=total),
         # the Nth, or the last when fewer have revenue
-        "top_n": f"revenue_rank = {top_n} OR revenue_rank < {top_n} AND revenue_through = {total}"
+        "top_n": SQL("revenue_rank = {n} OR revenue_rank < {n} AND revenue_through = {total}").format(
+            n=top_n, total=total
+        )
         if top_n is not None
-        else "false",
+        else SQL("false"),
     }
-    last = (await session.execute(text(f"""
-        SELECT {", ".join(f"max(revenue_12m) FILTER (WHERE {end}), max(external_id) FILTER (WHERE {end})"
-                          for end in ends.values())}
+    lasts = SQL(", ").join(
+        SQL("max(revenue_12m) FILTER (WHERE {0}), max(external_id) FILTER (WHERE {0})").format(end)
+        for end in ends.values()
+    )
+    ranking = SQL("""
+        SELECT {lasts}
         FROM (SELECT revenue_12m, external_id, revenue_rank, revenue_through - revenue_12m AS revenue_before,
                      revenue_through
               FROM (SELECT revenue_12m, external_id, row_number() OVER w AS revenue_rank,
                            sum(revenue_12m) OVER (w ROWS UNBOUNDED PRECEDING) AS revenue_through
-                    FROM {figures.every} f WHERE revenue_12m > 0
-                    WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")) sums) ranking"""))).one()  # fmt: skip
+                    FROM {every} f WHERE revenue_12m > 0
+                    WINDOW w AS (ORDER BY revenue_12m DESC, external_id COLLATE "C")) sums) ranking""").format(
+        lasts=lasts, every=figures.every
+    )
+    last = (await session.execute(ranking.clause)).one()
     found = {name: (last[2 * i], last[2 * i + 1]) for i, name in enumerate(ends) if last[2 * i] is not None}
     tied = await _tied(session, figures, found)
     a, b, top = (End(*found[n], *tied[n]) if n in found else None for n in ("a", "b", "top_n"))
     revenue_median, potential_median = _middle(medians[0], medians[1]), _middle(medians[2], medians[3])
     return CutValues(medians[5], a, b, top, revenue_median, potential_median)
+
+
+def _middle_value(order: SQL) -> SQL:
+    """The middle value of the active customers in `order` (the lower of two middle ones)."""
+    return SQL("percentile_disc(0.5) WITHIN GROUP (ORDER BY {}) FILTER (WHERE f.in_active_base)").format(order)
+
+
+# The parameters each class end's revenue and last external id are bound as (_tied).
+_TIE_PARAMETERS = {
+    "a": (SQL(":revenue_a"), SQL(":last_a")),
+    "b": (SQL(":revenue_b"), SQL(":last_b")),
+    "top_n": (SQL(":revenue_top_n"), SQL(":last_top_n")),
+}
 
 
 async def _tied(
@@ -227,13 +282,16 @@ async def _tied(
     """Per end (revenue, external id): the customers with that revenue, and those of them up to that id."""
     if not ends:
         return {}
-    counts = ", ".join(
-        f"""count(*) FILTER (WHERE revenue_12m = :revenue_{name}),
-            count(*) FILTER (WHERE revenue_12m = :revenue_{name} AND external_id COLLATE "C" <= :last_{name})"""
+    counts = SQL(", ").join(
+        SQL("""count(*) FILTER (WHERE revenue_12m = {revenue}),
+            count(*) FILTER (WHERE revenue_12m = {revenue} AND external_id COLLATE "C" <= {last})""").format(
+            revenue=_TIE_PARAMETERS[name][0], last=_TIE_PARAMETERS[name][1]
+        )
         for name in ends
     )
     params = {f"revenue_{name}": end[0] for name, end in ends.items()} | {
         f"last_{name}": end[1] for name, end in ends.items()
     }
-    row = (await session.execute(text(f"SELECT {counts} FROM {figures.every} f"), params)).one()
+    statement = SQL("SELECT {counts} FROM {every} f").format(counts=counts, every=figures.every)
+    row = (await session.execute(statement.clause, params)).one()
     return {name: (row[2 * i], row[2 * i + 1]) for i, name in enumerate(ends)}

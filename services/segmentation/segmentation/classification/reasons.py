@@ -27,12 +27,19 @@ def _ties(revenue: Decimal, cut: CutPoints, names: tuple[str, ...]) -> list[dict
         if end is None or end.revenue != revenue or not end.tie_split:
             continue
         within, after = _CLASSES[name]
-        ties.append({
-            "revenue_12m": end.revenue, "customers": end.tied, "up_to_last": end.tied_in_class,
-            "last_external_id": end.last_external_id, "broken_by": "external_id",
-            "said": f"tie at {end.revenue} with {end.tied} customers, broken by external id: {within} up to "
-                    f"{end.last_external_id}, {after} after",
-        })  # fmt: skip
+        ties.append(
+            {
+                "revenue_12m": end.revenue,
+                "customers": end.tied,
+                "up_to_last": end.tied_in_class,
+                "last_external_id": end.last_external_id,
+                "broken_by": "external_id",
+                "said": (
+                    f"tie at {end.revenue} with {end.tied} customers, broken by external id: {within} up to "
+                    f"{end.last_external_id}, {after} after"
+                ),
+            }
+        )
     return ties
 
 

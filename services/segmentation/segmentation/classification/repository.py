@@ -102,29 +102,44 @@ async def history(session: AsyncSession, customer_id: int) -> list[Classificatio
     return list(await session.scalars(query))
 
 
+_CHANGES = ident(SCHEMA, "classification_changes")
+_FIRST_CHANGES = SQL("""
+    SELECT DISTINCT ON (attribute) attribute, from_value FROM {changes}
+    WHERE customer_id = :customer_id ORDER BY attribute, changed_on, id""").format(changes=_CHANGES)
+
+
 async def first_changes(session: AsyncSession, customer_id: int) -> dict[str, str | None]:
     """Per attribute, the state before the customer's first recorded change of it."""
-    result = await session.execute(text(f"""
-        SELECT DISTINCT ON (attribute) attribute, from_value FROM {SCHEMA}.classification_changes
-        WHERE customer_id = :customer_id ORDER BY attribute, changed_on, id"""), {"customer_id": customer_id})  # fmt: skip
+    result = await session.execute(_FIRST_CHANGES.clause, {"customer_id": customer_id})
     return {row[0]: row[1] for row in result}
 
 
-def _state_on(attribute: str, parameter: str) -> tuple[str, str]:
-    """(CTEs, expression): each classified customer's `attribute` on the day `:parameter`, null before his
-    first classification. Only changes are recorded: before the first change the state is what that change
-    started from, and without any change it is the current one."""
-    changes = f"{SCHEMA}.classification_changes WHERE attribute = '{attribute}'"
-    ctes = f"""
-        last_{parameter} AS (SELECT DISTINCT ON (customer_id) customer_id, to_value FROM {changes}
-            AND changed_on <= :{parameter} ORDER BY customer_id, changed_on DESC, id DESC),
-        next_{parameter} AS (SELECT DISTINCT ON (customer_id) customer_id, from_value FROM {changes}
-            AND changed_on > :{parameter} ORDER BY customer_id, changed_on, id)"""
-    state = f"""CASE WHEN last_{parameter}.customer_id IS NOT NULL THEN last_{parameter}.to_value
-                     WHEN c.classified_on > :{parameter} THEN NULL
-                     WHEN next_{parameter}.customer_id IS NOT NULL THEN next_{parameter}.from_value
-                     ELSE c.{attribute}::text END"""
-    return ctes, state
+# The days flows compare, each bound by its name: the names of its CTEs (_state_on), and the parameter.
+_FLOW_DAYS = {"from_date": SQL(":from_date"), "to_date": SQL(":to_date")}
+
+
+def _state_on(attribute: str, day: str) -> tuple[SQL, SQL, SQL]:
+    """(CTEs, their joins, expression): each classified customer's `attribute` on the day `day` (a key of
+    _FLOW_DAYS), null before his first classification. Only changes are recorded: before the first change the
+    state is what that change started from, and without any change it is the current one."""
+    last, next_ = ident(f"last_{day}"), ident(f"next_{day}")
+    ctes = SQL("""
+        {last} AS (SELECT DISTINCT ON (customer_id) customer_id, to_value FROM {changes} WHERE attribute = {attribute}
+            AND changed_on <= {day} ORDER BY customer_id, changed_on DESC, id DESC),
+        {next} AS (SELECT DISTINCT ON (customer_id) customer_id, from_value FROM {changes} WHERE attribute = {attribute}
+            AND changed_on > {day} ORDER BY customer_id, changed_on, id)""").format(
+        last=last, next=next_, changes=_CHANGES, attribute=attribute, day=_FLOW_DAYS[day]
+    )
+    joins = SQL("LEFT JOIN {last} USING (customer_id) LEFT JOIN {next} USING (customer_id)").format(
+        last=last, next=next_
+    )
+    state = SQL("""CASE WHEN {last}.customer_id IS NOT NULL THEN {last}.to_value
+                     WHEN c.classified_on > {day} THEN NULL
+                     WHEN {next}.customer_id IS NOT NULL THEN {next}.from_value
+                     ELSE c.{column}::text END""").format(
+        last=last, next=next_, day=_FLOW_DAYS[day], column=ident(attribute)
+    )
+    return ctes, joins, state
 
 
 async def flows(
@@ -132,16 +147,24 @@ async def flows(
 ) -> list[tuple[str | None, str | None, int]]:
     """Per pair of states: customers in the first on `from_date` and in the second on `to_date`."""
     assert attribute in ("lifecycle", "z_stage", "abc", "quadrant")
-    from_ctes, from_state = _state_on(attribute, "from_date")
-    to_ctes, to_state = _state_on(attribute, "to_date")
-    joins = " ".join(f"LEFT JOIN {cte} USING (customer_id)" for cte in
-                     ("last_from_date", "next_from_date", "last_to_date", "next_to_date"))  # fmt: skip
-    result = await session.execute(text(f"""
+    from_ctes, from_joins, from_state = _state_on(attribute, "from_date")
+    to_ctes, to_joins, to_state = _state_on(attribute, "to_date")
+    statement = SQL("""
         WITH {from_ctes}, {to_ctes}
         SELECT from_state, to_state, count(*) FROM (
-            SELECT {from_state} AS from_state, {to_state} AS to_state FROM {SCHEMA}.classifications c {joins}) s
+            SELECT {from_state} AS from_state, {to_state} AS to_state
+            FROM {classifications} c {from_joins} {to_joins}) s
         WHERE from_state IS DISTINCT FROM to_state
-        GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"""), {"from_date": from_date, "to_date": to_date})  # fmt: skip
+        GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2""").format(
+        from_ctes=from_ctes,
+        to_ctes=to_ctes,
+        from_state=from_state,
+        to_state=to_state,
+        classifications=ident(SCHEMA, "classifications"),
+        from_joins=from_joins,
+        to_joins=to_joins,
+    )
+    result = await session.execute(statement.clause, {"from_date": from_date, "to_date": to_date})
     return [(row[0], row[1], int(row[2])) for row in result]
 
 
@@ -153,14 +176,18 @@ async def summary(session: AsyncSession) -> list[tuple[str | None, str | None, i
     grouping = SQL(", ").join(SQL("({})").format(ident(a)) for a in SUMMARY_ATTRIBUTES)
     which = SQL(" ").join(SQL("WHEN GROUPING({}) = 0 THEN {}").format(ident(a), a) for a in SUMMARY_ATTRIBUTES)
     state = SQL(" ").join(SQL("WHEN GROUPING({0}) = 0 THEN {0}::text").format(ident(a)) for a in SUMMARY_ATTRIBUTES)
-    result = await session.execute(SQL("""
+    statement = SQL("""
         SELECT CASE {which} END, CASE {state} END, count(*), coalesce(sum(revenue_12m), 0),
                greatest(max(as_of), (SELECT as_of FROM {runs} WHERE status = 'succeeded' AND NOT back_dated
                                      ORDER BY finished_at DESC LIMIT 1))
         FROM {classifications} GROUP BY GROUPING SETS ({grouping}, ())""").format(
-        which=which, state=state, grouping=grouping, runs=ident(SCHEMA, "runs"),
+        which=which,
+        state=state,
+        grouping=grouping,
+        runs=ident(SCHEMA, "runs"),
         classifications=ident(SCHEMA, "classifications"),
-    ).clause)  # fmt: skip
+    )
+    result = await session.execute(statement.clause)
     return [(r[0], r[1], int(r[2]), r[3], r[4]) for r in result]
 
 
@@ -236,16 +263,35 @@ PREDICTION_INPUTS = ("customer_id", "purchase_days", "repeat_spend", "first_orde
 def audience_query(filters: ProfileFilters) -> Select[Any]:
     """What campaigns need of each member: ids, consent, every classification, value figures, open complaints,
     and the PREDICTION_INPUTS."""
-    return _matching(filters, _customers_with_classification(
-        CustomerRow.id.label("customer_id"), ClassificationRow.purchase_days, ClassificationRow.repeat_spend,
-        ClassificationRow.first_order_on, ClassificationRow.as_of, ClassificationRow.computed_at,
-        CustomerRow.external_id, CustomerRow.kind, CustomerRow.consent_email, CustomerRow.consent_phone,
-        CustomerRow.consent_post, ClassificationRow.lifecycle, ClassificationRow.z_stage, ClassificationRow.abc,
-        ClassificationRow.quadrant, ClassificationRow.payment, ClassificationRow.phase,
-        func.coalesce(ClassificationRow.key_account, CustomerRow.key_account).label("key_account"),
-        ClassificationRow.order_count, ClassificationRow.revenue_12m, ClassificationRow.average_order_value,
-        ClassificationRow.potential, ClassificationRow.last_order_on, _OPEN_COMPLAINT,
-    )).order_by(CustomerRow.id)  # fmt: skip
+    return _matching(
+        filters,
+        _customers_with_classification(
+            CustomerRow.id.label("customer_id"),
+            ClassificationRow.purchase_days,
+            ClassificationRow.repeat_spend,
+            ClassificationRow.first_order_on,
+            ClassificationRow.as_of,
+            ClassificationRow.computed_at,
+            CustomerRow.external_id,
+            CustomerRow.kind,
+            CustomerRow.consent_email,
+            CustomerRow.consent_phone,
+            CustomerRow.consent_post,
+            ClassificationRow.lifecycle,
+            ClassificationRow.z_stage,
+            ClassificationRow.abc,
+            ClassificationRow.quadrant,
+            ClassificationRow.payment,
+            ClassificationRow.phase,
+            func.coalesce(ClassificationRow.key_account, CustomerRow.key_account).label("key_account"),
+            ClassificationRow.order_count,
+            ClassificationRow.revenue_12m,
+            ClassificationRow.average_order_value,
+            ClassificationRow.potential,
+            ClassificationRow.last_order_on,
+            _OPEN_COMPLAINT,
+        ),
+    ).order_by(CustomerRow.id)
 
 
 async def count_matching(session: AsyncSession, filters: ProfileFilters) -> int:

@@ -148,10 +148,19 @@ def profile_filters(
 ) -> ProfileFilters:
     """The same filters for profile lists, audiences and weekly orders: several values of one are OR'ed."""
     return ProfileFilters(
-        lifecycle=lifecycle, z_stage=z_stage, abc=abc, quadrant=quadrant, payment=payment, phase=phase,
-        key_account=key_account, min_revenue_12m=min_revenue_12m, max_revenue_12m=max_revenue_12m,
-        last_order_from=last_order_from, last_order_before=last_order_before, consent=consent,
-    )  # fmt: skip
+        lifecycle=lifecycle,
+        z_stage=z_stage,
+        abc=abc,
+        quadrant=quadrant,
+        payment=payment,
+        phase=phase,
+        key_account=key_account,
+        min_revenue_12m=min_revenue_12m,
+        max_revenue_12m=max_revenue_12m,
+        last_order_from=last_order_from,
+        last_order_before=last_order_before,
+        consent=consent,
+    )
 
 
 FiltersDep = Annotated[ProfileFilters, Depends(profile_filters)]

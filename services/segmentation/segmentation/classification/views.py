@@ -59,8 +59,11 @@ async def present(
             continue
         row, as_of, basis = entry
         predicted = predicted_for.get(row.customer_id)
-        figures = {name: getattr(row, name) for name in Classification.model_fields
-                   if name not in ("as_of", "reasons", "predictions")}  # fmt: skip
+        figures = {
+            name: getattr(row, name)
+            for name in Classification.model_fields
+            if name not in ("as_of", "reasons", "predictions")
+        }
         if figures["potential"] is None and predicted is not None:
             figures["potential"] = predicted.predicted_revenue_12m
         reasons = explain(row, as_of, basis.thresholds, basis.cut, predicted)

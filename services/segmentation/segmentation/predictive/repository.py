@@ -126,8 +126,8 @@ async def alive_by_history(session: AsyncSession, m: ScoringModel, run_as_of: da
     )
     alive = probability_alive_sql(
         m,
-        "(c.purchase_days - 1)",
-        "(c.last_order_on - c.first_order_on)",
+        SQL("(c.purchase_days - 1)"),
+        SQL("(c.last_order_on - c.first_order_on)"),
         SQL("({as_of} - c.first_order_on)").format(as_of=as_of),
     )
     statement = SQL("""

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, LiteralString
+from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -130,14 +130,14 @@ def tabulate(m: ScoringModel, repeat_purchases: np.ndarray, age_days: np.ndarray
     }
 
 
-async def ensure_terms(session: AsyncSession, m: ScoringModel, pairs_sql: LiteralString | SQL) -> int:
+async def ensure_terms(session: AsyncSession, m: ScoringModel, pairs_sql: SQL) -> int:
     """Tabulate the pairs (repeat_purchases, age_days) that `pairs_sql` selects and the table lacks; returns how
     many were added. Concurrent ingests may add the same pair: the first one's stays (they are equal)."""
     missing_pairs = SQL("""
         SELECT DISTINCT p.repeat_purchases, p.age_days FROM ({pairs}) p
         WHERE NOT EXISTS (SELECT FROM {schema}.prediction_terms t WHERE t.terms_id = :terms_id
                           AND t.repeat_purchases = p.repeat_purchases AND t.age_days = p.age_days)""")
-    statement = missing_pairs.format(pairs=_expression(pairs_sql), schema=_SCHEMA)
+    statement = missing_pairs.format(pairs=pairs_sql, schema=_SCHEMA)
     missing = (await session.execute(statement.clause, {"terms_id": m.terms_id})).all()
     if not missing:
         return 0
@@ -178,14 +178,7 @@ async def drop_other_terms(session: AsyncSession, m: ScoringModel | None) -> Non
 # --- The same figures in SQL, for runs and ingests ----------------------------------------------------------
 
 
-def _expression(value: LiteralString | SQL) -> SQL:
-    """A column or an expression, as SQL: given as a piece, or as text written in the source."""
-    return SQL(value) if isinstance(value, str) else value
-
-
-def probability_alive_sql(
-    m: ScoringModel, x: LiteralString | SQL, recency_days: LiteralString | SQL, age_days: LiteralString | SQL
-) -> SQL:
+def probability_alive_sql(m: ScoringModel, x: SQL, recency_days: SQL, age_days: SQL) -> SQL:
     """P(alive | x, t_x, T), the columns given as SQL: 1 without repeat purchases (`model.probability_alive`)."""
     p = m.purchases
     log_odds = SQL(
@@ -196,22 +189,20 @@ def probability_alive_sql(
         b=float(p.b),
         r=float(p.r),
         alpha=float(p.alpha),
-        x=_expression(x),
-        age_days=_expression(age_days),
-        recency_days=_expression(recency_days),
+        x=x,
+        age_days=age_days,
+        recency_days=recency_days,
     )
     bounded = SQL("least({limit}, greatest(-{limit}, {log_odds}))").format(limit=EXP_LIMIT, log_odds=log_odds)
     # <= 0, not = 0: prospects (x = -1) pass through here too, and ln() of a negative number raises.
-    return SQL("(CASE WHEN {x} <= 0 THEN 1.0 ELSE 1.0 / (1.0 + exp({bounded})) END)").format(
-        x=_expression(x), bounded=bounded
-    )
+    return SQL("(CASE WHEN {x} <= 0 THEN 1.0 ELSE 1.0 / (1.0 + exp({bounded})) END)").format(x=x, bounded=bounded)
 
 
-def expected_spend_sql(m: ScoringModel, x: LiteralString | SQL, repeat_spend: LiteralString | SQL) -> SQL:
+def expected_spend_sql(m: ScoringModel, x: SQL, repeat_spend: SQL) -> SQL:
     """E[spend per purchase | x, m] = p (gamma + m x) / (p x + q - 1), with m x the repeat days' spend."""
     s = m.spend
     return SQL("({p} * ({gamma} + {repeat_spend}::float8) / ({p} * {x} + {q} - 1))").format(
-        p=float(s.p), gamma=float(s.gamma), q=float(s.q), x=_expression(x), repeat_spend=_expression(repeat_spend)
+        p=float(s.p), gamma=float(s.gamma), q=float(s.q), x=x, repeat_spend=repeat_spend
     )
 
 

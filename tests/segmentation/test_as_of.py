@@ -278,3 +278,30 @@ async def test_the_newest_back_dated_runs_results_are_kept(
     assert "no longer kept" in gone.json()["detail"]
     for run in past[1:]:
         assert (await by_run(client, run["id"], "ANY"))["as_of"] == run["as_of"]
+
+
+async def test_a_run_as_of_an_earlier_day_than_an_ingests_leaves_that_customer_as_the_ingest_left_him(
+    client: httpx.AsyncClient,
+) -> None:
+    await customer(client, "LATE")
+    await order(client, "LATE", 500, "70.00")
+    await classify(client, EARLIER)
+    assert (await profile(client, "LATE"))["lifecycle"] == "active"
+    # Today (after every run's day) he orders again: the ingest classifies him as of today.
+    await order(client, "LATE", (AS_OF - TODAY).days, "30.00")
+    ingested = await profile(client, "LATE")
+    history = (await client.get("/v1/segmentation/customers/LATE/history")).json()
+    assert (ingested["as_of"], ingested["order_count"]) == (TODAY.isoformat(), 2)
+
+    # A run as of a day after the last run's but before today is not back-dated; it sees only his first order.
+    run = await classify(client, AS_OF)
+    assert run["back_dated"] is False
+    assert (await by_run_or_none(client, run["id"])) == 404
+
+    assert await profile(client, "LATE") == ingested, "not written backwards to the run's day"
+    assert (await client.get("/v1/segmentation/customers/LATE/history")).json() == history
+    assert (await as_of(client, "LATE", AS_OF))["classification"]["order_count"] == 1, "the run's day, read as such"
+
+
+async def by_run_or_none(client: httpx.AsyncClient, run_id: str) -> int:
+    return (await client.get(f"/v1/segmentation/runs/{run_id}/customers/LATE/profile")).status_code

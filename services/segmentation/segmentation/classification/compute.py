@@ -424,10 +424,10 @@ async def classify_some(
 
 
 def _newer(stored: SQL) -> SQL:
-    """Whether the `stored` classification was computed at or after :since (by an ingest, while a run computed)."""
-    return SQL("(CAST(:since AS timestamptz) IS NOT NULL AND {}.computed_at >= CAST(:since AS timestamptz))").format(
-        stored
-    )
+    """Whether the `stored` classification is newer than what a run stores: computed at or after :since (by an
+    ingest, while the run computed), or holding for a later day than the run's (:run_day; an ingest's today)."""
+    return SQL("""(CAST(:since AS timestamptz) IS NOT NULL AND {0}.computed_at >= CAST(:since AS timestamptz)
+                   OR CAST(:run_day AS date) IS NOT NULL AND {0}.as_of > CAST(:run_day AS date))""").format(stored)
 
 
 def _columns(template: LiteralString, names: Iterable[str]) -> SQL:
@@ -452,7 +452,8 @@ async def _store(
     After the basis, one statement (for a run, after its customers are classified into a table of their own).
 
     With `since`, customers classified at or after it (by an ingest while this run computed from older facts)
-    keep their newer classification. `first`: nothing is stored yet and nobody else stores meanwhile.
+    keep their newer classification; so do those a run finds classified as of a later day than its own (an
+    ingest classified them as of today after the last run): a run never writes a customer's state backwards. `first`: nothing is stored yet and nobody else stores meanwhile.
     """
     days = predicted.days
     # An ingest classifies a few customers: each stored row is looked up by key. The planner cannot tell how few
@@ -501,7 +502,8 @@ async def _store(
         to_values=_columns("s.{0}", HISTORY_ATTRIBUTES),
     )
     basis_id = await _basis_id(session, t, cut, predicted.model)
-    params = {"run_id": str(run_id) if run_id else None, "since": since, "basis_id": str(basis_id)}
+    params = {"run_id": str(run_id) if run_id else None, "since": since, "basis_id": str(basis_id),
+              "run_day": days.as_of if run_id else None}  # fmt: skip
     # Each value cast to its column's type, in the table's order: what the insert needs no more work on.
     rows = _typed_rows(days.as_of, classified)
     if run_id is not None:

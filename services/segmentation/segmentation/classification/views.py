@@ -27,11 +27,8 @@ async def classifications(
     """
     latest = await finished_run(session, latest_run_id)
 
-    def confirmed_by_run(row: ClassificationRow) -> bool:
-        return bool(latest and latest.snapshot_at and row.computed_at < latest.snapshot_at)
-
     wanted = {latest.basis_id} if latest and latest.basis_id else set()
-    wanted |= {row.basis_id for row in rows if row is not None and row.basis_id and not confirmed_by_run(row)}
+    wanted |= {row.basis_id for row in rows if row is not None and row.basis_id and not confirmed(row, latest)}
     found = await bases(session, wanted)
     fallback = found.get(latest.basis_id, NO_BASIS) if latest and latest.basis_id else NO_BASIS
     shown: list[tuple[ClassificationRow, date, Basis] | None] = []
@@ -39,9 +36,9 @@ async def classifications(
         if row is None:
             shown.append(None)
             continue
-        confirmed = confirmed_by_run(row)
-        as_of = latest.as_of if confirmed and latest else row.as_of
-        basis = fallback if confirmed else found.get(row.basis_id, fallback) if row.basis_id else fallback
+        by_run = confirmed(row, latest)
+        as_of = holds_as_of(row, latest)
+        basis = fallback if by_run else found.get(row.basis_id, fallback) if row.basis_id else fallback
         shown.append((row, as_of, basis))
     return await present(session, shown)
 
@@ -71,7 +68,17 @@ async def present(
     return result
 
 
+def confirmed(row: Any, latest: FinishedRun | None) -> bool:
+    """Whether the last run confirmed a stored classification: computed before the run read the facts, for a
+    day not after the run's (an ingest's classification as of a later day is newer than the run)."""
+    return (
+        latest is not None
+        and latest.snapshot_at is not None
+        and row.computed_at < latest.snapshot_at
+        and row.as_of <= latest.as_of
+    )
+
+
 def holds_as_of(row: Any, latest: FinishedRun | None) -> date:
     """The day a stored classification holds for: the last run's, if the run confirmed it."""
-    confirmed = latest is not None and latest.snapshot_at is not None and row.computed_at < latest.snapshot_at
-    return latest.as_of if confirmed else row.as_of
+    return latest.as_of if latest is not None and confirmed(row, latest) else row.as_of

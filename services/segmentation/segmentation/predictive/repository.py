@@ -121,9 +121,8 @@ async def alive_by_history(session: AsyncSession, m: ScoringModel, run_as_of: da
     for), with how many there are and their summed probability alive under `m`: every customer's expected
     purchases are his group's factor times his probability alive, so a forecast needs only these groups."""
     # A run stores only what changed: the others hold as of its day (as classification.views shows them).
-    as_of = SQL("CASE WHEN c.computed_at < CAST(:snapshot_at AS timestamptz) THEN {run_day} ELSE c.as_of END").format(
-        run_day=run_as_of
-    )
+    as_of = SQL("""CASE WHEN c.computed_at < CAST(:snapshot_at AS timestamptz) AND c.as_of <= {run_day} THEN {run_day}
+                   ELSE c.as_of END""").format(run_day=run_as_of)
     alive = probability_alive_sql(
         m,
         SQL("(c.purchase_days - 1)"),

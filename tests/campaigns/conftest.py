@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from campaigns.main import create_app
 from campaigns.settings import CampaignsSettings
-from servicekit.testing import app_client
+from servicekit.testing import IsolatedDatabase
 
 # The campaigns app's clock in these tests (CAMPAIGNS_FIXED_NOW), so that no test depends on the day or the hour it
 # runs: the last half hour of an ISO week, where "today" and "this week" are easiest to get wrong. A test proving
@@ -257,9 +257,9 @@ def make_app(db_url: str, segmentation: FakeSegmentation, capacity: FakeCapacity
 
 @pytest.fixture
 async def client(
-    db_url: str, segmentation: FakeSegmentation, capacity: FakeCapacity
+    isolated_db: IsolatedDatabase, segmentation: FakeSegmentation, capacity: FakeCapacity
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(make_app(db_url, segmentation, capacity)) as client:
+    async with isolated_db.client(make_app(isolated_db.url, segmentation, capacity)) as client:
         yield client
 
 

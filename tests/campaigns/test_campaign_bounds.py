@@ -8,6 +8,8 @@ import pytest
 
 from tests.campaigns.conftest import campaign_body, create, problem, week
 
+pytestmark = pytest.mark.isolation("rollback")
+
 FAR = "must lie between 1900-01-01 and 2099-12-31"
 
 

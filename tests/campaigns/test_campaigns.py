@@ -7,6 +7,8 @@ import pytest
 
 from tests.campaigns.conftest import FakeSegmentation, create, member, members, plan
 
+pytestmark = pytest.mark.isolation("rollback")
+
 
 async def seed(db_url: str, *campaigns: dict[str, Any]) -> list[int]:
     """Insert campaigns straight into the table (in states no endpoint would reach so quickly); returns their ids."""
@@ -23,6 +25,7 @@ async def seed(db_url: str, *campaigns: dict[str, Any]) -> list[int]:
         await connection.close()
 
 
+@pytest.mark.isolation("truncate")  # seeds over a connection of its own
 async def test_list_pages_through_every_campaign_in_id_order(client: httpx.AsyncClient, db_url: str) -> None:
     ids = await seed(
         db_url,
@@ -60,6 +63,7 @@ async def test_list_pages_through_every_campaign_in_id_order(client: httpx.Async
     assert fetched.json() == first
 
 
+@pytest.mark.isolation("truncate")  # seeds over a connection of its own
 async def test_list_filters_by_state_and_kind(client: httpx.AsyncClient, db_url: str) -> None:
     await seed(
         db_url,
@@ -94,6 +98,7 @@ async def test_unknown_filter_values_are_a_422_problem_naming_each_field(client:
     assert {e["field"] for e in response.json()["errors"]} == {"query.state", "query.kind"}
 
 
+@pytest.mark.isolation("truncate")  # writes over a connection of its own
 @pytest.mark.parametrize(
     ("values", "constraint"),
     [
@@ -162,6 +167,7 @@ async def test_segmentation_failing_during_planning_leaves_the_campaign_as_it_wa
         assert await members(client, campaign["id"]) == []
 
 
+@pytest.mark.isolation("truncate")  # seeds over a connection of its own; /metrics reads over the engine
 async def test_gauges_count_campaigns_per_state(client: httpx.AsyncClient, db_url: str) -> None:
     await seed(db_url, {"name": "A", "kind": "loyalty", "channel": "email", "state": "running"},
                {"name": "B", "kind": "loyalty", "channel": "email"})  # fmt: skip

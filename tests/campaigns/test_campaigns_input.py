@@ -2,9 +2,12 @@
 (docs/api.md, "Input rules")."""
 
 import httpx
+import pytest
 
 from tests.campaigns.conftest import campaign_body, problem
 from tests.campaigns.test_incentives import incentive
+
+pytestmark = pytest.mark.isolation("rollback")
 
 
 def located(response: httpx.Response) -> list[tuple[list, str]]:

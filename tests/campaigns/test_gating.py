@@ -7,8 +7,11 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.campaigns.conftest import FakeCapacity, FakeSegmentation, create, member, members, plan, problem, week
+
+pytestmark = pytest.mark.isolation("rollback")
 
 
 def ten_members() -> list[dict[str, Any]]:

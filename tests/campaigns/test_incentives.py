@@ -4,8 +4,11 @@ the same offer to new customers; every change that would break it is refused and
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.campaigns.conftest import problem
+
+pytestmark = pytest.mark.isolation("rollback")
 
 
 def incentive(**overrides: Any) -> dict[str, Any]:

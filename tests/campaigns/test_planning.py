@@ -3,8 +3,11 @@
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from tests.campaigns.conftest import FakeSegmentation, create, member, members, plan, problem
+
+pytestmark = pytest.mark.isolation("rollback")
 
 
 async def test_members_are_scored_by_expected_value_ranked_and_every_exclusion_counted(

@@ -9,10 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from campaigns.forecast.service import posterior
 from campaigns.settings import CampaignsSettings
 from tests.campaigns.conftest import NOW, FakeSegmentation, create, member, members, plan, problem
+
+pytestmark = pytest.mark.isolation("rollback")
 
 
 async def running(client: httpx.AsyncClient, contacts: str = "recorded", **overrides: Any) -> dict[str, Any]:

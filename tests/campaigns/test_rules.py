@@ -5,8 +5,9 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 
-from servicekit.testing import app_client
+from servicekit.testing import IsolatedDatabase
 from tests.campaigns.conftest import (
     NOW,
     TODAY,
@@ -19,6 +20,8 @@ from tests.campaigns.conftest import (
     plan,
     problem,
 )
+
+pytestmark = pytest.mark.isolation("rollback")
 
 
 async def put_incentive(client: httpx.AsyncClient, key: str, **body: Any) -> None:
@@ -76,10 +79,11 @@ async def test_consent_is_per_channel(client: httpx.AsyncClient, segmentation: F
 
 
 async def test_the_contact_cap_counts_contacts_of_every_campaign_and_spares_complaint_recovery(
-    db_url: str, segmentation: FakeSegmentation, capacity: FakeCapacity
+    isolated_db: IsolatedDatabase, segmentation: FakeSegmentation, capacity: FakeCapacity
 ) -> None:
     segmentation.members = [member("K-1"), member("K-2"), member("K-3", open_complaint=True)]
-    async with app_client(make_app(db_url, segmentation, capacity, contact_cap=2, contact_cap_days=30)) as client:
+    app = make_app(isolated_db.url, segmentation, capacity, contact_cap=2, contact_cap_days=30)
+    async with isolated_db.client(app) as client:
         first = await plan(client, (await create(client))["id"])
         assert (await client.post(f"/v1/campaigns/campaigns/{first['id']}/approve")).status_code == 200
         assert (await client.post(f"/v1/campaigns/campaigns/{first['id']}/start")).status_code == 200

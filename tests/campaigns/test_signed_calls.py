@@ -4,10 +4,13 @@ it is handling: the services behind it answer, and their audit trail names the s
 import time
 
 import httpx
+import pytest
 
 from campaigns.settings import CampaignsSettings
 from servicekit.signing import Caller, verify
 from tests.campaigns.conftest import FakeCapacity, FakeSegmentation, create, member
+
+pytestmark = pytest.mark.isolation("rollback")
 
 
 async def test_calls_to_segmentation_and_capacity_are_signed_by_campaigns_for_the_callers_key(

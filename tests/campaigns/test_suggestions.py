@@ -6,8 +6,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from servicekit.testing import app_client
+from servicekit.testing import IsolatedDatabase
 from tests.campaigns.conftest import NOW, FakeCapacity, FakeSegmentation, make_app, member, problem
+
+pytestmark = pytest.mark.isolation("rollback")
 
 # The seven days of one ISO week, Monday 2026-11-30 to Sunday 2026-12-06, each at the conftest's 23:30 UTC.
 WEEKDAYS = [NOW - timedelta(days=6 - i) for i in range(7)]
@@ -23,7 +25,7 @@ def promised(today: date) -> tuple[date, date, list[date]]:
 
 @pytest.mark.parametrize("now", WEEKDAYS, ids=[d.strftime("%A") for d in WEEKDAYS])
 async def test_suggestions_name_the_seed_advice_with_a_forecast_and_capacity(
-    db_url: str, segmentation: FakeSegmentation, capacity: FakeCapacity, now: datetime
+    isolated_db: IsolatedDatabase, segmentation: FakeSegmentation, capacity: FakeCapacity, now: datetime
 ) -> None:
     today = now.date()
     starts_on, ends_on, weeks = promised(today)
@@ -40,7 +42,7 @@ async def test_suggestions_name_the_seed_advice_with_a_forecast_and_capacity(
          "occurred_at": (now - timedelta(days=30)).isoformat()}
     ]  # fmt: skip
     capacity.room_by_week[("assembly-hours", weeks[0])] = Decimal("0")
-    async with app_client(make_app(db_url, segmentation, capacity, fixed_now=now)) as client:
+    async with isolated_db.client(make_app(isolated_db.url, segmentation, capacity, fixed_now=now)) as client:
         response = await client.get("/v1/campaigns/suggestions")
         assert response.status_code == 200, response.text
         assert response.json()["as_of"] == today.isoformat()
@@ -81,12 +83,13 @@ async def test_suggestions_name_the_seed_advice_with_a_forecast_and_capacity(
      ("Europe/Berlin", "2026-12-04", "2026-12-07", "2027-01-03")],  # already Friday: from next Monday
 )  # fmt: skip
 async def test_a_suggestion_starts_by_the_companys_day_not_by_utc(
-    db_url: str, segmentation: FakeSegmentation, capacity: FakeCapacity, time_zone: str, as_of: str,
-    starts_on: str, ends_on: str,
+    isolated_db: IsolatedDatabase, segmentation: FakeSegmentation, capacity: FakeCapacity, time_zone: str,
+    as_of: str, starts_on: str, ends_on: str,
 ) -> None:  # fmt: skip
     segmentation.members = [member("K-KEY", key_account=True)]
     thursday_late = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)
-    async with app_client(make_app(db_url, segmentation, capacity, fixed_now=thursday_late, time_zone=time_zone)) as c:
+    app = make_app(isolated_db.url, segmentation, capacity, fixed_now=thursday_late, time_zone=time_zone)
+    async with isolated_db.client(app) as c:
         response = await c.get("/v1/campaigns/suggestions")
     assert response.status_code == 200, response.text
     assert response.json()["as_of"] == as_of

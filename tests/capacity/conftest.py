@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from capacity.main import create_app
 from capacity.settings import CapacitySettings
-from servicekit.testing import app_client
+from servicekit.testing import IsolatedDatabase
 
 # The capacity app's clock in these tests (CAPACITY_FIXED_NOW), so that none depends on the day or hour it runs
 # (a run across Sunday midnight UTC saw two different weeks): the last half hour of an ISO week.
@@ -87,8 +87,8 @@ def make_app(db_url: str, segmentation: FakeSegmentation, **settings: Any) -> Fa
 
 
 @pytest.fixture
-async def client(db_url: str, segmentation: FakeSegmentation) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(make_app(db_url, segmentation)) as client:
+async def client(isolated_db: IsolatedDatabase, segmentation: FakeSegmentation) -> AsyncIterator[httpx.AsyncClient]:
+    async with isolated_db.client(make_app(isolated_db.url, segmentation)) as client:
         yield client
 
 

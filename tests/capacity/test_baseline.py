@@ -11,6 +11,8 @@ from capacity import maintenance
 from servicekit.testing import app_client
 from tests.capacity.conftest import THIS_WEEK, FakeSegmentation, make_app, problem, put_resource, refresh, week
 
+pytestmark = pytest.mark.isolation("rollback")
+
 
 async def baseline(client: httpx.AsyncClient, **params: str) -> dict:
     response = await client.get("/v1/capacity/baseline", params=params)
@@ -168,6 +170,7 @@ async def age_forecasts(db_url: str, hours: int) -> None:
         await connection.close()
 
 
+@pytest.mark.isolation("truncate")  # ages the stored forecast over a connection of its own
 @pytest.mark.parametrize("failure", ["down", "500", "garbage", "timeout"])
 async def test_with_segmentation_failing_the_last_stored_forecast_serves_and_says_it_is_stale(
     client: httpx.AsyncClient, segmentation: FakeSegmentation, db_url: str, failure: str
@@ -220,6 +223,7 @@ async def test_segmentation_is_asked_with_the_request_id(
     ), "13 weeks to forecast from and 13 to backtest on, complete weeks only"  # fmt: skip
 
 
+@pytest.mark.isolation("truncate")  # ages the stored forecast over a connection of its own
 async def test_the_maintenance_round_forecasts_when_the_baseline_is_missing_or_old(
     db_url: str, segmentation: FakeSegmentation
 ) -> None:

@@ -1,8 +1,11 @@
 """Dates and quantities outside what capacity plans for are refused with the range, and change nothing."""
 
 import httpx
+import pytest
 
 from tests.capacity.conftest import problem, put_resource
+
+pytestmark = pytest.mark.isolation("rollback")
 
 FAR = "must lie between 1900-01-01 and 2099-12-31"
 

@@ -6,6 +6,8 @@ import pytest
 
 from tests.capacity.conftest import problem, put_resource, refresh, resource, week
 
+pytestmark = pytest.mark.isolation("rollback")
+
 
 def located(response: httpx.Response) -> list[tuple[list, str]]:
     return [(e["location"], e["type"]) for e in problem(response, 422)["errors"]]

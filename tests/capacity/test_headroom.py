@@ -9,6 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.capacity.conftest import THIS_WEEK, headroom, problem, put_resource, refresh, week
 
+pytestmark = pytest.mark.isolation("rollback")
+
 
 async def exception(client: httpx.AsyncClient, first: int, last: int, **change: str) -> None:
     body = {"resource": "assembly-hours", "starts_on": str(week(first) + timedelta(days=2)),
@@ -147,6 +149,7 @@ def gauge(metrics: str, name: str, resource: str) -> float:
     raise AssertionError(f"no {name} for {resource}")
 
 
+@pytest.mark.isolation("truncate")  # /metrics reads over the engine
 async def test_metrics_show_this_weeks_utilisation_and_headroom_per_resource(planned: httpx.AsyncClient) -> None:
     await reserve(planned, 0, "30")
     metrics = (await planned.get("/metrics")).text

@@ -12,6 +12,8 @@ from capacity.settings import CapacitySettings
 from servicekit.signing import Signer, SigningAuth
 from tests.capacity.conftest import put_resource, refresh, week
 
+pytestmark = pytest.mark.isolation("rollback")
+
 
 def reservation() -> dict[str, Any]:
     return {"campaign": "winback", "lines": [{"resource": "assembly-hours", "week_start": str(week(1)), "amount": "5"}]}

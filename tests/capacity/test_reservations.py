@@ -13,6 +13,8 @@ from capacity import maintenance
 from servicekit.testing import app_client
 from tests.capacity.conftest import FakeSegmentation, headroom, make_app, problem, put_resource, refresh, week
 
+pytestmark = pytest.mark.isolation("rollback")
+
 
 @pytest.fixture
 async def ready(client: httpx.AsyncClient) -> httpx.AsyncClient:
@@ -116,6 +118,7 @@ async def test_held_confirmed_consumed_and_released_count_as_they_should(ready: 
     assert [r["id"] for r in listed] == [first["id"]]
 
 
+@pytest.mark.isolation("truncate")  # reads the stored state over a connection of its own
 async def test_a_hold_stops_counting_when_it_expires_even_before_a_sweep(
     ready: httpx.AsyncClient, db_url: str, segmentation: FakeSegmentation
 ) -> None:

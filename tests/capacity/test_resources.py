@@ -8,6 +8,8 @@ import pytest
 
 from tests.capacity.conftest import problem, put_resource, resource, week
 
+pytestmark = pytest.mark.isolation("rollback")
+
 
 async def test_put_creates_then_replaces_a_resource(client: httpx.AsyncClient) -> None:
     created = await client.put(
@@ -95,6 +97,7 @@ def row(key: str = "assembly", capacity: int = 1, load: int = 1, new: int = 1, s
     return (key, "Assembly", "h", Decimal(capacity), Decimal(load), Decimal(new), Decimal(share))
 
 
+@pytest.mark.isolation("truncate")  # writes over a connection of its own
 @pytest.mark.parametrize(
     ("bad", "error", "constraint"),
     [

@@ -6,7 +6,7 @@ import pytest
 
 from segmentation.main import create_app
 from segmentation.settings import SegmentationSettings
-from servicekit.testing import app_client
+from servicekit.testing import IsolatedDatabase
 
 # The segmentation app's clock in these tests (SEGMENTATION_FIXED_NOW): what an ingest classifies "as of today",
 # so that no test depends on the day or the hour it runs. The last half hour of a Sunday in UTC, when the
@@ -16,7 +16,7 @@ TODAY = NOW.date()  # in UTC, the company's time zone unless a test configures a
 
 
 @pytest.fixture
-async def client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(SegmentationSettings(database_url=db_url, log_json=False, fixed_now=NOW))
-    async with app_client(app) as client:
+async def client(isolated_db: IsolatedDatabase) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(SegmentationSettings(database_url=isolated_db.url, log_json=False, fixed_now=NOW))
+    async with isolated_db.client(app) as client:
         yield client

@@ -1,6 +1,9 @@
 import base64
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.isolation("rollback")
 
 CUSTOMER = {
     "name": "Müller Maschinenbau GmbH",

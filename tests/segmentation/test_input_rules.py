@@ -10,6 +10,8 @@ from tests.segmentation.test_customers import CUSTOMER
 from tests.segmentation.test_interactions import INTERACTION
 from tests.segmentation.test_orders import ORDER
 
+pytestmark = pytest.mark.isolation("rollback")
+
 
 def refusal(response: httpx.Response) -> list[dict]:
     assert response.status_code == 422, response.text

@@ -1,6 +1,8 @@
 import httpx
 import pytest
 
+pytestmark = pytest.mark.isolation("rollback")
+
 INTERACTION = {
     "customer_external_id": "K-1",
     "kind": "complaint",

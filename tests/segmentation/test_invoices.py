@@ -1,6 +1,8 @@
 import httpx
 import pytest
 
+pytestmark = pytest.mark.isolation("rollback")
+
 INVOICE = {
     "customer_external_id": "K-1",
     "order_external_id": "A-77",

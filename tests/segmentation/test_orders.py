@@ -1,4 +1,7 @@
 import httpx
+import pytest
+
+pytestmark = pytest.mark.isolation("rollback")
 
 ORDER = {
     "customer_external_id": "K-1",

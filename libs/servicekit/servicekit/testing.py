@@ -1,8 +1,17 @@
-"""pytest plugin: a real, migrated Postgres for every test run, clean tables for every test, and
+"""pytest plugin: a real, migrated Postgres for every test run, an empty database for every test, and
 helpers to serve apps in-process or as real processes.
 
 Database rule: `DATABASE_URL` names the server when set, else the embedded one under `.data/pg`.
 Tests never touch the database the URL names: they use `<name>_test`, dropped and migrated anew per run.
+
+Two ways to give a test an empty database, chosen by its `isolation` marker (README, Tests):
+- "truncate", the default: every table emptied (TRUNCATE) before the test, and its apps commit for real. Any
+  test can use it: runs, imports, background tasks, connections of its own, several apps, processes.
+- "rollback": the app's sessions share one connection in a transaction rolled back after the test, so the test
+  sees only its own data and leaves nothing behind, without emptying every table first. Only for code that does
+  all its work in the sessions of `app.state.sessionmaker`, one at a time; anything else fails the test.
+Fixtures: `isolated_db` (the URL, and `.client(app)` serving the app the marked way), `db_url` (TRUNCATE only,
+for tests that also use connections of their own), `database_url` (the database as it is).
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +36,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp
 
 from servicekit.migrations import discover_components, upgrade
@@ -58,30 +69,102 @@ def database_url(postgres_server_url: str, pytestconfig: pytest.Config) -> str:
     return url
 
 
+# Every table of every migrated schema but the Alembic version tables, and for each a query naming it if it has a row.
+_TABLES = """
+    SELECT format('%I.%I', t.schemaname, t.tablename),
+           format('SELECT %L WHERE EXISTS (SELECT FROM %I.%I)', t.schemaname || '.' || t.tablename, t.schemaname,
+                  t.tablename)
+    FROM pg_tables t
+    WHERE t.tablename <> 'alembic_version'
+      AND t.schemaname IN (SELECT table_schema FROM information_schema.tables WHERE table_name = 'alembic_version')
+"""
+
+
+def _truncate_sql(tables: list[str]) -> str:
+    return f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"
+
+
+TRUNCATE_LOCK_TIMEOUT_SECONDS = 20
+
+
 async def truncate_all(url: str) -> None:
     """Empty every table of every migrated schema (keeps the Alembic version tables)."""
     connection = await asyncpg.connect(plain_database_url(url), timeout=10)
     try:
-        tables = await connection.fetch(
-            """
-            SELECT format('%I.%I', t.schemaname, t.tablename)
-            FROM pg_tables t
-            WHERE t.tablename <> 'alembic_version'
-              AND t.schemaname IN (SELECT table_schema FROM information_schema.tables
-                                   WHERE table_name = 'alembic_version')
-            """
-        )
+        tables = [row[0] for row in await connection.fetch(_TABLES)]
         if tables:
-            await connection.execute(f"TRUNCATE {', '.join(r[0] for r in tables)} RESTART IDENTITY CASCADE")
+            # Rather than wait forever on a transaction that waits for this test to go on (a rolled_back_client).
+            await connection.execute(f"SET lock_timeout = '{TRUNCATE_LOCK_TIMEOUT_SECONDS}s'")
+            await connection.execute(_truncate_sql(tables))
+    except asyncpg.LockNotAvailableError as exc:
+        raise RuntimeError(
+            f"Emptying the test database waited {TRUNCATE_LOCK_TIMEOUT_SECONDS} s for another connection's "
+            "transaction. An app served by rolled_back_client holds one until its test ends: a test cannot serve "
+            "apps both ways."
+        ) from exc
     finally:
         await connection.close()
 
 
+ISOLATIONS = ("truncate", "rollback")
+
+
+def isolation_of(item: pytest.Item) -> str:
+    """How the test is kept apart from the others: its closest `isolation` marker, else "truncate"."""
+    marker = item.get_closest_marker("isolation")
+    if marker is None:
+        return "truncate"
+    if marker.args not in ((kind,) for kind in ISOLATIONS) or marker.kwargs:
+        pytest.fail(f"isolation takes one of {ISOLATIONS}, not {marker.args} {marker.kwargs}", pytrace=False)
+    return marker.args[0]
+
+
+@dataclass(frozen=True)
+class IsolatedDatabase:
+    """The test database, and how to serve an app on it as the test's `isolation` marker says."""
+
+    url: str
+    rolled_back: bool
+
+    def client(
+        self, app: FastAPI, base_url: str = "http://testserver", *, signed: bool = True
+    ) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        """`rolled_back_client` for a test marked isolation("rollback"), else `app_client`: an async context
+        manager yielding an httpx.AsyncClient."""
+        serve = rolled_back_client if self.rolled_back else app_client
+        return serve(app, base_url, signed=signed)
+
+
 @pytest.fixture
-def db_url(database_url: str) -> str:
-    """The migrated test database, emptied before this test."""
-    asyncio.run(truncate_all(database_url))
-    return database_url
+def isolated_db(request: pytest.FixtureRequest, database_url: str) -> IsolatedDatabase:
+    """The migrated test database, empty when the test starts. Marked isolation("rollback"), the test's apps
+    (served by `.client`) write in a transaction rolled back after it; else (isolation("truncate"), the default)
+    every table is emptied before it and they commit."""
+    rolled_back = isolation_of(request.node) == "rollback"
+    if not rolled_back:
+        asyncio.run(truncate_all(database_url))
+    return IsolatedDatabase(database_url, rolled_back)
+
+
+@pytest.fixture
+def db_url(isolated_db: IsolatedDatabase) -> str:
+    """The migrated test database, emptied before this test (TRUNCATE): for apps served by `app_client`, and for
+    tests that read or write it over connections of their own."""
+    if isolated_db.rolled_back:
+        pytest.fail(
+            'db_url in a test marked isolation("rollback"): what the test commits over connections of its own would '
+            'outlive it. Mark the test isolation("truncate").',
+            pytrace=False,
+        )
+    return isolated_db.url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        'isolation(kind): "truncate" (the default): every table emptied before the test; "rollback": the test\'s '
+        "apps write in one transaction rolled back after it (servicekit.testing.rolled_back_client)",
+    )
 
 
 @asynccontextmanager
@@ -95,6 +178,136 @@ async def app_client(
         auth = signing_auth(app.state.settings) if signed and hasattr(app.state, "settings") else None
         async with httpx.AsyncClient(transport=transport, base_url=base_url, auth=auth) as client:
             yield client
+
+
+_INSTEAD = 'Mark the test isolation("truncate") (or serve its app with app_client on db_url).'
+
+
+class OwnConnectionUsed(RuntimeError):
+    """Code under `rolled_back_client` reached past the test's one connection (the engine, the read pool, or
+    sessions of two tasks at once)."""
+
+
+class _OneConnection:
+    """What a rolled-back test's app may do with the database, and what it did that it may not."""
+
+    def __init__(self) -> None:
+        self.misuses: list[str] = []
+        self._open: dict[AsyncSession, asyncio.Task[Any] | None] = {}
+
+    def refuse(self, what: str) -> OwnConnectionUsed:
+        message = f"{what} under rolled_back_client. {_INSTEAD}"
+        if message not in self.misuses:
+            self.misuses.append(message)
+        return OwnConnectionUsed(message)
+
+    def opened(self, session: AsyncSession) -> None:
+        task = asyncio.current_task()
+        if any(other is not task for other in self._open.values()):
+            raise self.refuse(
+                "Sessions open in two tasks at once (a background task, a gather, concurrent requests) would take "
+                "turns on the test's one connection and undo each other's savepoints"
+            )
+        self._open[session] = task
+
+    def closed(self, session: AsyncSession) -> None:
+        self._open.pop(session, None)
+
+
+class _Refused:
+    """Stands in for `app.state.<name>` (the engine, the read pool): any use is refused, loudly."""
+
+    def __init__(self, name: str, one: _OneConnection) -> None:
+        self._name = name
+        self._one = one
+
+    def __getattr__(self, attribute: str) -> Any:
+        raise self._one.refuse(
+            f"app.state.{self._name}.{attribute}: a connection of the app's own, which cannot see the test's "
+            "uncommitted data"
+        )
+
+
+def _sessions_on(
+    connection: AsyncConnection, like: async_sessionmaker[AsyncSession], one: _OneConnection
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions configured like the app's, bound to `connection`: each session's transaction is a SAVEPOINT in the
+    test's transaction, so its commit and rollback work as the app expects and the test's rollback undoes all."""
+
+    class OneConnectionSession(AsyncSession):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            one.opened(self)
+            super().__init__(*args, **kwargs)
+
+        async def close(self) -> None:
+            try:
+                await super().close()
+            finally:
+                one.closed(self)
+
+    kw = {**like.kw, "bind": connection, "join_transaction_mode": "create_savepoint"}
+    return async_sessionmaker(class_=OneConnectionSession, **kw)
+
+
+async def _tables_with_rows(connection: AsyncConnection) -> list[str]:
+    probes = [probe for _, probe in (await connection.exec_driver_sql(_TABLES)).all()]
+    if not probes:
+        return []
+    return list((await connection.exec_driver_sql(" UNION ALL ".join(probes))).scalars())
+
+
+async def _empty(connection: AsyncConnection) -> list[str]:
+    """Empty every table that has rows (committed by a test before, or outside this one); which they were."""
+    found = await _tables_with_rows(connection)
+    if found:
+        tables = [name for name, _ in (await connection.exec_driver_sql(_TABLES)).all()]
+        await connection.exec_driver_sql(_truncate_sql(tables))
+    await connection.commit()
+    return found
+
+
+@asynccontextmanager
+async def rolled_back_client(
+    app: FastAPI, base_url: str = "http://testserver", *, signed: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """`app_client`, with everything the app writes rolled back after the test: its sessions
+    (`app.state.sessionmaker`) share one connection in one transaction, each session's transaction a savepoint in
+    it. The database is empty when the client is handed out (emptied if a test before committed rows) and is left
+    as found. Anything that would reach past that connection and silently see an empty database fails the test:
+    the engine and the read pool (`app.state.engine`, `app.state.read_pool`) refuse to be used, two tasks may
+    not hold sessions at once, and rows committed some other way are found after the rollback. The app's startup
+    hooks run before the swap: what they start keeps the app's own engine and sessions."""
+    async with app.router.lifespan_context(app):
+        state = app.state
+        engine, sessionmaker, read_pool = state.engine, state.sessionmaker, state.read_pool
+        one = _OneConnection()
+        async with engine.connect() as connection:
+            await _empty(connection)
+            transaction = await connection.begin()
+            state.sessionmaker = _sessions_on(connection, sessionmaker, one)
+            state.engine, state.read_pool = _Refused("engine", one), _Refused("read_pool", one)
+            try:
+                transport = httpx.ASGITransport(app=app)
+                auth = signing_auth(state.settings) if signed else None
+                async with httpx.AsyncClient(transport=transport, base_url=base_url, auth=auth) as client:
+                    yield client
+            except BaseException as exc:
+                for misuse in one.misuses:
+                    exc.add_note(misuse)
+                raise
+            finally:
+                state.engine, state.sessionmaker, state.read_pool = engine, sessionmaker, read_pool
+                with suppress(Exception):  # the connection may be gone (then so is what it held)
+                    await transaction.rollback()
+            committed = await _empty(connection)
+        if one.misuses:
+            pytest.fail("\n".join(one.misuses), pytrace=False)
+        if committed:
+            pytest.fail(
+                f"Rows committed outside the test's transaction under rolled_back_client, in {', '.join(committed)}: "
+                f"the code under test used a connection of its own. {_INSTEAD}",
+                pytrace=False,
+            )
 
 
 def signing_auth(settings: ServiceSettings) -> httpx.Auth:
@@ -319,11 +532,14 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 __all__ = [
+    "IsolatedDatabase",
+    "OwnConnectionUsed",
     "ServerProcess",
     "TcpProxy",
     "app_client",
     "free_port",
     "postgres_address",
+    "rolled_back_client",
     "serve_in_loop",
     "signing_auth",
     "truncate_all",

@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import available_timezones
 
-from pydantic import AwareDatetime, Field, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic import AfterValidator, AwareDatetime, Field, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 from pydantic_core import PydanticCustomError
 
 # Dates and times: what an ERP's data holds, with room to plan ahead. The classification runs pack days into
@@ -152,3 +153,15 @@ MAX_INT4 = 2**31 - 1
 MAX_INT8 = 2**63 - 1
 Id = bounded(int, ge=1, le=MAX_INT8)
 """A bigint id the database gave out."""
+
+_TIME_ZONES = frozenset(available_timezones())
+
+
+def _known_time_zone(value: str) -> str:
+    if value not in _TIME_ZONES:
+        raise ValueError("Unknown time zone; use an IANA name such as Europe/Berlin.")
+    return value
+
+
+# An IANA time zone's name, one this Python knows (the companies' days are its calendar days).
+TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]

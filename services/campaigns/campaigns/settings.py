@@ -1,9 +1,9 @@
 from decimal import Decimal
-from zoneinfo import available_timezones
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from servicekit.bounds import TimeZoneName
 from servicekit.settings import ServiceSettings
 
 Z_STAGES = ("Z0", "Z1", "Z2", "Z3", "Z4")
@@ -25,7 +25,7 @@ class CampaignsSettings(ServiceSettings):
         default="http://127.0.0.1:8103", description="Where the capacity service listens (what-if, reservations)."
     )
     capacity_timeout_seconds: float = Field(default=10.0, gt=0, description="A capacity call slower than this fails.")
-    time_zone: str = Field(
+    time_zone: TimeZoneName = Field(
         default="UTC", description="The company's IANA time zone: which day is today. Set it to segmentation's."
     )
     contribution_margin: Decimal = Field(
@@ -77,13 +77,6 @@ class CampaignsSettings(ServiceSettings):
         default=90, ge=1, description="Loyalty suggestions: key accounts without any contact for this many days."
     )
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_time_zone(cls, value: str) -> str:
-        if value not in _TIME_ZONES:
-            raise ValueError("Unknown time zone; use an IANA name such as Europe/Berlin.")
-        return value
-
     @field_validator("response_priors")
     @classmethod
     def _every_stage_a_probability(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
@@ -107,6 +100,3 @@ class CampaignsSettings(ServiceSettings):
         if not 0 <= value[0] < value[1]:
             raise ValueError("Give [from, to] days with 0 <= from < to.")
         return value
-
-
-_TIME_ZONES = frozenset(available_timezones())

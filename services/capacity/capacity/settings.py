@@ -1,8 +1,7 @@
-from zoneinfo import available_timezones
-
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from servicekit.bounds import TimeZoneName
 from servicekit.settings import ServiceSettings
 
 
@@ -17,7 +16,7 @@ class CapacitySettings(ServiceSettings):
     segmentation_timeout_seconds: float = Field(
         default=10.0, gt=0, description="A segmentation call slower than this fails; the baseline falls back."
     )
-    time_zone: str = Field(
+    time_zone: TimeZoneName = Field(
         default="UTC",
         description="The company's IANA time zone: which week is the current one. Set it to segmentation's.",
     )
@@ -39,13 +38,3 @@ class CapacitySettings(ServiceSettings):
     maintenance_interval_seconds: float = Field(
         default=60.0, ge=0, description="How often expired holds are marked and an old baseline refreshed (0: never)."
     )
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_time_zone(cls, value: str) -> str:
-        if value not in _TIME_ZONES:
-            raise ValueError("Unknown time zone; use an IANA name such as Europe/Berlin.")
-        return value
-
-
-_TIME_ZONES = frozenset(available_timezones())

@@ -376,10 +376,20 @@ class ServerProcess:
 
     def start(self, wait_seconds: float = 30.0) -> ServerProcess:
         command = [
-            sys.executable, "-m", "uvicorn", "--factory", self.factory,
-            "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-            "--http", "servicekit.server:ProblemHttpProtocol",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            self.factory,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+            "--http",
+            "servicekit.server:ProblemHttpProtocol",
+        ]
         # Otherwise whatever listens there would answer /healthz while this server fails to bind.
         if _port_taken(self.port):
             raise RuntimeError(f"{self.name}: port {self.port} is already taken")

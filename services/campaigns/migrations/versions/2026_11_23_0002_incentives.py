@@ -15,8 +15,18 @@ branch_labels = None
 depends_on = None
 
 SCHEMA = "campaigns"
-KINDS = ("loyalty_discount", "upgrade", "gift", "occasion", "survey_thanks", "complaint_apology", "referral_bonus",
-         "welcome_discount", "free_shipping", "payment_terms")  # fmt: skip
+KINDS = (
+    "loyalty_discount",
+    "upgrade",
+    "gift",
+    "occasion",
+    "survey_thanks",
+    "complaint_apology",
+    "referral_bonus",
+    "welcome_discount",
+    "free_shipping",
+    "payment_terms",
+)
 
 
 def upgrade() -> None:

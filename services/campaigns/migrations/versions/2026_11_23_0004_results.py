@@ -34,9 +34,11 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index(
-        "ix_attributed_orders_campaign_id_external_id", "attributed_orders", ["campaign_id", "external_id"],
+        "ix_attributed_orders_campaign_id_external_id",
+        "attributed_orders",
+        ["campaign_id", "external_id"],
         schema=SCHEMA,
-    )  # fmt: skip
+    )
     op.create_table(
         "response_observations",
         sa.Column(

@@ -18,10 +18,12 @@ SCHEMA = "capacity"
 
 def upgrade() -> None:
     # The defaults only fill rows that exist already; the API asks for both loads.
-    op.add_column("resources", sa.Column("load_per_order", sa.Numeric(14, 4), nullable=False, server_default="0"),
-                  schema=SCHEMA)  # fmt: skip
-    op.add_column("resources", sa.Column("reserve_share", sa.Numeric(5, 4), nullable=False, server_default="0.10"),
-                  schema=SCHEMA)  # fmt: skip
+    op.add_column(
+        "resources", sa.Column("load_per_order", sa.Numeric(14, 4), nullable=False, server_default="0"), schema=SCHEMA
+    )
+    op.add_column(
+        "resources", sa.Column("reserve_share", sa.Numeric(5, 4), nullable=False, server_default="0.10"), schema=SCHEMA
+    )
     op.add_column(
         "resources",
         sa.Column("new_customer_weekly_load", sa.Numeric(14, 4), nullable=False, server_default="0"),

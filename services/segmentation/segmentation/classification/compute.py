@@ -502,8 +502,12 @@ async def _store(
         to_values=_columns("s.{0}", HISTORY_ATTRIBUTES),
     )
     basis_id = await _basis_id(session, t, cut, predicted.model)
-    params = {"run_id": str(run_id) if run_id else None, "since": since, "basis_id": str(basis_id),
-              "run_day": days.as_of if run_id else None}  # fmt: skip
+    params = {
+        "run_id": str(run_id) if run_id else None,
+        "since": since,
+        "basis_id": str(basis_id),
+        "run_day": days.as_of if run_id else None,
+    }
     # Each value cast to its column's type, in the table's order: what the insert needs no more work on.
     rows = _typed_rows(days.as_of, classified)
     if run_id is not None:

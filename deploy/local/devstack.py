@@ -357,9 +357,14 @@ def import_demo_data(startup: Startup) -> str:
         counts = []
         for entity, table in generate(customers, seed=1).entities():
             response = request_with_retries(
-                client, "POST", f"/v1/segmentation/imports/{entity}", startup.stopping,
-                content=table.content, headers={"Content-Type": "text/csv"}, timeout=600,
-            )  # fmt: skip
+                client,
+                "POST",
+                f"/v1/segmentation/imports/{entity}",
+                startup.stopping,
+                content=table.content,
+                headers={"Content-Type": "text/csv"},
+                timeout=600,
+            )
             counts.append(f"{response.json()['rows_accepted']} {entity}")
         # A first segmentation run, so that profiles show classifications from the start.
         request_with_retries(client, "POST", "/v1/segmentation/runs", startup.stopping, json={}, timeout=120)

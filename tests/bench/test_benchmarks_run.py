@@ -60,8 +60,12 @@ def test_the_load_benchmark_runs_end_to_end(postgres_server_url: str) -> None:
         pytest.skip("wrk (Debian package wrk) is not installed; .ci/run installs it")
     args = ["--customers", "300", "--seconds", "1", "--connections", "2", "--database", "bench_smoke"]
     output = run_bench("load.py", postgres_server_url, *args)
-    scenarios = ("profile reads, direct", "profile reads, via gateway", "profile reads, via gateway, paced",
-                 "mixed ERP and frontend, via gateway")  # fmt: skip
+    scenarios = (
+        "profile reads, direct",
+        "profile reads, via gateway",
+        "profile reads, via gateway, paced",
+        "mixed ERP and frontend, via gateway",
+    )
     for scenario in scenarios:
         assert scenario in output
     assert "gateway cost:" in output

@@ -31,14 +31,30 @@ def week(offset: int) -> date:
 def member(external_id: str, **overrides: Any) -> dict[str, Any]:
     """An audience line as segmentation streams it: a Z4 active A customer, consenting on every channel."""
     line = {
-        "external_id": external_id, "kind": "b2b", "consent_email": True, "consent_phone": True,
-        "consent_post": True, "lifecycle": "active", "z_stage": "Z4", "abc": "A", "quadrant": "top",
-        "payment": "punctual", "phase": "maturity", "key_account": False, "order_count": 5,
-        "revenue_12m": "5000.00", "average_order_value": "1000.00", "potential": None,
-        "last_order_on": (TODAY - timedelta(days=40)).isoformat(), "open_complaint": False,
-        "probability_alive": None, "expected_purchases": None, "expected_order_value": None,
-        "predicted_revenue_12m": None, "clv": None,
-    }  # fmt: skip
+        "external_id": external_id,
+        "kind": "b2b",
+        "consent_email": True,
+        "consent_phone": True,
+        "consent_post": True,
+        "lifecycle": "active",
+        "z_stage": "Z4",
+        "abc": "A",
+        "quadrant": "top",
+        "payment": "punctual",
+        "phase": "maturity",
+        "key_account": False,
+        "order_count": 5,
+        "revenue_12m": "5000.00",
+        "average_order_value": "1000.00",
+        "potential": None,
+        "last_order_on": (TODAY - timedelta(days=40)).isoformat(),
+        "open_complaint": False,
+        "probability_alive": None,
+        "expected_purchases": None,
+        "expected_order_value": None,
+        "predicted_revenue_12m": None,
+        "clv": None,
+    }
     return line | overrides
 
 
@@ -56,11 +72,20 @@ class FakeSegmentation:
     requests: list[httpx.Request] = field(default_factory=list)
 
     def order(self, order_id: str, customer: str, ordered_at: datetime, amount: str, **extra: Any) -> None:
-        self.orders.append({
-            "external_id": order_id, "customer_external_id": customer, "ordered_at": ordered_at.isoformat(),
-            "net_amount": amount, "currency": "EUR", "contribution_margin": None, "status": "booked",
-            "created_at": ordered_at.isoformat(), "updated_at": ordered_at.isoformat(), **extra,
-        })  # fmt: skip
+        self.orders.append(
+            {
+                "external_id": order_id,
+                "customer_external_id": customer,
+                "ordered_at": ordered_at.isoformat(),
+                "net_amount": amount,
+                "currency": "EUR",
+                "contribution_margin": None,
+                "status": "booked",
+                "created_at": ordered_at.isoformat(),
+                "updated_at": ordered_at.isoformat(),
+                **extra,
+            }
+        )
 
     def _matches(self, m: dict[str, Any], params: httpx.QueryParams) -> bool:
         for name in _LIST_FILTERS:
@@ -104,10 +129,11 @@ class FakeSegmentation:
             start = datetime.fromisoformat(params["ordered_from"])
             end = datetime.fromisoformat(params["ordered_before"])
             found = [
-                o for o in self.orders
+                o
+                for o in self.orders
                 if start <= datetime.fromisoformat(o["ordered_at"]) < end
                 and o["status"] == params.get("status", o["status"])
-            ]  # fmt: skip
+            ]
             return self._page(found, params)
         if request.url.path == "/v1/segmentation/interactions":
             since = datetime.fromisoformat(params["occurred_from"])
@@ -134,18 +160,27 @@ class FakeCapacity:
     def free(self, resource: str, week_start: date) -> Decimal:
         room = self.room_by_week.get((resource, week_start), self.room[resource])
         held = sum(
-            (Decimal(ln["granted"]) for r in self.reservations if r["state"] in ("held", "confirmed", "consumed")
-             for ln in r["lines"] if ln["resource"] == resource and ln["week_start"] == week_start.isoformat()),
+            (
+                Decimal(ln["granted"])
+                for r in self.reservations
+                if r["state"] in ("held", "confirmed", "consumed")
+                for ln in r["lines"]
+                if ln["resource"] == resource and ln["week_start"] == week_start.isoformat()
+            ),
             Decimal(0),
-        )  # fmt: skip
+        )
         return max(Decimal(0), room - held)
 
     def held_total(self) -> Decimal:
         return sum(
-            (Decimal(ln["granted"]) for r in self.reservations if r["state"] in ("held", "confirmed", "consumed")
-             for ln in r["lines"]),
+            (
+                Decimal(ln["granted"])
+                for r in self.reservations
+                if r["state"] in ("held", "confirmed", "consumed")
+                for ln in r["lines"]
+            ),
             Decimal(0),
-        )  # fmt: skip
+        )
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -176,13 +211,23 @@ class FakeCapacity:
         if path.startswith("/v1/capacity/reservations/"):
             _, _, _, _, rid, action = path.split("/")
             found = next(r for r in self.reservations if r["id"] == int(rid))
-            moves = {"confirm": ("held", "confirmed"), "release": ("held confirmed", "released"),
-                     "consume": ("confirmed", "consumed")}  # fmt: skip
+            moves = {
+                "confirm": ("held", "confirmed"),
+                "release": ("held confirmed", "released"),
+                "consume": ("confirmed", "consumed"),
+            }
             allowed, to = moves[action]
             if found["state"] != to:
                 if found["state"] not in allowed.split():
-                    return httpx.Response(409, json={"title": "Conflict", "status": 409, "state": found["state"],
-                                                     "detail": f"Reservation is {found['state']}."})  # fmt: skip
+                    return httpx.Response(
+                        409,
+                        json={
+                            "title": "Conflict",
+                            "status": 409,
+                            "state": found["state"],
+                            "detail": f"Reservation is {found['state']}.",
+                        },
+                    )
                 found["state"] = to
             return httpx.Response(200, json=found)
         return httpx.Response(404, json={"title": "Not Found"})
@@ -201,14 +246,31 @@ class FakeCapacity:
                 resources.append({"resource": key, "needed": str(orders * load), "available": str(free)})
                 if fit < fitting:
                     fitting, binding = fit, key
-            weeks.append({"week_start": monday.isoformat(), "iso_week": "", "orders": str(orders),
-                          "fitting_orders": str(fitting), "fits": fitting == orders, "binding_resource": binding,
-                          "resources": resources})  # fmt: skip
+            weeks.append(
+                {
+                    "week_start": monday.isoformat(),
+                    "iso_week": "",
+                    "orders": str(orders),
+                    "fitting_orders": str(fitting),
+                    "fits": fitting == orders,
+                    "binding_resource": binding,
+                    "resources": resources,
+                }
+            )
         total = sum((Decimal(w["orders"]) for w in weeks), Decimal(0))
         fit = sum((Decimal(w["fitting_orders"]) for w in weeks), Decimal(0))
-        return httpx.Response(200, json={"baseline": {}, "fits": fit == total, "orders": str(total),
-                                         "fitting_orders": str(fit), "fitting_share": None, "weeks": weeks,
-                                         "reservation_lines": []})  # fmt: skip
+        return httpx.Response(
+            200,
+            json={
+                "baseline": {},
+                "fits": fit == total,
+                "orders": str(total),
+                "fitting_orders": str(fit),
+                "fitting_share": None,
+                "weeks": weeks,
+                "reservation_lines": [],
+            },
+        )
 
     def _reserve(self, body: dict[str, Any], key: str | None) -> httpx.Response:
         if key and key in self.keys:
@@ -218,16 +280,40 @@ class FakeCapacity:
         for line in body["lines"]:
             free = self.free(line["resource"], date.fromisoformat(line["week_start"]))
             if Decimal(line["amount"]) > free:
-                shortfalls.append({"resource": line["resource"], "week_start": line["week_start"],
-                                   "requested": line["amount"], "available": str(free)})  # fmt: skip
+                shortfalls.append(
+                    {
+                        "resource": line["resource"],
+                        "week_start": line["week_start"],
+                        "requested": line["amount"],
+                        "available": str(free),
+                    }
+                )
         if shortfalls:
-            return httpx.Response(409, json={"title": "Conflict", "status": 409, "detail": "Does not fit.",
-                                             "shortfalls": shortfalls, "would_fit": []})  # fmt: skip
+            return httpx.Response(
+                409,
+                json={
+                    "title": "Conflict",
+                    "status": 409,
+                    "detail": "Does not fit.",
+                    "shortfalls": shortfalls,
+                    "would_fit": [],
+                },
+            )
         reservation = {
-            "id": len(self.reservations) + 1, "campaign": body["campaign"], "state": "held", "partial": False,
-            "lines": [{"resource": ln["resource"], "week_start": ln["week_start"], "requested": ln["amount"],
-                       "granted": ln["amount"]} for ln in body["lines"]],
-        }  # fmt: skip
+            "id": len(self.reservations) + 1,
+            "campaign": body["campaign"],
+            "state": "held",
+            "partial": False,
+            "lines": [
+                {
+                    "resource": ln["resource"],
+                    "week_start": ln["week_start"],
+                    "requested": ln["amount"],
+                    "granted": ln["amount"],
+                }
+                for ln in body["lines"]
+            ],
+        }
         self.reservations.append(reservation)
         if key:
             self.keys[key] = reservation["id"]
@@ -271,9 +357,14 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
 
 def campaign_body(**overrides: Any) -> dict[str, Any]:
     """A loyalty mailing to Z4 customers over the next four weeks, 1 EUR per contact."""
-    body = {"name": "Thank-you mailing", "kind": "loyalty", "channel": "email",
-            "starts_on": week(1).isoformat(), "ends_on": (week(1) + timedelta(days=27)).isoformat(),
-            "cost_per_contact": "1.00"}  # fmt: skip
+    body = {
+        "name": "Thank-you mailing",
+        "kind": "loyalty",
+        "channel": "email",
+        "starts_on": week(1).isoformat(),
+        "ends_on": (week(1) + timedelta(days=27)).isoformat(),
+        "cost_per_contact": "1.00",
+    }
     return body | overrides
 
 

@@ -52,10 +52,13 @@ async def test_a_campaign_runs_at_most_three_years(client: httpx.AsyncClient) ->
     [
         ({"last_order_from": "0001-01-01"}, "body.audience.last_order_from", FAR),
         ({"no_contact_days": 2**63}, "body.audience.no_contact_days", "must be from 1 to 3650 days"),
-        ({"min_probability_alive": "1e400"}, "body.audience.min_probability_alive",
-         "must be from 0 to 1, with at most 4 decimal places"),
+        (
+            {"min_probability_alive": "1e400"},
+            "body.audience.min_probability_alive",
+            "must be from 0 to 1, with at most 4 decimal places",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_audience_rules_outside_their_range_are_refused(
     client: httpx.AsyncClient, audience: dict, field: str, message: str
 ) -> None:

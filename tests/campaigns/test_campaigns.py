@@ -29,10 +29,15 @@ async def seed(db_url: str, *campaigns: dict[str, Any]) -> list[int]:
 async def test_list_pages_through_every_campaign_in_id_order(client: httpx.AsyncClient, db_url: str) -> None:
     ids = await seed(
         db_url,
-        {"name": "Win back 2025 lapsed", "kind": "reactivation", "channel": "post",
-         "starts_on": date(2026, 1, 5), "ends_on": date(2026, 2, 27)},
+        {
+            "name": "Win back 2025 lapsed",
+            "kind": "reactivation",
+            "channel": "post",
+            "starts_on": date(2026, 1, 5),
+            "ends_on": date(2026, 2, 27),
+        },
         *({"name": f"Campaign {i}", "kind": "loyalty", "channel": "email"} for i in range(1, 7)),
-    )  # fmt: skip
+    )
     seen, cursor = [], None
     while True:
         params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
@@ -123,8 +128,9 @@ async def test_a_campaign_is_created_once_per_idempotency_key(client: httpx.Asyn
     assert first.headers["location"] == f"/v1/campaigns/campaigns/{first.json()['id']}"
     again = await client.post("/v1/campaigns/campaigns", json=body, headers={"Idempotency-Key": "k-1"})
     assert (again.status_code, again.headers["idempotent-replayed"], again.json()) == (200, "true", first.json())
-    other = await client.post("/v1/campaigns/campaigns", json=body | {"name": "Autumn"},
-                              headers={"Idempotency-Key": "k-1"})  # fmt: skip
+    other = await client.post(
+        "/v1/campaigns/campaigns", json=body | {"name": "Autumn"}, headers={"Idempotency-Key": "k-1"}
+    )
     assert other.status_code == 422
     assert other.json()["type"].endswith("/idempotency-key-reused")
     assert len((await client.get("/v1/campaigns/campaigns")).json()["items"]) == 1
@@ -136,8 +142,9 @@ async def test_changing_a_planned_campaign_drops_its_plan_and_later_states_canno
     segmentation.members = [member("K-1")]
     campaign = await create(client)
     await plan(client, campaign["id"])
-    changed = await client.patch(f"/v1/campaigns/campaigns/{campaign['id']}", json={"cost_per_contact": "2.00",
-                                 "by": "Anna"})  # fmt: skip
+    changed = await client.patch(
+        f"/v1/campaigns/campaigns/{campaign['id']}", json={"cost_per_contact": "2.00", "by": "Anna"}
+    )
     assert changed.status_code == 200, changed.text
     found = changed.json()
     assert (found["state"], found["plan"], found["cost_per_contact"]) == ("draft", None, "2.00")
@@ -169,8 +176,11 @@ async def test_segmentation_failing_during_planning_leaves_the_campaign_as_it_wa
 
 @pytest.mark.isolation("truncate")  # seeds over a connection of its own; /metrics reads over the engine
 async def test_gauges_count_campaigns_per_state(client: httpx.AsyncClient, db_url: str) -> None:
-    await seed(db_url, {"name": "A", "kind": "loyalty", "channel": "email", "state": "running"},
-               {"name": "B", "kind": "loyalty", "channel": "email"})  # fmt: skip
+    await seed(
+        db_url,
+        {"name": "A", "kind": "loyalty", "channel": "email", "state": "running"},
+        {"name": "B", "kind": "loyalty", "channel": "email"},
+    )
     text = (await client.get("/metrics")).text
     assert 'campaigns_campaigns{state="running"} 1.0' in text
     assert 'campaigns_campaigns{state="draft"} 1.0' in text

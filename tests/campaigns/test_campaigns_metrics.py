@@ -29,8 +29,13 @@ async def test_campaigns_are_counted_by_state_every_state_shown(db_url: str) -> 
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert by_state(response.text) == {
-        "draft": 1, "planned": 0, "approved": 0, "running": 2, "completed": 0, "cancelled": 0,
-    }  # fmt: skip
+        "draft": 1,
+        "planned": 0,
+        "approved": 0,
+        "running": 2,
+        "completed": 0,
+        "cancelled": 0,
+    }
 
 
 async def test_the_count_follows_the_table_after_the_cache_period(db_url: str) -> None:

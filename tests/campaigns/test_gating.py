@@ -35,16 +35,25 @@ async def test_a_campaign_that_fits_reserves_its_expected_demand_and_confirms_it
 ) -> None:
     campaign = await planned(client, segmentation)
     assert campaign["plan"]["capacity"] == {
-        "checked": True, "fits": True, "fitting_share": "1.0000", "binding_week": None, "binding_resource": None,
+        "checked": True,
+        "fits": True,
+        "fitting_share": "1.0000",
+        "binding_week": None,
+        "binding_resource": None,
         "detail": "Capacity can take every expected order.",
-    }  # fmt: skip
+    }
     response = await approve(client, campaign["id"])
     assert response.status_code == 200, response.text
     approved = response.json()
     assert approved["state"] == "approved"
     assert approved["history"][-1] | {"at": None} == {
-        "action": "approve", "from_state": "planned", "to_state": "approved", "by": "Chef", "at": None, "note": "ok"
-    }  # fmt: skip
+        "action": "approve",
+        "from_state": "planned",
+        "to_state": "approved",
+        "by": "Chef",
+        "at": None,
+        "note": "ok",
+    }
     assert approved["plan"]["approval"]["outcome"] == "fits"
     reservation = approved["reservation"]
     assert (reservation["campaign"], reservation["state"]) == (f"campaign-{campaign['id']}", "confirmed")
@@ -94,8 +103,10 @@ async def test_a_campaign_that_does_not_fit_is_refused_with_the_reason_and_nothi
     assert found["type"].endswith("/capacity-refused")
     assert found["detail"].startswith("Capacity can take only 60% of the campaign's 1.00 expected orders")
     assert (found["fitting_share"], found["binding_resource"], found["capacity_policy"]) == (
-        "0.6000", "assembly-hours", "refuse"
-    )  # fmt: skip
+        "0.6000",
+        "assembly-hours",
+        "refuse",
+    )
 
     capacity.room_by_week[("assembly-hours", week(3))] = Decimal("0")
     trimming = await planned(client, segmentation)
@@ -180,8 +191,10 @@ async def test_no_resource_loaded_by_orders_means_nothing_to_reserve(
     campaign = await planned(client, segmentation, ends_on=(week(1) + timedelta(days=6)).isoformat())
     approved = (await approve(client, campaign["id"])).json()
     assert (approved["state"], approved["reservation"], approved["plan"]["approval"]["outcome"]) == (
-        "approved", None, "no_load"
-    )  # fmt: skip
+        "approved",
+        None,
+        "no_load",
+    )
 
 
 async def test_planning_says_when_capacity_could_not_be_asked_and_still_plans(
@@ -191,9 +204,13 @@ async def test_planning_says_when_capacity_could_not_be_asked_and_still_plans(
     campaign = await planned(client, segmentation)
     assert campaign["state"] == "planned"
     assert campaign["plan"]["capacity"] == {
-        "checked": False, "fits": None, "fitting_share": None, "binding_week": None, "binding_resource": None,
+        "checked": False,
+        "fits": None,
+        "fitting_share": None,
+        "binding_week": None,
+        "binding_resource": None,
         "detail": "Capacity could not be asked: The capacity service is unavailable; retry shortly.",
-    }  # fmt: skip
+    }
 
 
 def test_expected_orders_spread_evenly_over_the_days_of_the_schedule() -> None:
@@ -203,5 +220,7 @@ def test_expected_orders_spread_evenly_over_the_days_of_the_schedule() -> None:
 
     weeks = spread(Decimal("1.00"), date(2026, 12, 3), date(2026, 12, 16))  # Thursday to Wednesday, 14 days
     assert [(str(w.week_start), str(w.expected_orders)) for w in weeks] == [
-        ("2026-11-30", "0.29"), ("2026-12-07", "0.50"), ("2026-12-14", "0.21")
-    ]  # fmt: skip
+        ("2026-11-30", "0.29"),
+        ("2026-12-07", "0.50"),
+        ("2026-12-14", "0.21"),
+    ]

@@ -12,8 +12,16 @@ pytestmark = pytest.mark.isolation("rollback")
 
 
 def incentive(**overrides: Any) -> dict[str, Any]:
-    body = {"name": "Spring discount", "kind": "loyalty_discount", "offer": "spring", "audience": "existing",
-            "value": "10", "value_unit": "percent", "cost": "15.00", "cost_basis": "per_response"}  # fmt: skip
+    body = {
+        "name": "Spring discount",
+        "kind": "loyalty_discount",
+        "offer": "spring",
+        "audience": "existing",
+        "value": "10",
+        "value_unit": "percent",
+        "cost": "15.00",
+        "cost_basis": "per_response",
+    }
     return body | overrides
 
 
@@ -26,8 +34,11 @@ async def test_an_incentive_is_created_replaced_and_listed(client: httpx.AsyncCl
     assert created.status_code == 201, created.text
     body = created.json()
     assert (body["value"], body["cost"], body["offer"], body["eligibility"]["z_stage"]) == (
-        "10.00", "15.00", "spring", ["Z3", "Z4"]
-    )  # fmt: skip
+        "10.00",
+        "15.00",
+        "spring",
+        ["Z3", "Z4"],
+    )
     replaced = await put(client, "spring-loyal", value="12")
     assert (replaced.status_code, replaced.json()["value"]) == (200, "12.00")
     assert replaced.json()["eligibility"]["z_stage"] == [], "a field left out goes back to its default"

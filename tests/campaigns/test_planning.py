@@ -26,15 +26,18 @@ async def test_members_are_scored_by_expected_value_ranked_and_every_exclusion_c
 
     assert planned["state"] == "planned"
     assert [(e["action"], e["from_state"], e["to_state"], e["by"]) for e in planned["history"]] == [
-        ("create", "draft", "draft", "unknown"), ("plan", "draft", "planned", "Anna")
-    ]  # fmt: skip
+        ("create", "draft", "draft", "unknown"),
+        ("plan", "draft", "planned", "Anna"),
+    ]
     request = next(r for r in segmentation.requests if r.url.path == "/v1/segmentation/audiences")
     assert request.url.params.get_list("z_stage") == ["Z4"], "the kind's default group, never the whole base"
     result = planned["plan"]
     assert (result["considered"], result["included"]) == (5, 2)
     assert {rule: n for rule, n in result["excluded"].items() if n} == {
-        "no_consent": 1, "open_complaint": 1, "negative_expected_value": 1
-    }  # fmt: skip
+        "no_consent": 1,
+        "open_complaint": 1,
+        "negative_expected_value": 1,
+    }
     found = {m["external_id"]: m for m in await members(client, campaign["id"])}
     assert (found["K-A"]["rank"], found["K-A"]["p_response"], found["K-A"]["expected_value"]) == (
         1,

@@ -33,8 +33,9 @@ async def contact(client: httpx.AsyncClient, campaign_id: int, **when: datetime)
 
 
 def lapsed(external_id: str) -> dict[str, Any]:
-    return member(external_id, lifecycle="lapsed", phase="win_back",
-                  last_order_on=(NOW - timedelta(days=500)).date().isoformat())  # fmt: skip
+    return member(
+        external_id, lifecycle="lapsed", phase="win_back", last_order_on=(NOW - timedelta(days=500)).date().isoformat()
+    )
 
 
 async def test_orders_within_the_window_after_a_contact_count_and_lapsed_buyers_are_reactivated(
@@ -168,8 +169,9 @@ async def test_the_audience_is_exported_as_csv_and_ndjson_with_each_personal_inc
     assert exported.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [(r["external_id"], r["rank"], r["incentive"], r["incentive_value"]) for r in rows] == [
-        ("K-1", "1", "hamper", "40.00"), ("K-2", "2", "hamper", "40.00")
-    ]  # fmt: skip
+        ("K-1", "1", "hamper", "40.00"),
+        ("K-2", "2", "hamper", "40.00"),
+    ]
     assert rows[0]["personal_code"].startswith(f"C{campaign['id']}-")
     assert rows[0]["expected_value"] == "64.00", "10 % x 3000 x 0.30 - 1 contact - 25 hamper"
     lines = (await client.get(f"/v1/campaigns/campaigns/{campaign['id']}/export?format=ndjson")).text.splitlines()

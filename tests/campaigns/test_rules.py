@@ -37,8 +37,16 @@ def excluded(planned: dict[str, Any]) -> dict[str, int]:
 async def test_prepayment_only_customers_get_no_credit_and_incentives_go_by_eligibility(
     client: httpx.AsyncClient, segmentation: FakeSegmentation
 ) -> None:
-    await put_incentive(client, "pay-later", kind="payment_terms", credit_based=True, value="30", value_unit="amount",
-                        cost="5.00", cost_basis="per_response")  # fmt: skip
+    await put_incentive(
+        client,
+        "pay-later",
+        kind="payment_terms",
+        credit_based=True,
+        value="30",
+        value_unit="amount",
+        cost="5.00",
+        cost_basis="per_response",
+    )
     await put_incentive(client, "thanks-gift")
     await put_incentive(client, "z3-only", eligibility={"z_stage": ["Z3"]})
     segmentation.members = [member("K-1"), member("K-PRE", payment="prepayment_only")]
@@ -99,8 +107,9 @@ async def test_the_contact_cap_counts_contacts_of_every_campaign_and_spares_comp
         assert excluded(recovery) == {"no_open_complaint": 2}
         assert [m["external_id"] for m in await members(client, recovery["id"], included=True)] == ["K-3"]
 
-        later = await create(client, starts_on=(TODAY + timedelta(days=70)).isoformat(),
-                             ends_on=(TODAY + timedelta(days=80)).isoformat())  # fmt: skip
+        later = await create(
+            client, starts_on=(TODAY + timedelta(days=70)).isoformat(), ends_on=(TODAY + timedelta(days=80)).isoformat()
+        )
         assert excluded(await plan(client, later["id"])) == {"open_complaint": 1}, "outside the rolling period"
 
 
@@ -132,9 +141,14 @@ async def test_probability_alive_and_recent_contacts_narrow_the_audience(
         member("K-TALKED", lifecycle="lapsed", probability_alive=0.9),
     ]
     segmentation.interactions = [
-        {"external_id": "T-1", "customer_external_id": "K-TALKED", "kind": "call", "channel": "phone",
-         "occurred_at": (NOW - timedelta(days=10)).isoformat()}
-    ]  # fmt: skip
+        {
+            "external_id": "T-1",
+            "customer_external_id": "K-TALKED",
+            "kind": "call",
+            "channel": "phone",
+            "occurred_at": (NOW - timedelta(days=10)).isoformat(),
+        }
+    ]
     rules = {"min_probability_alive": "0.3", "no_contact_days": 90}
     planned = await plan(client, (await create(client, kind="reactivation", channel="post", audience=rules))["id"])
     request = next(r for r in segmentation.requests if r.url.path == "/v1/segmentation/audiences")
@@ -160,11 +174,27 @@ async def test_bad_campaigns_are_refused_with_problems_and_nothing_written(clien
     body = {"name": "x", "kind": "cold_calling", "channel": "fax", "cost_per_contact": "-1"}
     found = problem(await client.post("/v1/campaigns/campaigns", json=body), 422)
     assert {e["field"] for e in found["errors"]} == {"body.kind", "body.channel", "body.cost_per_contact"}
-    found = problem(await client.post("/v1/campaigns/campaigns", json={"name": "x", "kind": "loyalty",
-                    "channel": "email", "incentives": ["nothing"]}), 422)  # fmt: skip
+    found = problem(
+        await client.post(
+            "/v1/campaigns/campaigns",
+            json={"name": "x", "kind": "loyalty", "channel": "email", "incentives": ["nothing"]},
+        ),
+        422,
+    )
     assert found["errors"][0]["field"] == "body.incentives.0"
-    found = problem(await client.post("/v1/campaigns/campaigns", json={"name": "x", "kind": "loyalty",
-                    "channel": "email", "starts_on": "2026-12-10", "ends_on": "2026-12-01"}), 422)  # fmt: skip
+    found = problem(
+        await client.post(
+            "/v1/campaigns/campaigns",
+            json={
+                "name": "x",
+                "kind": "loyalty",
+                "channel": "email",
+                "starts_on": "2026-12-10",
+                "ends_on": "2026-12-01",
+            },
+        ),
+        422,
+    )
     assert (await client.get("/v1/campaigns/campaigns")).json()["items"] == []
     unscheduled = await create(client, starts_on=None, ends_on=None)
     found = problem(await client.post(f"/v1/campaigns/campaigns/{unscheduled['id']}/plan"), 409)

@@ -38,9 +38,14 @@ async def test_suggestions_name_the_seed_advice_with_a_forecast_and_capacity(
         member("K-KEY-TALKED", key_account=True, average_order_value="5000.00"),
     ]
     segmentation.interactions = [
-        {"external_id": "T-1", "customer_external_id": "K-KEY-TALKED", "kind": "meeting", "channel": "visit",
-         "occurred_at": (now - timedelta(days=30)).isoformat()}
-    ]  # fmt: skip
+        {
+            "external_id": "T-1",
+            "customer_external_id": "K-KEY-TALKED",
+            "kind": "meeting",
+            "channel": "visit",
+            "occurred_at": (now - timedelta(days=30)).isoformat(),
+        }
+    ]
     capacity.room_by_week[("assembly-hours", weeks[0])] = Decimal("0")
     async with isolated_db.client(make_app(isolated_db.url, segmentation, capacity, fixed_now=now)) as client:
         response = await client.get("/v1/campaigns/suggestions")
@@ -79,13 +84,20 @@ async def test_suggestions_name_the_seed_advice_with_a_forecast_and_capacity(
 
 @pytest.mark.parametrize(
     ("time_zone", "as_of", "starts_on", "ends_on"),
-    [("UTC", "2026-12-03", "2026-12-03", "2026-12-27"),  # still Thursday: this week counts
-     ("Europe/Berlin", "2026-12-04", "2026-12-07", "2027-01-03")],  # already Friday: from next Monday
-)  # fmt: skip
+    [
+        ("UTC", "2026-12-03", "2026-12-03", "2026-12-27"),  # still Thursday: this week counts
+        ("Europe/Berlin", "2026-12-04", "2026-12-07", "2027-01-03"),
+    ],  # already Friday: from next Monday
+)
 async def test_a_suggestion_starts_by_the_companys_day_not_by_utc(
-    isolated_db: IsolatedDatabase, segmentation: FakeSegmentation, capacity: FakeCapacity, time_zone: str,
-    as_of: str, starts_on: str, ends_on: str,
-) -> None:  # fmt: skip
+    isolated_db: IsolatedDatabase,
+    segmentation: FakeSegmentation,
+    capacity: FakeCapacity,
+    time_zone: str,
+    as_of: str,
+    starts_on: str,
+    ends_on: str,
+) -> None:
     segmentation.members = [member("K-KEY", key_account=True)]
     thursday_late = datetime(2026, 12, 3, 23, 30, tzinfo=UTC)
     app = make_app(isolated_db.url, segmentation, capacity, fixed_now=thursday_late, time_zone=time_zone)

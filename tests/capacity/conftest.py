@@ -53,11 +53,23 @@ class FakeSegmentation:
             first, end = date.fromisoformat(params["from_date"]), date.fromisoformat(params["to_date"])
             weeks = [first + timedelta(weeks=i) for i in range((end - first).days // 7)]
             abc = params.get("abc")
-            return httpx.Response(200, json={
-                "from_date": first.isoformat(), "to_date": end.isoformat(), "customers": 500,
-                "weeks": [{"week_start": w.isoformat(), "iso_week": "", "orders": self.orders(w, abc),
-                           "net_amount": "0.00"} for w in weeks],
-            })  # fmt: skip
+            return httpx.Response(
+                200,
+                json={
+                    "from_date": first.isoformat(),
+                    "to_date": end.isoformat(),
+                    "customers": 500,
+                    "weeks": [
+                        {
+                            "week_start": w.isoformat(),
+                            "iso_week": "",
+                            "orders": self.orders(w, abc),
+                            "net_amount": "0.00",
+                        }
+                        for w in weeks
+                    ],
+                },
+            )
         if request.url.path == "/v1/segmentation/predictive/weekly-purchases":
             if self.model_response is not None:
                 return self.model_response
@@ -65,12 +77,21 @@ class FakeSegmentation:
                 return httpx.Response(409, json={"title": "Conflict", "detail": "No predictive model yet."})
             first = date.fromisoformat(params["from_date"])
             weeks = int(params["weeks"])
-            return httpx.Response(200, json={
-                "fit_id": "4f6c1d2e-0000-4000-8000-000000000001", "fitted_at": "2026-11-20T08:00:00Z",
-                "customers": 480,
-                "weeks": [{"week_start": (first + timedelta(weeks=i)).isoformat(),
-                           "expected_orders": self.predicted[min(i, len(self.predicted) - 1)]} for i in range(weeks)],
-            })  # fmt: skip
+            return httpx.Response(
+                200,
+                json={
+                    "fit_id": "4f6c1d2e-0000-4000-8000-000000000001",
+                    "fitted_at": "2026-11-20T08:00:00Z",
+                    "customers": 480,
+                    "weeks": [
+                        {
+                            "week_start": (first + timedelta(weeks=i)).isoformat(),
+                            "expected_orders": self.predicted[min(i, len(self.predicted) - 1)],
+                        }
+                        for i in range(weeks)
+                    ],
+                },
+            )
         return httpx.Response(404, json={"title": "Not Found"})
 
 
@@ -81,8 +102,14 @@ def segmentation() -> FakeSegmentation:
 
 def make_app(db_url: str, segmentation: FakeSegmentation, **settings: Any) -> FastAPI:
     # Business metrics read afresh on every scrape, so that a test sees what it just did.
-    settings = {"database_url": db_url, "log_json": False, "maintenance_interval_seconds": 0,
-                "metrics_cache_seconds": 0, "fixed_now": NOW, **settings}  # fmt: skip
+    settings = {
+        "database_url": db_url,
+        "log_json": False,
+        "maintenance_interval_seconds": 0,
+        "metrics_cache_seconds": 0,
+        "fixed_now": NOW,
+        **settings,
+    }
     return create_app(CapacitySettings(**settings), segmentation_transport=httpx.MockTransport(segmentation.handle))
 
 
@@ -94,8 +121,13 @@ async def client(isolated_db: IsolatedDatabase, segmentation: FakeSegmentation) 
 
 def resource(**overrides: Any) -> dict[str, Any]:
     """A resource body: 200 assembly hours a week, 2 per order, a new customer 3 a week, the default reserve."""
-    body = {"name": "Assembly", "unit": "service hours", "weekly_capacity": "200", "load_per_order": "2",
-            "new_customer_weekly_load": "3"}  # fmt: skip
+    body = {
+        "name": "Assembly",
+        "unit": "service hours",
+        "weekly_capacity": "200",
+        "load_per_order": "2",
+        "new_customer_weekly_load": "3",
+    }
     return body | overrides
 
 

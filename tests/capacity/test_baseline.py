@@ -46,8 +46,11 @@ async def test_the_predicted_purchases_are_used_when_the_model_answers(
     assert (forecast["source"], forecast["fit_id"]) == ("predictive", "4f6c1d2e-0000-4000-8000-000000000001")
     found = await baseline(client, to_week=str(week(3)))
     assert [(w["expected_orders"], w["baseline"]) for w in found["weeks"]] == [
-        ("30.50", "61.00"), ("29.25", "58.50"), ("28.00", "56.00"), ("28.00", "56.00")
-    ]  # fmt: skip
+        ("30.50", "61.00"),
+        ("29.25", "58.50"),
+        ("28.00", "56.00"),
+        ("28.00", "56.00"),
+    ]
     asked = [r for r in segmentation.requests if r.url.path.endswith("/weekly-purchases")]
     assert (asked[0].url.params["from_date"], asked[0].url.params["weeks"]) == (str(THIS_WEEK), "26")
 
@@ -100,8 +103,11 @@ async def test_adjustments_add_to_their_week_only(client: httpx.AsyncClient) -> 
     )
     weeks = (await baseline(client, to_week=str(week(3))))["weeks"]
     assert [(w["adjustments"], w["baseline"]) for w in weeks] == [
-        ("0.00", "80.00"), ("0.00", "80.00"), ("25.50", "105.50"), ("-100.00", "0.00")
-    ], "never below zero"  # fmt: skip
+        ("0.00", "80.00"),
+        ("0.00", "80.00"),
+        ("25.50", "105.50"),
+        ("-100.00", "0.00"),
+    ], "never below zero"
     listed = (await client.get("/v1/capacity/adjustments", params={"resource": "assembly-hours"})).json()["items"]
     assert [(a["iso_week"], a["amount"]) for a in listed] == [
         (f"{week(2).isocalendar()[0]}-W{week(2).isocalendar()[1]:02d}", "25.50"),
@@ -149,9 +155,13 @@ async def test_the_backtest_reports_the_forecast_against_the_orders_booked(
     await put_resource(client)
     forecast = await refresh(client)
     assert forecast["backtest"] == {
-        "method": "history", "origin": str(week(-13)), "history_weeks": 13,
-        "mae": "10.00", "bias": "-10.00", "wape": "0.3333",
-    }, "made 13 weeks ago, the method expected 20 a week where 30 came"  # fmt: skip
+        "method": "history",
+        "origin": str(week(-13)),
+        "history_weeks": 13,
+        "mae": "10.00",
+        "bias": "-10.00",
+        "wape": "0.3333",
+    }, "made 13 weeks ago, the method expected 20 a week where 30 came"
     test = (await client.get("/v1/capacity/baseline/backtest")).json()
     assert test["forecast_id"] == forecast["id"]
     assert [(w["week_start"], w["forecast"], w["actual"], w["error"]) for w in test["weeks"]] == [
@@ -218,9 +228,9 @@ async def test_segmentation_is_asked_with_the_request_id(
     assert response.status_code == 200
     assert {r.headers["x-request-id"] for r in segmentation.requests} == {"plan-42"}
     history = [r for r in segmentation.requests if r.url.path.endswith("/weekly-orders") and "abc" not in r.url.params]
-    assert (history[0].url.params["from_date"], history[0].url.params["to_date"]) == (
-        str(week(-26)), str(THIS_WEEK)
-    ), "13 weeks to forecast from and 13 to backtest on, complete weeks only"  # fmt: skip
+    assert (history[0].url.params["from_date"], history[0].url.params["to_date"]) == (str(week(-26)), str(THIS_WEEK)), (
+        "13 weeks to forecast from and 13 to backtest on, complete weeks only"
+    )
 
 
 @pytest.mark.isolation("truncate")  # ages the stored forecast over a connection of its own

@@ -22,8 +22,13 @@ async def test_a_nul_character_in_a_resource_is_refused(client: httpx.AsyncClien
 
 async def test_a_nul_character_in_an_exception_reason_is_refused(client: httpx.AsyncClient) -> None:
     await put_resource(client)
-    body = {"resource": "assembly-hours", "starts_on": str(week(1)), "ends_on": str(week(2)), "capacity": "0",
-            "reason": "Plant\u0000shutdown"}  # fmt: skip
+    body = {
+        "resource": "assembly-hours",
+        "starts_on": str(week(1)),
+        "ends_on": str(week(2)),
+        "capacity": "0",
+        "reason": "Plant\u0000shutdown",
+    }
     assert located(await client.post("/v1/capacity/exceptions", json=body)) == [(["body", "reason"], "nul_character")]
     assert (await client.get("/v1/capacity/exceptions")).json()["items"] == []
 
@@ -43,8 +48,10 @@ async def test_a_nul_character_in_a_reservation_is_refused(
 ) -> None:
     await put_resource(client)
     await refresh(client)
-    body = {"campaign": "winback-q1", "lines": [{"resource": "assembly-hours", "week_start": str(week(1)),
-            "amount": "5"}]} | overrides  # fmt: skip
+    body = {
+        "campaign": "winback-q1",
+        "lines": [{"resource": "assembly-hours", "week_start": str(week(1)), "amount": "5"}],
+    } | overrides
     assert located(await client.post("/v1/capacity/reservations", json=body)) == [(location, "nul_character")]
     assert (await client.get("/v1/capacity/reservations")).json()["items"] == []
 
@@ -52,8 +59,13 @@ async def test_a_nul_character_in_a_reservation_is_refused(
 @pytest.mark.parametrize("key", [b"retry\t1", "schl\u00fcssel".encode()])
 async def test_an_idempotency_key_that_is_not_printable_ascii_is_refused(client: httpx.AsyncClient, key: bytes) -> None:
     await put_resource(client)
-    body = {"resource": "assembly-hours", "starts_on": str(week(1)), "ends_on": str(week(1)), "capacity": "0",
-            "reason": "Inventory"}  # fmt: skip
+    body = {
+        "resource": "assembly-hours",
+        "starts_on": str(week(1)),
+        "ends_on": str(week(1)),
+        "capacity": "0",
+        "reason": "Inventory",
+    }
     response = await client.post("/v1/capacity/exceptions", json=body, headers=[(b"Idempotency-Key", key)])
     assert [location for location, _ in located(response)] == [["header", "idempotency-key"]]
     assert (await client.get("/v1/capacity/exceptions")).json()["items"] == []

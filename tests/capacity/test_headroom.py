@@ -13,8 +13,12 @@ pytestmark = pytest.mark.isolation("rollback")
 
 
 async def exception(client: httpx.AsyncClient, first: int, last: int, **change: str) -> None:
-    body = {"resource": "assembly-hours", "starts_on": str(week(first) + timedelta(days=2)),
-            "ends_on": str(week(last) + timedelta(days=4)), "reason": "test"} | change  # fmt: skip
+    body = {
+        "resource": "assembly-hours",
+        "starts_on": str(week(first) + timedelta(days=2)),
+        "ends_on": str(week(last) + timedelta(days=4)),
+        "reason": "test",
+    } | change
     response = await client.post("/v1/capacity/exceptions", json=body)
     assert response.status_code == 201, response.text
 
@@ -37,8 +41,9 @@ async def planned(client: httpx.AsyncClient) -> httpx.AsyncClient:
     a baseline of 80. Exceptions: week 1 a holiday (-40), week 2 a shutdown (0), week 3 short time (120) with an
     extra shift (+30). Week 4: a known order of 25 hours. Delivery: 50 slots, 0.5 per order, 1 per new customer."""
     await put_resource(client)
-    await put_resource(client, "delivery-slots", weekly_capacity="50", load_per_order="0.5",
-                       new_customer_weekly_load="1")  # fmt: skip
+    await put_resource(
+        client, "delivery-slots", weekly_capacity="50", load_per_order="0.5", new_customer_weekly_load="1"
+    )
     await refresh(client)
     await exception(client, 1, 1, delta="-40")
     await exception(client, 2, 2, capacity="0")
@@ -56,8 +61,10 @@ async def test_headroom_is_capacity_after_exceptions_less_baseline_reserve_and_r
         "/v1/capacity/headroom", params={"resource": "assembly-hours", "to_week": str(week(4))}
     )
     assert response.status_code == 200, response.text
-    found = [(w["capacity"], w["baseline"], w["reserve"], w["held"], w["headroom"], w["acquisition_limit"])
-             for w in response.json()["weeks"]]  # fmt: skip
+    found = [
+        (w["capacity"], w["baseline"], w["reserve"], w["held"], w["headroom"], w["acquisition_limit"])
+        for w in response.json()["weeks"]
+    ]
     assert found == [
         ("200.00", "80.00", "20.00", "30.00", "70.00", 23),  # 70 / 3 new-customer hours
         ("160.00", "80.00", "16.00", "0.00", "64.00", 21),  # a holiday: 200 - 40
@@ -91,12 +98,15 @@ async def test_the_acquisition_limit_is_the_tightest_resource_in_the_tightest_we
     assert response.status_code == 200, response.text
     found = response.json()
     # This week: assembly 100 / 3 = 33, delivery (50 - 20 - 5) / 1 = 25; next week assembly 64 / 3 = 21.
-    assert [(w["limit"], w["binding_resource"]) for w in found["weeks"]] == [(25, "delivery-slots"),
-                                                                             (21, "assembly-hours")]  # fmt: skip
+    assert [(w["limit"], w["binding_resource"]) for w in found["weeks"]] == [
+        (25, "delivery-slots"),
+        (21, "assembly-hours"),
+    ]
     assert (found["limit"], found["binding_resource"], found["binding_week"]) == (21, "assembly-hours", str(week(1)))
 
-    later = (await planned.get("/v1/capacity/acquisition-limit",
-                               params={"from_week": str(week(3)), "to_week": str(week(4))})).json()  # fmt: skip
+    later = (
+        await planned.get("/v1/capacity/acquisition-limit", params={"from_week": str(week(3)), "to_week": str(week(4))})
+    ).json()
     assert (later["limit"], later["binding_week"]) == (18, str(week(3)))
 
 
@@ -118,16 +128,26 @@ async def test_past_100_percent_the_backlog_carries_over_and_states_the_extra_le
     await adjust(client, 3, "0.5")  # 40.5: the backlog is worked off
     response = await client.get("/v1/capacity/utilisation", params={"to_week": str(week(3))})
     assert response.status_code == 200, response.text
-    found = [(w["demand"], w["utilisation"], w["backlog"], w["extra_lead_time_weeks"], w["extra_lead_time_days"],
-              w["delayed"]) for w in response.json()["weeks"]]  # fmt: skip
+    found = [
+        (
+            w["demand"],
+            w["utilisation"],
+            w["backlog"],
+            w["extra_lead_time_weeks"],
+            w["extra_lead_time_days"],
+            w["delayed"],
+        )
+        for w in response.json()["weeks"]
+    ]
     assert found == [
         ("40.00", "0.4000", "0.00", None, None, False),
         ("130.00", "1.3000", "30.00", "0.30", 3, True),  # 30 / 100 hours a week = 0.3 weeks = 2.1 days -> 3
         ("120.00", "1.2000", "50.00", "0.50", 4, True),
         ("40.50", "0.4050", "0.00", None, None, False),
     ]
-    later = (await client.get("/v1/capacity/utilisation",
-                              params={"from_week": str(week(2)), "to_week": str(week(2))})).json()  # fmt: skip
+    later = (
+        await client.get("/v1/capacity/utilisation", params={"from_week": str(week(2)), "to_week": str(week(2))})
+    ).json()
     assert later["weeks"][0]["backlog"] == "50.00", "a range starting later still carries the weeks before it"
 
 
@@ -137,8 +157,10 @@ async def test_a_shutdown_week_has_no_utilisation_but_a_backlog(client: httpx.As
     await exception(client, 1, 1, capacity="0")
     weeks = (await client.get("/v1/capacity/utilisation", params={"to_week": str(week(2))})).json()["weeks"]
     assert [(w["utilisation"], w["backlog"], w["extra_lead_time_days"]) for w in weeks] == [
-        ("0.4000", "0.00", None), (None, "40.00", 3), ("0.4000", "0.00", None)
-    ], "the week after serves its own 40 hours and the 40 left over"  # fmt: skip
+        ("0.4000", "0.00", None),
+        (None, "40.00", 3),
+        ("0.4000", "0.00", None),
+    ], "the week after serves its own 40 hours and the 40 left over"
 
 
 def gauge(metrics: str, name: str, resource: str) -> float:
@@ -169,17 +191,23 @@ async def test_what_if_says_how_much_of_a_campaign_fits_and_reserves_nothing(pla
     # This week 30 orders need 60 of 100 assembly hours and 15 of 25 slots: all fit.
     assert (first["fitting_orders"], first["fits"], first["binding_resource"]) == ("30.00", True, None)
     assert [(r["resource"], r["needed"], r["available"]) for r in first["resources"]] == [
-        ("assembly-hours", "60.00", "100.00"), ("delivery-slots", "15.00", "25.00")
-    ]  # fmt: skip
+        ("assembly-hours", "60.00", "100.00"),
+        ("delivery-slots", "15.00", "25.00"),
+    ]
     # Next week (a holiday) assembly has 64 hours: 32 of the 40 orders.
     assert (second["fitting_orders"], second["fits"], second["binding_resource"]) == ("32.00", False, "assembly-hours")
     assert (found["fits"], found["orders"], found["fitting_orders"], found["fitting_share"]) == (
-        False, "70.00", "62.00", "0.8857"
-    )  # fmt: skip
+        False,
+        "70.00",
+        "62.00",
+        "0.8857",
+    )
     assert [(x["resource"], x["week_start"], x["amount"]) for x in found["reservation_lines"]] == [
-        ("assembly-hours", str(week(0)), "60.00"), ("delivery-slots", str(week(0)), "15.00"),
-        ("assembly-hours", str(week(1)), "64.00"), ("delivery-slots", str(week(1)), "16.00"),
-    ]  # fmt: skip
+        ("assembly-hours", str(week(0)), "60.00"),
+        ("delivery-slots", str(week(0)), "15.00"),
+        ("assembly-hours", str(week(1)), "64.00"),
+        ("delivery-slots", str(week(1)), "16.00"),
+    ]
     assert (await headroom(planned, "assembly-hours", week(0)))["headroom"] == "100.00", "nothing was reserved"
 
 

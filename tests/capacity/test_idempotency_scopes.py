@@ -24,8 +24,13 @@ def adjustment() -> dict[str, Any]:
 
 
 def exception() -> dict[str, Any]:
-    return {"resource": "assembly-hours", "starts_on": str(week(1)), "ends_on": str(week(1)), "delta": "-8",
-            "reason": "Public holiday"}  # fmt: skip
+    return {
+        "resource": "assembly-hours",
+        "starts_on": str(week(1)),
+        "ends_on": str(week(1)),
+        "delta": "-8",
+        "reason": "Public holiday",
+    }
 
 
 CREATES: dict[str, Callable[[], dict[str, Any]]] = {

@@ -111,10 +111,15 @@ async def burst(servers: list[str], bodies: list[dict], headers: dict | None = N
 
 def granted(responses: list[httpx.Response], resource: str = "assembly-hours") -> Decimal:
     return sum(
-        (Decimal(line["granted"]) for r in responses if r.status_code == 201 for line in r.json()["lines"]
-         if line["resource"] == resource),
+        (
+            Decimal(line["granted"])
+            for r in responses
+            if r.status_code == 201
+            for line in r.json()["lines"]
+            if line["resource"] == resource
+        ),
         Decimal(0),
-    )  # fmt: skip
+    )
 
 
 def body(*lines: tuple[str, str], allow_partial: bool = False) -> dict:
@@ -125,10 +130,13 @@ def body(*lines: tuple[str, str], allow_partial: bool = False) -> dict:
     }
 
 
-@pytest.mark.parametrize(("allow_partial", "statuses", "total"), [
-    (False, {201: 14, 409: 46}, Decimal("98.00")),  # 14 x 7 = 98 fit; a 15th would need 105
-    (True, {201: 15, 409: 45}, Decimal("100.00")),  # 14 in full and one with the last 2 hours
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("allow_partial", "statuses", "total"),
+    [
+        (False, {201: 14, 409: 46}, Decimal("98.00")),  # 14 x 7 = 98 fit; a 15th would need 105
+        (True, {201: 15, 409: 45}, Decimal("100.00")),  # 14 in full and one with the last 2 hours
+    ],
+)
 async def test_concurrent_requests_for_the_last_capacity_get_exactly_what_fits(
     ready: httpx.AsyncClient,
     servers: list[str],

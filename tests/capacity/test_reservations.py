@@ -48,8 +48,9 @@ async def test_a_reservation_that_fits_is_held_in_full_and_counts_against_the_he
     assert response.headers["location"] == f"/v1/capacity/reservations/{held['id']}"
     assert (held["state"], held["partial"]) == ("held", False)
     assert [(x["resource"], x["requested"], x["granted"]) for x in held["lines"]] == [
-        ("assembly-hours", "60.00", "60.00"), ("delivery-slots", "10.00", "10.00")
-    ]  # fmt: skip
+        ("assembly-hours", "60.00", "60.00"),
+        ("delivery-slots", "10.00", "10.00"),
+    ]
     expires_in = datetime.fromisoformat(held["expires_at"]) - datetime.now(UTC)
     assert timedelta(seconds=890) < expires_in <= timedelta(seconds=900), "held for the default 15 minutes"
     cell = await headroom(ready, "assembly-hours", week(1))
@@ -63,12 +64,19 @@ async def test_what_does_not_fit_is_refused_with_the_reason_and_what_would_fit(r
     assert found["type"].endswith("/insufficient-capacity")
     assert "delivery-slots in" in found["detail"]
     assert "has 25.00 left of 30.00 asked" in found["detail"]
-    assert found["shortfalls"] == [{"resource": "delivery-slots", "week_start": str(week(1)),
-                                    "iso_week": found["shortfalls"][0]["iso_week"], "requested": "30.00",
-                                    "available": "25.00"}]  # fmt: skip
+    assert found["shortfalls"] == [
+        {
+            "resource": "delivery-slots",
+            "week_start": str(week(1)),
+            "iso_week": found["shortfalls"][0]["iso_week"],
+            "requested": "30.00",
+            "available": "25.00",
+        }
+    ]
     assert [(x["resource"], x["amount"]) for x in found["would_fit"]] == [
-        ("assembly-hours", "60.00"), ("delivery-slots", "25.00")
-    ]  # fmt: skip
+        ("assembly-hours", "60.00"),
+        ("delivery-slots", "25.00"),
+    ]
     assert (await room(ready), await room(ready, 1, "delivery-slots")) == ("100.00", "25.00"), "nothing held"
     assert (await ready.get("/v1/capacity/reservations")).json()["items"] == []
 
@@ -106,8 +114,11 @@ async def test_held_confirmed_consumed_and_released_count_as_they_should(ready: 
 
     again = await ready.post(f"/v1/capacity/reservations/{second['id']}/release")
     assert (again.status_code, again.json()["state"]) == (200, "released"), "releasing twice changes nothing"
-    for action, reservation, state in [("confirm", second, "released"), ("consume", second, "released"),
-                                       ("release", first, "consumed")]:  # fmt: skip
+    for action, reservation, state in [
+        ("confirm", second, "released"),
+        ("consume", second, "released"),
+        ("release", first, "consumed"),
+    ]:
         found = problem(await ready.post(f"/v1/capacity/reservations/{reservation['id']}/{action}"), 409)
         assert found["state"] == state
         assert f"is {state}" in found["detail"]
@@ -201,8 +212,11 @@ async def test_bad_reservations_are_422_problems_and_write_nothing(
 
 
 async def test_an_unknown_reservation_is_a_404_problem(ready: httpx.AsyncClient) -> None:
-    for request in (ready.get("/v1/capacity/reservations/999"), ready.post("/v1/capacity/reservations/999/confirm"),
-                    ready.post("/v1/capacity/reservations/999/release")):  # fmt: skip
+    for request in (
+        ready.get("/v1/capacity/reservations/999"),
+        ready.post("/v1/capacity/reservations/999/confirm"),
+        ready.post("/v1/capacity/reservations/999/release"),
+    ):
         found = problem(await request, 404)
         assert found["detail"] == "No reservation with id 999."
     problem(await ready.get("/v1/capacity/reservations/not-a-number"), 422)

@@ -124,8 +124,13 @@ async def test_database_rejects_invalid_resources(
 
 async def test_an_exception_is_created_listed_read_and_deleted(client: httpx.AsyncClient) -> None:
     await put_resource(client)
-    body = {"resource": "assembly-hours", "starts_on": str(week(1)), "ends_on": str(week(2)), "capacity": "0",
-            "reason": "Plant shutdown"}  # fmt: skip
+    body = {
+        "resource": "assembly-hours",
+        "starts_on": str(week(1)),
+        "ends_on": str(week(2)),
+        "capacity": "0",
+        "reason": "Plant shutdown",
+    }
     created = await client.post("/v1/capacity/exceptions", json=body)
     assert created.status_code == 201, created.text
     exception = created.json()
@@ -145,9 +150,14 @@ async def test_an_exception_dated_inside_a_week_covers_the_whole_week(client: ht
     wednesday, next_tuesday = week(1) + timedelta(days=2), week(2) + timedelta(days=1)
     created = await client.post(
         "/v1/capacity/exceptions",
-        json={"resource": "assembly-hours", "starts_on": str(wednesday), "ends_on": str(next_tuesday),
-              "delta": "-8", "reason": "Holidays"},
-    )  # fmt: skip
+        json={
+            "resource": "assembly-hours",
+            "starts_on": str(wednesday),
+            "ends_on": str(next_tuesday),
+            "delta": "-8",
+            "reason": "Holidays",
+        },
+    )
     assert (created.json()["first_week"], created.json()["last_week"]) == (str(week(1)), str(week(2)))
 
 
@@ -175,8 +185,13 @@ async def test_invalid_exceptions_are_422_problems_and_write_nothing(
 
 async def test_an_exception_with_a_used_idempotency_key_is_replayed_not_doubled(client: httpx.AsyncClient) -> None:
     await put_resource(client)
-    body = {"resource": "assembly-hours", "starts_on": str(week(1)), "ends_on": str(week(1)), "delta": "-16",
-            "reason": "Public holiday"}  # fmt: skip
+    body = {
+        "resource": "assembly-hours",
+        "starts_on": str(week(1)),
+        "ends_on": str(week(1)),
+        "delta": "-16",
+        "reason": "Public holiday",
+    }
     headers = {"Idempotency-Key": "holiday-2026-12-08"}
     first = await client.post("/v1/capacity/exceptions", json=body, headers=headers)
     second = await client.post("/v1/capacity/exceptions", json=body, headers=headers)

@@ -95,10 +95,16 @@ def prometheus(stack: Stack, traffic: None, tmp_path_factory: pytest.TempPathFac
     (home / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     process = subprocess.Popen(
-        [binary, f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=(home / "log").open("w"),
-    )  # fmt: skip
+        [
+            binary,
+            f"--config.file={home / 'prometheus.yml'}",
+            f"--storage.tsdb.path={home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(home / "log").open("w"),
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         # Ready once it has scraped every component (all after the traffic above) and run the rules a few times.

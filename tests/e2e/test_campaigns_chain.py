@@ -54,16 +54,20 @@ def test_import_segment_suggest_plan_approve_orders_results(stack: Stack) -> Non
     customers, orders = facts()
     with httpx.Client(base_url=stack.gateway.url, headers=auth, timeout=30) as client:
         for entity, body in (("customers", customers), ("orders", orders)):
-            job = client.post(f"/v1/segmentation/imports/{entity}", content=body,
-                              headers={"Content-Type": "text/csv"})  # fmt: skip
+            job = client.post(f"/v1/segmentation/imports/{entity}", content=body, headers={"Content-Type": "text/csv"})
             assert job.status_code == 201, job.text
         run = client.post("/v1/segmentation/runs", json={})
         assert until_done(client, run.headers["location"])["status"] == "succeeded"
         profile = client.get("/v1/segmentation/customers/CH-0/profile").json()["classification"]
         assert (profile["lifecycle"], profile["z_stage"]) == ("lapsed", "Z4")
 
-        resource = {"name": "Service", "unit": "hours", "weekly_capacity": "10000", "load_per_order": "1.5",
-                    "new_customer_weekly_load": "1"}  # fmt: skip
+        resource = {
+            "name": "Service",
+            "unit": "hours",
+            "weekly_capacity": "10000",
+            "load_per_order": "1.5",
+            "new_customer_weekly_load": "1",
+        }
         assert client.put("/v1/capacity/resources/chain-hours", json=resource).status_code in (200, 201)
         assert client.post("/v1/capacity/baseline/refresh").status_code == 200
 
@@ -103,23 +107,35 @@ def test_import_segment_suggest_plan_approve_orders_results(stack: Stack) -> Non
         assert started.json()["state"] == "running"
         # The mailing went out this morning and three of them ordered an hour before noon, where the clock stands.
         morning = (NOW - timedelta(hours=3)).isoformat()
-        mailed = [{"external_id": json.loads(line)["external_id"], "contacted_at": morning}
-                  for line in exported.text.splitlines()]  # fmt: skip
+        mailed = [
+            {"external_id": json.loads(line)["external_id"], "contacted_at": morning}
+            for line in exported.text.splitlines()
+        ]
         assert client.post(f"/v1/campaigns/campaigns/{cid}/contacts", json={"contacts": mailed}).status_code == 200
         for i in range(3):
-            order = {"customer_external_id": f"CH-{i}", "ordered_at": (NOW - timedelta(hours=1)).isoformat(),
-                     "net_amount": "800.00", "currency": "EUR"}  # fmt: skip
+            order = {
+                "customer_external_id": f"CH-{i}",
+                "ordered_at": (NOW - timedelta(hours=1)).isoformat(),
+                "net_amount": "800.00",
+                "currency": "EUR",
+            }
             assert client.put(f"/v1/segmentation/orders/CH-NEW-{i}", json=order).status_code == 201
-        order = {"customer_external_id": f"CH-{LAPSED}", "ordered_at": (NOW - timedelta(hours=1)).isoformat(),
-                 "net_amount": "999.00", "currency": "EUR"}  # fmt: skip
+        order = {
+            "customer_external_id": f"CH-{LAPSED}",
+            "ordered_at": (NOW - timedelta(hours=1)).isoformat(),
+            "net_amount": "999.00",
+            "currency": "EUR",
+        }
         assert client.put("/v1/segmentation/orders/CH-NEW-X", json=order).status_code == 201  # not a member
 
         results = client.post(f"/v1/campaigns/campaigns/{cid}/attribution")
         assert results.status_code == 200, results.text
         found = results.json()
         assert (found["actual"]["contacts"], found["actual"]["orders"], found["actual"]["revenue"]) == (
-            LAPSED, "3", "2400.00"
-        )  # fmt: skip
+            LAPSED,
+            "3",
+            "2400.00",
+        )
         assert found["reactivated"] == 3
         assert (found["planned"]["responses"], found["actual"]["cost"]) == ("1.20", "18.00")
         reactivated = client.get(f"/v1/campaigns/campaigns/{cid}/members", params={"outcome": "reactivated"})
@@ -129,8 +145,12 @@ def test_import_segment_suggest_plan_approve_orders_results(stack: Stack) -> Non
         assert completed.status_code == 200, completed.text
         assert (completed.json()["state"], completed.json()["reservation"]["state"]) == ("completed", "consumed")
         history = [(e["to_state"], e["by"]) for e in completed.json()["history"]]
-        assert history[1:] == [("planned", "Vertrieb"), ("approved", "Geschäftsführung"),
-                               ("running", history[3][1]), ("completed", "Vertrieb")]  # fmt: skip
+        assert history[1:] == [
+            ("planned", "Vertrieb"),
+            ("approved", "Geschäftsführung"),
+            ("running", history[3][1]),
+            ("completed", "Vertrieb"),
+        ]
         assert history[3][1].startswith("api-key:"), "without a name: the API key the gateway saw"
         priors = client.get("/v1/campaigns/priors", params={"kind": "reactivation", "channel": "post"}).json()
         z4 = next(p for p in priors if p["z_stage"] == "Z4")

@@ -43,13 +43,26 @@ def test_no_operation_answers_500_or_off_its_documented_schema(unhurried_stack: 
     stack = unhurried_stack
     key = stack.new_key(Scope.write)
     command = [
-        str(SCHEMATHESIS if SCHEMATHESIS.exists() else shutil.which("schemathesis")), "run",
-        f"{stack.gateway.url}/openapi.json", "--header", f"Authorization: Bearer {key}",
-        "--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "3", "--seed", "1",
-        "--workers", "1", "--request-timeout", "90", "--no-color",
+        str(SCHEMATHESIS if SCHEMATHESIS.exists() else shutil.which("schemathesis")),
+        "run",
+        f"{stack.gateway.url}/openapi.json",
+        "--header",
+        f"Authorization: Bearer {key}",
+        "--checks",
+        "not_a_server_error,response_schema_conformance",
+        "--max-examples",
+        "3",
+        "--seed",
+        "1",
+        "--workers",
+        "1",
+        "--request-timeout",
+        "90",
+        "--no-color",
         # A bulk import's body is a CSV or NDJSON stream, which the generator cannot write from the schema.
-        "--exclude-path-regex", "/imports/",
-    ]  # fmt: skip
+        "--exclude-path-regex",
+        "/imports/",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     summary = result.stdout[-4000:]
     assert result.returncode == 0, result.stdout[:6000] + "\n...\n" + summary

@@ -31,13 +31,17 @@ def test_a_fit_scores_every_customer_and_feeds_capacity(stack: Stack) -> None:
         config = client.get("/v1/segmentation/config").json()
         assert client.put("/v1/segmentation/config", json={**config, "base_currency": "USD"}).status_code == 200
         imported = client.post(
-            "/v1/segmentation/imports/orders", params={"create_missing_customer": "true"},
-            content="\n".join(lines) + "\n", headers={"Content-Type": "text/csv"},
-        )  # fmt: skip
+            "/v1/segmentation/imports/orders",
+            params={"create_missing_customer": "true"},
+            content="\n".join(lines) + "\n",
+            headers={"Content-Type": "text/csv"},
+        )
         assert imported.json()["rows_accepted"] == 6919, imported.text
 
-        fit = until_done(client, client.post("/v1/segmentation/predictive/fits",
-                                             json={"calibration_end": "1997-09-30"}).headers["location"])  # fmt: skip
+        fit = until_done(
+            client,
+            client.post("/v1/segmentation/predictive/fits", json={"calibration_end": "1997-09-30"}).headers["location"],
+        )
         assert fit["status"] == "succeeded", fit
         run = until_done(client, client.post("/v1/segmentation/runs", json={"as_of": "1997-09-30"}).headers["location"])
         assert (run["status"], run["model"]["fit_id"]) == ("succeeded", fit["id"])
@@ -50,8 +54,13 @@ def test_a_fit_scores_every_customer_and_feeds_capacity(stack: Stack) -> None:
 
         weekly = client.get("/v1/segmentation/predictive/weekly-purchases", params={"from_date": "1997-09-29"})
         assert (weekly.status_code, weekly.json()["fit_id"]) == (200, fit["id"])
-        resource = {"name": "Shipping", "unit": "parcels", "weekly_capacity": "1000", "load_per_order": "1",
-                    "new_customer_weekly_load": "2"}  # fmt: skip
+        resource = {
+            "name": "Shipping",
+            "unit": "parcels",
+            "weekly_capacity": "1000",
+            "load_per_order": "1",
+            "new_customer_weekly_load": "2",
+        }
         assert client.put("/v1/capacity/resources/e2e-shipping", json=resource).status_code == 201
         forecast = client.post("/v1/capacity/baseline/refresh")
         assert (forecast.status_code, forecast.json()["source"]) == (200, "predictive"), forecast.text

@@ -92,8 +92,12 @@ def test_a_run_a_profile_and_a_fit_through_the_gateway(stack: Stack) -> None:
 
     with httpx.Client(base_url=stack.gateway.url, headers=auth, timeout=30) as client:
         client.put("/v1/segmentation/customers/E2E-RUN", json={"name": "Lindner OHG", "kind": "b2b"})
-        order = {"customer_external_id": "E2E-RUN", "ordered_at": "2026-06-01T10:00:00Z", "net_amount": "80.00",
-                 "currency": "EUR"}  # fmt: skip
+        order = {
+            "customer_external_id": "E2E-RUN",
+            "ordered_at": "2026-06-01T10:00:00Z",
+            "net_amount": "80.00",
+            "currency": "EUR",
+        }
         assert client.put("/v1/segmentation/orders/E2E-RUN-1", json=order).status_code == 201
         run = client.post("/v1/segmentation/runs", json={"as_of": "2026-06-30"})
         assert until_done(client, run.headers["location"])["status"] == "succeeded"
@@ -111,8 +115,13 @@ def test_a_run_a_profile_and_a_fit_through_the_gateway(stack: Stack) -> None:
 def test_capacity_forecasts_from_segmentation_and_reserves_through_the_gateway(stack: Stack) -> None:
     auth = {"Authorization": f"Bearer {stack.new_key(Scope.write)}"}
     with httpx.Client(base_url=stack.gateway.url, headers=auth, timeout=30) as client:
-        resource = {"name": "Assembly", "unit": "service hours", "weekly_capacity": "100000", "load_per_order": "1",
-                    "new_customer_weekly_load": "2"}  # fmt: skip
+        resource = {
+            "name": "Assembly",
+            "unit": "service hours",
+            "weekly_capacity": "100000",
+            "load_per_order": "1",
+            "new_customer_weekly_load": "2",
+        }
         assert client.put("/v1/capacity/resources/e2e-assembly", json=resource).status_code == 201
         forecast = client.post("/v1/capacity/baseline/refresh")
         assert forecast.status_code == 200, forecast.text
@@ -135,8 +144,9 @@ def test_capacity_forecasts_from_segmentation_and_reserves_through_the_gateway(s
         assert Decimal(cell["baseline"]) == expected, "segmentation's expected orders this week, one hour per order"
 
         lines = [{"resource": "e2e-assembly", "week_start": found["first_week"], "amount": "5"}]
-        held = client.post("/v1/capacity/reservations", json={"campaign": "e2e", "lines": lines},
-                           headers={"Idempotency-Key": "e2e-1"})  # fmt: skip
+        held = client.post(
+            "/v1/capacity/reservations", json={"campaign": "e2e", "lines": lines}, headers={"Idempotency-Key": "e2e-1"}
+        )
         assert held.status_code == 201, held.text
         confirmed = client.post(f"/v1/capacity/reservations/{held.json()['id']}/confirm")
         assert confirmed.json()["state"] == "confirmed"

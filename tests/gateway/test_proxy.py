@@ -53,8 +53,13 @@ async def large(request: Request) -> Response:
     return Response(LARGE_BODY, media_type="application/octet-stream")
 
 
-ECHO = Starlette(routes=[Route("/v1/segmentation/{rest:path}", echo, methods=["GET", "POST", "PUT"]),
-                         Route("/v1/campaigns/stream", stream), Route("/v1/campaigns/large", large)])  # fmt: skip
+ECHO = Starlette(
+    routes=[
+        Route("/v1/segmentation/{rest:path}", echo, methods=["GET", "POST", "PUT"]),
+        Route("/v1/campaigns/stream", stream),
+        Route("/v1/campaigns/large", large),
+    ]
+)
 
 
 async def _key(app, settings: GatewaySettings) -> str:

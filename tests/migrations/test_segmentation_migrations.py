@@ -23,7 +23,9 @@ def before_rebuilds(fresh_db: str) -> str:  # noqa: F811
 
 def test_classifications_are_kept_and_laid_out_as_the_model(before_rebuilds: str) -> None:
     customer_id = fetch(before_rebuilds, CUSTOMER)[0][0]
-    fetch(before_rebuilds, """
+    fetch(
+        before_rebuilds,
+        """
         INSERT INTO segmentation.classifications (customer_id, as_of, lifecycle, z_stage, abc, key_account, payment,
             quadrant, phase, order_count, revenue_12m, below_minimum_order_value, first_order_on, last_order_on,
             recent_revenue, previous_revenue, interactions, invoices, average_days_late, overdue_invoices_12m,
@@ -31,15 +33,20 @@ def test_classifications_are_kept_and_laid_out_as_the_model(before_rebuilds: str
             repeat_spend)
         VALUES ($1, DATE '2026-06-30', 'active', 'Z3', 'A', true, 'late', 'top', 'growth', 2, 250.00, false,
             DATE '2026-01-02', DATE '2026-05-01', 150.00, 100.00, 1, 2, 12.5, 1, 2, false, false, true,
-            DATE '2026-06-01', 2, 150.00)""", customer_id)  # fmt: skip
+            DATE '2026-06-01', 2, 150.00)""",
+        customer_id,
+    )
     before = [dict(row) for row in fetch(before_rebuilds, "SELECT * FROM segmentation.classifications")]
 
     upgrade(SEGMENTATION, before_rebuilds)
     after = [dict(row) for row in fetch(before_rebuilds, "SELECT * FROM segmentation.classifications")]
     assert after == before, "every value kept"
-    columns = fetch(before_rebuilds, """
+    columns = fetch(
+        before_rebuilds,
+        """
         SELECT attname, attisdropped FROM pg_attribute
-        WHERE attrelid = 'segmentation.classifications'::regclass AND attnum > 0 ORDER BY attnum""")  # fmt: skip
+        WHERE attrelid = 'segmentation.classifications'::regclass AND attnum > 0 ORDER BY attnum""",
+    )
     # What a run's insert needs to copy its rows whole (compute._store); a dropped column would be in every row.
     assert [(name, dropped) for name, dropped in columns] == [
         (c.name, False) for c in ClassificationRow.__table__.columns
@@ -53,8 +60,11 @@ def test_classifications_are_kept_and_laid_out_as_the_model(before_rebuilds: str
 
 
 def test_the_orders_day_index_is_built_for_the_stored_time_zone(before_rebuilds: str) -> None:
-    fetch(before_rebuilds, """INSERT INTO segmentation.settings (id, thresholds)
-                              VALUES (1, '{"time_zone": "America/New_York"}')""")  # fmt: skip
+    fetch(
+        before_rebuilds,
+        """INSERT INTO segmentation.settings (id, thresholds)
+                              VALUES (1, '{"time_zone": "America/New_York"}')""",
+    )
     upgrade(SEGMENTATION, before_rebuilds)
     indexes = fetch(
         before_rebuilds,

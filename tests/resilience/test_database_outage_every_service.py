@@ -60,15 +60,22 @@ async def test_every_service_answers_503_while_postgres_is_away_and_recovers_by_
     ) as client:
         # Something acknowledged in each service.
         imported = await client.post(
-            "/v1/segmentation/imports/customers", headers={"Content-Type": "text/csv"},
+            "/v1/segmentation/imports/customers",
+            headers={"Content-Type": "text/csv"},
             content="external_id,name,kind\n" + "".join(f"R-{i},Customer {i},b2b\n" for i in range(50)),
-        )  # fmt: skip
+        )
         assert imported.status_code == 201, imported.text
-        resource = {"name": "Assembly", "unit": "hours", "weekly_capacity": "400", "load_per_order": "1.5",
-                    "new_customer_weekly_load": "2"}  # fmt: skip
+        resource = {
+            "name": "Assembly",
+            "unit": "hours",
+            "weekly_capacity": "400",
+            "load_per_order": "1.5",
+            "new_customer_weekly_load": "2",
+        }
         assert (await client.put("/v1/capacity/resources/assembly", json=resource)).status_code == 201
-        created = await client.post("/v1/campaigns/campaigns", json={"name": "Thanks", "kind": "loyalty",
-                                                                     "channel": "email"})  # fmt: skip
+        created = await client.post(
+            "/v1/campaigns/campaigns", json={"name": "Thanks", "kind": "loyalty", "channel": "email"}
+        )
         assert created.status_code == 201, created.text
         reads = {  # by "<service> [what]"
             "segmentation": "/v1/segmentation/customers?limit=100",
@@ -111,21 +118,22 @@ async def test_every_service_answers_503_while_postgres_is_away_and_recovers_by_
                         f"{stack.gateway.url}{path}", headers={"Authorization": f"Bearer {uncached_key}"}
                     )
                     assert (refused.status_code, refused.headers["content-type"]) == (
-                        503, "application/problem+json"
-                    ), refused.text  # fmt: skip
+                        503,
+                        "application/problem+json",
+                    ), refused.text
                     assert refused.json()["detail"] == DATABASE_DOWN
                     assert "Retry-After" in refused.headers
                 for process in [stack.gateway, *stack.services.values()]:
                     probe = await plain.get(f"{process.url}/readyz")
-                    assert (probe.status_code, probe.headers["content-type"]) == (
-                        503, "application/problem+json"
-                    ), f"{process.name}: {probe.text}"  # fmt: skip
+                    assert (probe.status_code, probe.headers["content-type"]) == (503, "application/problem+json"), (
+                        f"{process.name}: {probe.text}"
+                    )
                 # Each service's own answer, asked directly: through the gateway its breaker is open by now.
                 for service, path in reads.items():
                     direct = await plain.get(f"{stack.services[service.split()[0]].url}{path}", auth=signed())
-                    assert (direct.status_code, direct.headers["content-type"]) == (
-                        503, "application/problem+json"
-                    ), f"{service}: {direct.text}"  # fmt: skip
+                    assert (direct.status_code, direct.headers["content-type"]) == (503, "application/problem+json"), (
+                        f"{service}: {direct.text}"
+                    )
                     assert direct.json()["detail"] == DATABASE_DOWN
 
                 await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down)))
@@ -137,10 +145,12 @@ async def test_every_service_answers_503_while_postgres_is_away_and_recovers_by_
             # The stream goes on until every service has answered 200 for a second after it came back.
             while time.monotonic() - up < RECOVERY_SECONDS:
                 recovered = [
-                    min((r.ended for r in log if r.service == service and r.started > up and r.status == 200),
-                        default=None)
+                    min(
+                        (r.ended for r in log if r.service == service and r.started > up and r.status == 200),
+                        default=None,
+                    )
                     for service in reads
-                ]  # fmt: skip
+                ]
                 if all(at is not None and time.monotonic() - at > 1.0 for at in recovered):
                     break
                 await asyncio.sleep(0.1)

@@ -17,9 +17,12 @@ async def test_a_service_killed_mid_request_is_answered_and_its_breaker_opens(db
     segmentation.start()
     try:
         async with gateway_for(
-            db_url, segmentation_url=segmentation.url, circuit_breaker_failures=2,
-            circuit_breaker_cooldown_seconds=COOLDOWN, upstream_retries=0,
-        ) as gateway:  # fmt: skip
+            db_url,
+            segmentation_url=segmentation.url,
+            circuit_breaker_failures=2,
+            circuit_breaker_cooldown_seconds=COOLDOWN,
+            upstream_retries=0,
+        ) as gateway:
             headers = gateway.auth(await gateway.new_key(Scope.write))
             assert (await gateway.client.get("/v1/segmentation/customers", headers=headers)).status_code == 200
 
@@ -31,10 +34,11 @@ async def test_a_service_killed_mid_request_is_answered_and_its_breaker_opens(db
 
             upload = asyncio.create_task(
                 gateway.client.post(
-                    "/v1/segmentation/imports/customers", content=slow_upload(),
+                    "/v1/segmentation/imports/customers",
+                    content=slow_upload(),
                     headers={**headers, "Content-Type": "text/csv"},
                 )
-            )  # fmt: skip
+            )
             await asyncio.sleep(1.0)  # the file is half sent
             segmentation.kill()
             cut_off = await asyncio.wait_for(upload, timeout=10)
@@ -42,8 +46,9 @@ async def test_a_service_killed_mid_request_is_answered_and_its_breaker_opens(db
             assert cut_off.headers["content-type"] == "application/problem+json"
 
             # The dead service is called until its breaker opens; then callers get a 503 at once.
-            statuses = [(await gateway.client.get("/v1/segmentation/customers", headers=headers)).status_code
-                        for _ in range(3)]  # fmt: skip
+            statuses = [
+                (await gateway.client.get("/v1/segmentation/customers", headers=headers)).status_code for _ in range(3)
+            ]
             assert statuses[-1] == 503
             started = time.perf_counter()
             refused = await gateway.client.get("/v1/segmentation/customers", headers=headers)

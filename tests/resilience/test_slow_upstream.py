@@ -45,10 +45,16 @@ async def test_a_slow_upstream_gets_a_504_in_time(db_url: str) -> None:
     segmentation = ServerProcess("segmentation.main:create_app", {"DATABASE_URL": db_url}, name="segmentation")
     segmentation.start()
     try:
-        async with delaying_proxy(segmentation.port, delay=3.0) as proxy, gateway_for(
-            db_url, segmentation_url=f"http://127.0.0.1:{int(proxy['port'])}",
-            upstream_timeout_seconds=TIMEOUT, upstream_retries=0, circuit_breaker_failures=0,
-        ) as gateway:  # fmt: skip
+        async with (
+            delaying_proxy(segmentation.port, delay=3.0) as proxy,
+            gateway_for(
+                db_url,
+                segmentation_url=f"http://127.0.0.1:{int(proxy['port'])}",
+                upstream_timeout_seconds=TIMEOUT,
+                upstream_retries=0,
+                circuit_breaker_failures=0,
+            ) as gateway,
+        ):
             headers = gateway.auth(await gateway.new_key(Scope.read))
             started = time.perf_counter()
             slow = await gateway.client.get("/v1/segmentation/customers", headers=headers)

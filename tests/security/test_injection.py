@@ -17,9 +17,16 @@ from segmentation.settings import SegmentationSettings
 from servicekit.testing import app_client
 
 INJECTIONS = [
-    "' OR '1'='1", "1; DROP TABLE segmentation.customers; --", "K-1' --", "%' OR external_id LIKE '%",
-    "\\x00", "../../etc/passwd", "$(id)", "{\"$gt\": \"\"}", "1 UNION SELECT external_id FROM segmentation.customers",
-]  # fmt: skip
+    "' OR '1'='1",
+    "1; DROP TABLE segmentation.customers; --",
+    "K-1' --",
+    "%' OR external_id LIKE '%",
+    "\\x00",
+    "../../etc/passwd",
+    "$(id)",
+    '{"$gt": ""}',
+    "1 UNION SELECT external_id FROM segmentation.customers",
+]
 # Upstreams nobody listens on: reads that need another service answer 502-504, which is allowed here.
 NOWHERE = "http://127.0.0.1:9"
 
@@ -50,8 +57,12 @@ async def seeded(db_url: str) -> str:
     async with app_client(FACTORIES["segmentation"](db_url)) as client:
         customer = {"name": "Secret GmbH", "kind": "b2b"}
         assert (await client.put("/v1/segmentation/customers/K-1", json=customer)).status_code == 201
-        order = {"customer_external_id": "K-1", "ordered_at": "2026-03-01T10:00:00Z", "net_amount": "10.00",
-                 "currency": "EUR"}  # fmt: skip
+        order = {
+            "customer_external_id": "K-1",
+            "ordered_at": "2026-03-01T10:00:00Z",
+            "net_amount": "10.00",
+            "currency": "EUR",
+        }
         assert (await client.put("/v1/segmentation/orders/O-1", json=order)).status_code == 201
     return db_url
 

@@ -51,9 +51,14 @@ def test_the_route_table_is_not_empty() -> None:
 async def gateway(db_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     """The gateway with no service behind it: what it refuses, it refuses before calling one."""
     settings = GatewaySettings(
-        database_url=db_url, log_json=False, api_key_cache_seconds=0, segmentation_url="http://127.0.0.1:9",
-        campaigns_url="http://127.0.0.1:9", capacity_url="http://127.0.0.1:9", circuit_breaker_failures=0,
-    )  # fmt: skip
+        database_url=db_url,
+        log_json=False,
+        api_key_cache_seconds=0,
+        segmentation_url="http://127.0.0.1:9",
+        campaigns_url="http://127.0.0.1:9",
+        capacity_url="http://127.0.0.1:9",
+        circuit_breaker_failures=0,
+    )
     app = create_gateway(settings)
     async with app_client(app) as client:
         async with app.state.sessionmaker() as session, session.begin():

@@ -25,12 +25,16 @@ async def test_a_patch_changes_what_it_names_and_keeps_the_rest(client: httpx.As
 
 
 async def test_null_restores_the_default_and_objects_are_merged_member_by_member(client: httpx.AsyncClient) -> None:
-    first = await patch(client, {"lapsed_after_days": 500, "reactivation_gap_days": 500,
-                                 "exchange_rates": {"USD": "0.92", "CHF": "1.05"}})  # fmt: skip
+    first = await patch(
+        client,
+        {"lapsed_after_days": 500, "reactivation_gap_days": 500, "exchange_rates": {"USD": "0.92", "CHF": "1.05"}},
+    )
     assert first.status_code == 200
 
-    second = await patch(client, {"lapsed_after_days": None, "reactivation_gap_days": None,
-                                  "exchange_rates": {"CHF": None, "GBP": "1.17"}})  # fmt: skip
+    second = await patch(
+        client,
+        {"lapsed_after_days": None, "reactivation_gap_days": None, "exchange_rates": {"CHF": None, "GBP": "1.17"}},
+    )
 
     assert second.status_code == 200
     config = (await client.get(CONFIG)).json()

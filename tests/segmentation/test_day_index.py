@@ -76,8 +76,13 @@ async def test_a_run_gives_the_same_days_with_the_index_and_while_it_is_built(
         del shown["computed_at"]
         return {**shown, "purchase_days": stored[0], "repeat_spend": stored[1]}
 
-    expected = {"order_count": 3, "purchase_days": 2, "first_order_on": "2026-06-01", "last_order_on": "2026-06-02",
-                "repeat_spend": "20.00"}  # fmt: skip
+    expected = {
+        "order_count": 3,
+        "purchase_days": 2,
+        "first_order_on": "2026-06-01",
+        "last_order_on": "2026-06-02",
+        "repeat_spend": "20.00",
+    }
     await classify(client, date(2026, 6, 30))
     with_index = await late_figures()
     assert {k: with_index[k] for k in expected} == expected
@@ -98,12 +103,12 @@ async def test_a_run_reads_each_customers_orders_by_day_from_the_index_without_s
     # Enough orders that the planner reads them as a run at scale does: 2,000 customers, 10 orders each.
     await connection.execute("""
         INSERT INTO segmentation.customers (external_id, name, kind)
-        SELECT 'C' || n, 'C' || n, 'b2b' FROM generate_series(1, 2000) n""")  # fmt: skip
+        SELECT 'C' || n, 'C' || n, 'b2b' FROM generate_series(1, 2000) n""")
     await connection.execute("""
         INSERT INTO segmentation.orders (external_id, customer_id, ordered_at, net_amount, currency, net_cents)
         SELECT 'O' || c.id || '-' || k, c.id, TIMESTAMPTZ '2026-01-01 10:00Z' + (c.id * 7 + k * 13) * interval '1 hour',
                12.50, 'EUR', 1250
-        FROM segmentation.customers c CROSS JOIN generate_series(1, 10) k""")  # fmt: skip
+        FROM segmentation.customers c CROSS JOIN generate_series(1, 10) k""")
     await connection.execute("VACUUM ANALYZE segmentation.orders")
 
     engine = create_async_engine(db_url.replace("postgresql://", "postgresql+asyncpg://", 1))

@@ -70,8 +70,10 @@ async def test_an_order_of_a_day_alone_is_stored_as_that_days_midnight_and_count
     assert (day_before["lifecycle"], day_before["order_count"]) == ("prospect", 0)
     that_day = await classification_as_of(client, "2026-12-01")
     assert (that_day["lifecycle"], that_day["first_order_on"], that_day["last_order_on"]) == (
-        "new", "2026-12-01", "2026-12-01",
-    )  # fmt: skip
+        "new",
+        "2026-12-01",
+        "2026-12-01",
+    )
 
 
 async def test_an_interaction_of_a_day_alone_is_stored_as_that_days_midnight_and_counts_on_that_day(
@@ -150,8 +152,10 @@ async def test_imported_orders_of_a_day_alone_are_stored_and_counted_as_the_puts
     assert (await classification_as_of(client, "2026-11-30"))["order_count"] == 0
     that_day = await classification_as_of(client, "2026-12-01")
     assert (that_day["order_count"], that_day["first_order_on"], that_day["last_order_on"]) == (
-        2, "2026-12-01", "2026-12-01",
-    )  # fmt: skip
+        2,
+        "2026-12-01",
+        "2026-12-01",
+    )
 
     replay = await imported(client, "orders", file_format, rows[:2])
     assert (replay["rows_unchanged"], replay["rows_updated"]) == (2, 0), "the same instants as stored"
@@ -236,9 +240,10 @@ async def test_spellings_that_contradict_each_other_and_unknown_parameters_are_r
         assert [e["field"] for e in response.json()["errors"]] == [field]
     # The former spelling was the import's alone: a PUT never took it.
     put = await client.put(
-        "/v1/segmentation/orders/A-9", json={**ORDER, "customer_external_id": "N-9"},
+        "/v1/segmentation/orders/A-9",
+        json={**ORDER, "customer_external_id": "N-9"},
         params={"create_missing_customers": "true"},
-    )  # fmt: skip
+    )
     assert (put.status_code, [e["field"] for e in put.json()["errors"]]) == (422, ["query.create_missing_customers"])
     assert (await client.get("/v1/segmentation/customers/N-9")).status_code == 404
     assert (await client.get("/v1/segmentation/imports")).json()["items"] == [], "no import was started"

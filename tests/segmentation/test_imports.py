@@ -45,8 +45,11 @@ async def test_csv_import_stores_valid_rows_and_lists_the_refused_ones(client: h
     assert job["rows_created"] == 2
     assert datetime.fromisoformat(job["created_at"]) <= datetime.fromisoformat(job["finished_at"])
     assert await _errors(client, job["id"]) == [
-        (4, "consent.email"), (4, "kind"), (4, "revenue_potential.amount"), (5, "external_id"),
-    ]  # fmt: skip
+        (4, "consent.email"),
+        (4, "kind"),
+        (4, "revenue_potential.amount"),
+        (5, "external_id"),
+    ]
     k1 = (await client.get("/v1/segmentation/customers/K-1")).json()
     assert k1["name"] == "Müller GmbH", "the repeated K-1 on line 5 was refused, not applied"
     assert k1["revenue_potential"] == {"amount": "120000.00", "currency": "EUR"}
@@ -113,16 +116,41 @@ async def test_an_idempotency_key_returns_the_first_import(client: httpx.AsyncCl
 
 async def test_ndjson_orders_with_unknown_customers_and_bad_values(client: httpx.AsyncClient) -> None:
     await client.put("/v1/segmentation/customers/K-1", json={"name": "Kunde", "kind": "b2b"})
-    body = ndjson(
-        {"external_id": "O-1", "customer_external_id": "K-1", "ordered_at": "2026-03-14T09:30:00+01:00",
-         "net_amount": "99.90", "currency": "EUR"},
-        {"external_id": "O-2", "customer_external_id": "ghost", "ordered_at": "2026-03-14T10:00:00Z",
-         "net_amount": 10, "currency": "EUR"},
-        {"external_id": "O-3", "customer_external_id": "K-1", "ordered_at": "2026-02-30T10:00:00Z",
-         "net_amount": "-1", "currency": "EUE", "status": "paid", "colour": "red"},
-        {"external_id": "O-4", "customer_external_id": "K-1", "ordered_at": "2026-03-15T10:00:00Z",
-         "net_amount": {"value": 1}, "currency": "EUR"},
-    ) + b"{not json\n\n[1, 2]\n"  # fmt: skip
+    body = (
+        ndjson(
+            {
+                "external_id": "O-1",
+                "customer_external_id": "K-1",
+                "ordered_at": "2026-03-14T09:30:00+01:00",
+                "net_amount": "99.90",
+                "currency": "EUR",
+            },
+            {
+                "external_id": "O-2",
+                "customer_external_id": "ghost",
+                "ordered_at": "2026-03-14T10:00:00Z",
+                "net_amount": 10,
+                "currency": "EUR",
+            },
+            {
+                "external_id": "O-3",
+                "customer_external_id": "K-1",
+                "ordered_at": "2026-02-30T10:00:00Z",
+                "net_amount": "-1",
+                "currency": "EUE",
+                "status": "paid",
+                "colour": "red",
+            },
+            {
+                "external_id": "O-4",
+                "customer_external_id": "K-1",
+                "ordered_at": "2026-03-15T10:00:00Z",
+                "net_amount": {"value": 1},
+                "currency": "EUR",
+            },
+        )
+        + b"{not json\n\n[1, 2]\n"
+    )
     response = await _import(client, "orders", body, "application/x-ndjson")
     job = response.json()
     assert (job["rows_received"], job["rows_accepted"], job["rows_rejected"]) == (6, 1, 5), job
@@ -189,9 +217,15 @@ async def test_invoices_and_interactions_are_checked_across_fields(client: httpx
     assert (job["rows_accepted"], job["rows_rejected"]) == (1, 1)
     assert await _errors(client, job["id"]) == [(3, "dunning_level")], "the date check waits for valid fields"
     interactions = ndjson(
-        {"external_id": "X-1", "customer_external_id": "K-1", "kind": "complaint", "channel": "phone",
-         "occurred_at": "2026-03-01T10:00:00Z", "resolved_at": "2026-02-01T10:00:00Z"},
-    )  # fmt: skip
+        {
+            "external_id": "X-1",
+            "customer_external_id": "K-1",
+            "kind": "complaint",
+            "channel": "phone",
+            "occurred_at": "2026-03-01T10:00:00Z",
+            "resolved_at": "2026-02-01T10:00:00Z",
+        },
+    )
     job = (await _import(client, "interactions", interactions, "application/x-ndjson")).json()
     assert await _errors(client, job["id"]) == [(1, "resolved_at")]
 
@@ -290,15 +324,22 @@ async def test_days_and_times_outside_1900_to_2099_are_refused_rows(client: http
     page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
     message = "must lie between 1900-01-01 and 2099-12-31"
     assert [(e["line"], e["field"], e["message"]) for e in page["items"]] == [
-        (2, "ordered_at", message), (3, "ordered_at", message),
-    ]  # fmt: skip
+        (2, "ordered_at", message),
+        (3, "ordered_at", message),
+    ]
 
 
 async def test_times_are_rfc_3339_with_a_zone_and_each_problem_is_named(client: httpx.AsyncClient) -> None:
     times = [
-        "2026-02-30T10:00:00Z", "2026-03-01T24:00:00Z", "2026-03-01T23:59:60Z", "2026-03-01T10:00:00",
-        "2026-0a-01T10:00:00Z", "2026-03-01T10:00:00+02:00", "2026-03-01 10:00:00.5Z", "2026-03-01T10:00:00Z",
-    ]  # fmt: skip
+        "2026-02-30T10:00:00Z",
+        "2026-03-01T24:00:00Z",
+        "2026-03-01T23:59:60Z",
+        "2026-03-01T10:00:00",
+        "2026-0a-01T10:00:00Z",
+        "2026-03-01T10:00:00+02:00",
+        "2026-03-01 10:00:00.5Z",
+        "2026-03-01T10:00:00Z",
+    ]
     csv = "external_id,customer_external_id,ordered_at,net_amount,currency\n" + "".join(
         f"T-{i},K-9,{at},10.00,EUR\n" for i, at in enumerate(times)
     )
@@ -307,9 +348,12 @@ async def test_times_are_rfc_3339_with_a_zone_and_each_problem_is_named(client: 
     page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
     rfc = "must be an RFC 3339 time with a time zone, or a day YYYY-MM-DD"
     assert [(e["line"], e["message"]) for e in page["items"]] == [
-        (2, "is not a day of the calendar"), (3, "is not a time of the day"), (4, "is not a time of the day"),
-        (5, rfc), (6, rfc),
-    ]  # fmt: skip
+        (2, "is not a day of the calendar"),
+        (3, "is not a time of the day"),
+        (4, "is not a time of the day"),
+        (5, rfc),
+        (6, rfc),
+    ]
     stored = (await client.get("/v1/segmentation/orders/T-5")).json()
     assert stored["ordered_at"] == "2026-03-01T08:00:00Z"
 
@@ -356,8 +400,11 @@ async def test_values_with_spaces_around_them_are_trimmed_and_those_with_spaces_
     job = (await _import(client, "orders", orders.encode(), "text/csv", create_missing_customer="true")).json()
     assert (job["rows_accepted"], job["rows_rejected"]) == (2, 4), job
     assert await _errors(client, job["id"]) == [
-        (3, "net_amount"), (4, "contribution_margin"), (5, "external_id"), (6, "external_id"),
-    ]  # fmt: skip
+        (3, "net_amount"),
+        (4, "contribution_margin"),
+        (5, "external_id"),
+        (6, "external_id"),
+    ]
     stored = (await client.get("/v1/segmentation/orders/S-1")).json()
     assert (stored["customer_external_id"], stored["net_amount"], stored["currency"]) == ("K-9", "10.50", "EUR")
     assert stored["contribution_margin"] == "-2.00"
@@ -373,9 +420,10 @@ async def test_values_with_spaces_around_them_are_trimmed_and_those_with_spaces_
     assert (job["rows_accepted"], job["rows_rejected"]) == (1, 3), job
     page = (await client.get(f"/v1/segmentation/imports/{job['id']}/errors")).json()
     assert [(e["line"], e["field"], e["message"]) for e in page["items"]] == [
-        (3, "issued_on", "must be a date YYYY-MM-DD"), (4, "issued_on", "must be a date YYYY-MM-DD"),
+        (3, "issued_on", "must be a date YYYY-MM-DD"),
+        (4, "issued_on", "must be a date YYYY-MM-DD"),
         (5, "issued_on", "is not a day of the calendar"),
-    ]  # fmt: skip
+    ]
     assert (await client.get("/v1/segmentation/invoices/I-1")).json()["issued_on"] == "2026-03-01"
 
 

@@ -73,9 +73,7 @@ async def test_bad_orders_name_every_bad_field(client: httpx.AsyncClient) -> Non
     response = await client.put("/v1/segmentation/orders/A-3", json=bad)
     assert response.status_code == 422
     fields = {e["field"] for e in response.json()["errors"]}
-    assert fields == {
-        "body.ordered_at", "body.net_amount", "body.currency", "body.status", "body.contribution_margin"
-    }  # fmt: skip
+    assert fields == {"body.ordered_at", "body.net_amount", "body.currency", "body.status", "body.contribution_margin"}
     naive = await client.put("/v1/segmentation/orders/A-3", json={**ORDER, "ordered_at": "2026-03-14T09:30:00"})
     assert naive.status_code == 422, "a time without a zone is ambiguous"
     long_ago = await client.put("/v1/segmentation/orders/A-3", json={**ORDER, "ordered_at": "0026-03-14T09:30:00Z"})

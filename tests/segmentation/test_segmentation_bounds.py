@@ -62,8 +62,9 @@ async def test_an_exchange_rate_is_bounded(client: httpx.AsyncClient) -> None:
     config = (await client.get("/v1/segmentation/config")).json()
     response = await client.put("/v1/segmentation/config", json={**config, "exchange_rates": {"USD": "1e30"}})
     assert _error(response) == (
-        "body.exchange_rates.USD", "must be greater than 0 and at most 1000000, with at most 8 decimal places"
-    )  # fmt: skip
+        "body.exchange_rates.USD",
+        "must be greater than 0 and at most 1000000, with at most 8 decimal places",
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,9 +95,7 @@ async def test_a_run_as_of_a_far_day_is_refused(client: httpx.AsyncClient) -> No
 async def test_an_amount_too_large_for_its_column_is_refused(client: httpx.AsyncClient) -> None:
     await _customer(client)
     response = await client.put("/v1/segmentation/orders/A-1", json={**ORDER, "net_amount": "99999999999999999"})
-    assert _error(response) == (
-        "body.net_amount", "must be from 0 to 999999999999.99, with at most 2 decimal places"
-    )  # fmt: skip
+    assert _error(response) == ("body.net_amount", "must be from 0 to 999999999999.99, with at most 2 decimal places")
     assert (await client.get("/v1/segmentation/orders/A-1")).status_code == 404
 
 
@@ -130,8 +129,10 @@ async def _errors(client: httpx.AsyncClient, job_id: str) -> list[dict]:
 
 
 def _line(external_id: str, net_amount: str = '"10.00"', customer: str = '"K-1"') -> str:
-    return (f'{{"external_id": "{external_id}", "customer_external_id": {customer}, '
-            f'"ordered_at": "2026-03-14T09:30:00Z", "net_amount": {net_amount}, "currency": "EUR"}}')  # fmt: skip
+    return (
+        f'{{"external_id": "{external_id}", "customer_external_id": {customer}, '
+        f'"ordered_at": "2026-03-14T09:30:00Z", "net_amount": {net_amount}, "currency": "EUR"}}'
+    )
 
 
 async def test_ndjson_lines_that_json_cannot_hold_are_refused_with_the_reason(client: httpx.AsyncClient) -> None:

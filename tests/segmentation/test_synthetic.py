@@ -187,11 +187,19 @@ def test_fields_format_like_python_does(chunk: int, monkeypatch: pytest.MonkeyPa
     assert table.rows == values.size == len(lines) - 2
     for row, (line, v, p, d, s) in enumerate(zip(lines[1:-1], values, present, days, seconds, strict=True), 1):
         moment = datetime(1970, 1, 1) + timedelta(days=int(d), seconds=int(s))
-        assert line == ",".join([
-            f"X{row:08d}", f"C{v:07d}", f"{v // 100}.{v % 100:02d}", str(v) if p else "", moment.date().isoformat(),
-            moment.strftime("%Y-%m-%dT%H:%M:%SZ") if p else "", "true" if p else "false", f"{'EUR' if p else ''}{row}",
-            "",
-        ])  # fmt: skip
+        assert line == ",".join(
+            [
+                f"X{row:08d}",
+                f"C{v:07d}",
+                f"{v // 100}.{v % 100:02d}",
+                str(v) if p else "",
+                moment.date().isoformat(),
+                moment.strftime("%Y-%m-%dT%H:%M:%SZ") if p else "",
+                "true" if p else "false",
+                f"{'EUR' if p else ''}{row}",
+                "",
+            ]
+        )
 
 
 def test_the_command_line_writes_the_four_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

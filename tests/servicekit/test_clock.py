@@ -23,8 +23,11 @@ router = APIRouter()
 
 @router.get("/today")
 async def today(zone: str) -> dict[str, str]:
-    return {"now": clock.now().isoformat(), "today": clock.today(zone).isoformat(),
-            "week": clock.week_of(clock.today(zone)).isoformat()}  # fmt: skip
+    return {
+        "now": clock.now().isoformat(),
+        "today": clock.today(zone).isoformat(),
+        "week": clock.week_of(clock.today(zone)).isoformat(),
+    }
 
 
 @router.get("/later")
@@ -49,20 +52,26 @@ async def remember_startup(app: FastAPI) -> None:
 async def client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = ServiceSettings(database_url=db_url, fixed_now="2026-12-07T00:59:00+01:00")  # SUNDAY_LATE in Berlin
     app = create_service_app(
-        name="clock-test", settings=settings, metadata=metadata, component_dir=COMPONENT_DIR, routers=[router],
+        name="clock-test",
+        settings=settings,
+        metadata=metadata,
+        component_dir=COMPONENT_DIR,
+        routers=[router],
         on_startup=[remember_startup],
-    )  # fmt: skip
+    )
     async with app_client(app) as client:
         yield client
 
 
 @pytest.mark.parametrize(
     ("zone", "today", "week"),
-    [("UTC", "2026-12-06", "2026-11-30"),  # Sunday: the last day of the week
-     ("Europe/Berlin", "2026-12-07", "2026-12-07"),  # east of UTC: already Monday, a new week
-     ("Pacific/Auckland", "2026-12-07", "2026-12-07"),
-     ("America/New_York", "2026-12-06", "2026-11-30")],
-)  # fmt: skip
+    [
+        ("UTC", "2026-12-06", "2026-11-30"),  # Sunday: the last day of the week
+        ("Europe/Berlin", "2026-12-07", "2026-12-07"),  # east of UTC: already Monday, a new week
+        ("Pacific/Auckland", "2026-12-07", "2026-12-07"),
+        ("America/New_York", "2026-12-06", "2026-11-30"),
+    ],
+)
 async def test_a_fixed_clock_gives_the_companys_day_and_week(
     client: httpx.AsyncClient, zone: str, today: str, week: str
 ) -> None:

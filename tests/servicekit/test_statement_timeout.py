@@ -26,8 +26,9 @@ async def test_a_statement_timeout_counts_as_the_database_being_unavailable(data
 async def test_waiting_too_long_for_a_pooled_connection_counts_as_the_database_being_unavailable(
     database_url: str,
 ) -> None:
-    settings = ServiceSettings(database_url=database_url, db_pool_size=1, db_max_overflow=0,
-                               db_connect_timeout_seconds=0.2)  # fmt: skip
+    settings = ServiceSettings(
+        database_url=database_url, db_pool_size=1, db_max_overflow=0, db_connect_timeout_seconds=0.2
+    )
     engine = build_engine(settings, "test")
     try:
         async with engine.connect() as busy:
